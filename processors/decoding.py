@@ -7,13 +7,14 @@ dead-letter topic, so nothing is lost and the worker never crashes on a message.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from schemas.models import EVENT_MODELS, FeedbackEvent, InteractionEvent
+from schemas.models import EVENT_MODELS, FeedbackEvent, InteractionEvent, Rfc3339Text
 
 DEFAULT_MAX_EVENT_BYTES = 64 * 1024
 
@@ -21,7 +22,10 @@ Event = FeedbackEvent | InteractionEvent
 
 # CloudEvents 1.0 structured mode: required context attributes and the optional ones we know.
 _CE_REQUIRED = ("specversion", "id", "source", "type")
-
+_CE_OPTIONAL = ("time", "subject", "datacontenttype", "dataschema")
+# Attribute names are lower-case ASCII letters and digits, at most 20 characters (CE 1.0 §2).
+_CE_ATTRIBUTE_NAME = re.compile(r"[a-z0-9]{1,20}", re.ASCII)
+_CE_TIME = TypeAdapter(Rfc3339Text)
 
 
 class RejectCategory(StrEnum):
@@ -111,13 +115,28 @@ def describe_validation_error(err: ValidationError) -> str:
 
 def _unwrap_cloudevent(envelope: dict[str, Any], expected_type: str) -> dict[str, Any] | Rejection:
     problems = [f"field '{name}' is required" for name in _CE_REQUIRED if name not in envelope]
-    for name in (*_CE_REQUIRED, "time", "subject", "datacontenttype", "dataschema"):
-        if name in envelope and not isinstance(envelope[name], str):
-            problems.append(f"field '{name}' must be a string")
+    for name in (*_CE_REQUIRED, *_CE_OPTIONAL):
+        if name in envelope and (not isinstance(envelope[name], str) or not envelope[name]):
+            problems.append(f"field '{name}' must be a non-empty string")
     if envelope.get("specversion") not in (None, "1.0"):
         problems.append(f"field 'specversion' must be \"1.0\" (got {envelope['specversion']!r})")
+    if isinstance(envelope.get("time"), str) and envelope["time"]:
+        try:
+            _CE_TIME.validate_python(envelope["time"])
+        except ValidationError as err:
+            message = err.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+            problems.append(f"field 'time': {message} (got {json.dumps(envelope['time'])[:80]})")
+    for name, value in envelope.items():
+        if not _CE_ATTRIBUTE_NAME.fullmatch(name):
+            problems.append(
+                f"field '{name}' is not a CloudEvents attribute name (lower-case a-z, 0-9, 1-20)"
+            )
+        elif name not in (*_CE_REQUIRED, *_CE_OPTIONAL, "data") and not _is_extension_value(value):
+            problems.append(f"extension field '{name}' must be a string, integer or boolean")
     if problems:
-        return Rejection(RejectCategory.SCHEMA_VIOLATION, "CloudEvents envelope: " + "; ".join(problems))
+        return Rejection(
+            RejectCategory.SCHEMA_VIOLATION, "CloudEvents envelope: " + "; ".join(problems)
+        )
     if envelope["type"] != expected_type:
         known = envelope["type"] in EVENT_MODELS
         why = "belongs on another topic" if known else "is not a servicepulse event type"
@@ -137,6 +156,12 @@ def _unwrap_cloudevent(envelope: dict[str, Any], expected_type: str) -> dict[str
     if "time" in envelope:
         document.setdefault("occurred_at", envelope["time"])
     return document
+
+
+def _is_extension_value(value: object) -> bool:
+    if isinstance(value, bool | str | int):
+        return True
+    return isinstance(value, float) and value.is_integer()
 
 
 def _json_kind(value: object) -> str:

@@ -13,18 +13,20 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    BeforeValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
 
-# RFC 3339 `date-time`: full date, time and a mandatory offset (or Z). Python's own parser is
-# more lenient (it accepts a missing offset or a week date), so the shape is checked first.
+# RFC 3339 `date-time` (§5.6): full date, "T", time and a mandatory offset (or Z). Python's own
+# parser is more lenient (it accepts a missing offset, a space separator or a week date), so the
+# shape is checked first. The space separator of RFC 3339's note is not the `date-time` grammar
+# and JSON Schema's `format: date-time` rejects it, so it is not accepted here either.
 RFC3339_PATTERN = (
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 )
 _RFC3339 = re.compile(RFC3339_PATTERN)
 
@@ -43,6 +45,16 @@ def _rfc3339_text(value: str) -> str:
         raise ValueError(f"is not a real calendar date-time: {value!r}") from None
     return value
 
+
+def _not_null(value: object) -> object:
+    # An optional field is omitted when it has no value; JSON null is not one of its types in
+    # the published schema. (The model default None applies only when the field is absent.)
+    if value is None:
+        raise ValueError("must be omitted rather than null")
+    return value
+
+
+NotNull = BeforeValidator(_not_null)
 
 Rfc3339Text = Annotated[str, AfterValidator(_rfc3339_text)]
 ShortId = Annotated[str, StringConstraints(pattern=SHORT_ID_PATTERN)]
@@ -93,13 +105,13 @@ class _Strict(BaseModel):
 class Drivers(_Strict):
     """OMB Circular A-11 §280 customer-experience driver items, each on a 1–5 scale."""
 
-    trust: Rating | None = None
-    satisfaction: Rating | None = None
-    effectiveness: Rating | None = None
-    ease: Rating | None = None
-    efficiency: Rating | None = None
-    transparency: Rating | None = None
-    employee_helpfulness: Rating | None = None
+    trust: Annotated[Rating | None, NotNull] = None
+    satisfaction: Annotated[Rating | None, NotNull] = None
+    effectiveness: Annotated[Rating | None, NotNull] = None
+    ease: Annotated[Rating | None, NotNull] = None
+    efficiency: Annotated[Rating | None, NotNull] = None
+    transparency: Annotated[Rating | None, NotNull] = None
+    employee_helpfulness: Annotated[Rating | None, NotNull] = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> Drivers:
@@ -117,8 +129,8 @@ class _CommonEvent(_Strict):
     agency: ShortId
     service: ShortId
     channel: Channel
-    case_id: OpaqueId | None = None
-    customer_ref: OpaqueId | None = None
+    case_id: Annotated[OpaqueId | None, NotNull] = None
+    customer_ref: Annotated[OpaqueId | None, NotNull] = None
 
     @property
     def occurred_at_epoch(self) -> float:
@@ -129,9 +141,11 @@ class _CommonEvent(_Strict):
 class FeedbackEvent(_CommonEvent):
     """A survey answer, rating or free-text comment about one service contact."""
 
-    csat: Rating | None = None
-    drivers: Drivers | None = None
-    comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    csat: Annotated[Rating | None, NotNull] = None
+    drivers: Annotated[Drivers | None, NotNull] = None
+    comment: Annotated[
+        Annotated[str, StringConstraints(max_length=10_000)] | None, NotNull
+    ] = None
 
     @model_validator(mode="after")
     def _has_content(self) -> FeedbackEvent:
@@ -145,8 +159,8 @@ class InteractionEvent(_CommonEvent):
 
     case_id: OpaqueId
     kind: InteractionKind
-    to_agency: ShortId | None = None
-    to_service: ShortId | None = None
+    to_agency: Annotated[ShortId | None, NotNull] = None
+    to_service: Annotated[ShortId | None, NotNull] = None
 
 
 EventType = Literal["gov.servicepulse.feedback.v1", "gov.servicepulse.interaction.v1"]

@@ -1,0 +1,63 @@
+"""The JSON documents servicepulse publishes (see schemas/json/*.v1.schema.json)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from processors.decoding import Rejection
+from processors.sentiment import Sentiment
+from schemas.models import FeedbackEvent
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePosition:
+    topic: str
+    partition: int
+    offset: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+
+
+def rfc3339(epoch_seconds: float) -> str:
+    return (
+        datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def dumps(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def scored_feedback(
+    event: FeedbackEvent, sentiment: Sentiment | None, source: SourcePosition, scored_at: float
+) -> dict[str, Any]:
+    document = event.model_dump(mode="json", exclude_none=True)
+    document["sentiment"] = sentiment.as_dict() if sentiment is not None else None
+    document["scored_at"] = rfc3339(scored_at)
+    document["source"] = source.as_dict()
+    return document
+
+
+def dead_letter(
+    raw: bytes | None,
+    raw_key: bytes | None,
+    rejection: Rejection,
+    source: SourcePosition,
+    expected_type: str,
+    received_at: float,
+) -> dict[str, Any]:
+    return {
+        "original": base64.b64encode(raw or b"").decode("ascii"),
+        "original_key": base64.b64encode(raw_key).decode("ascii") if raw_key is not None else None,
+        "source": source.as_dict(),
+        "category": rejection.category.value,
+        "reason": rejection.reason,
+        "expected_type": expected_type,
+        "received_at": rfc3339(received_at),
+    }

@@ -1,0 +1,48 @@
+"""Builds the Faust app from validated settings and registers every flow on it."""
+
+from __future__ import annotations
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from streams.feedback import register_feedback_scoring
+from streams.ingest import register_ingest
+from streams.metrics import Metrics
+from streams.settings import Settings
+
+# Dead-letter records (base64 of up to a full input record) exceed Kafka's 1 MiB default.
+PRODUCER_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+
+def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=";".join(f"kafka://{server}" for server in settings.bootstrap_servers),
+        store=settings.table_store,
+        datadir=str(settings.data_dir),
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        web_host=settings.web_host,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        processing_guarantee=settings.processing_guarantee,
+        broker_rebalance_timeout=settings.rebalance_timeout_seconds,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=settings.heartbeat_interval_seconds,
+        producer_max_request_size=PRODUCER_MAX_REQUEST_BYTES,
+        consumer_auto_offset_reset="earliest",
+        # Topics are created up front by streams.topics.ensure_topics, with explicit partitions.
+        topic_allow_declare=True,
+        autodiscover=False,
+    )
+    metrics = Metrics(registry if registry is not None else CollectorRegistry())
+
+    @app.page("/metrics")
+    async def prometheus_metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return web.bytes(
+            generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    register_ingest(app, settings, metrics)
+    register_feedback_scoring(app, settings, metrics)
+    return app

@@ -1,0 +1,121 @@
+"""The `servicepulse` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from streams.settings import SettingsError, load_settings
+
+cli = typer.Typer(
+    help="servicepulse: customer-feedback stream processor for public-service agencies.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+err_console = Console(stderr=True)
+
+
+def _settings_or_exit():  # type: ignore[no-untyped-def]
+    try:
+        return load_settings()
+    except SettingsError as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+
+
+@cli.command()
+def broker(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 to listen and advertise on")] = 9092,
+) -> None:
+    """Run the embedded Tansu Kafka broker (memory storage) in the foreground."""
+    from streams.broker import EmbeddedBroker
+
+    embedded = EmbeddedBroker(port, quiet=False).start()
+    err_console.print(f"Tansu broker listening on {embedded.bootstrap} (Ctrl-C stops it)")
+
+    def stop(signum: int, frame: object) -> None:
+        embedded.stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    raise typer.Exit(embedded.wait())
+
+
+@cli.command()
+def worker() -> None:
+    """Run a Faust worker (settings from SERVICEPULSE_* environment variables).
+
+    Creates the topics it needs if absent, serves /metrics on SERVICEPULSE_WEB_PORT.
+    """
+    settings = _settings_or_exit()
+    from streams.worker import run_worker
+
+    run_worker(settings)
+
+
+@cli.command()
+def publish(
+    file: Annotated[str, typer.Argument(help="JSON Lines file of events, or - for stdin")],
+    event_type: Annotated[
+        str | None,
+        typer.Option(
+            "--type",
+            help="feedback or interaction; default: from CloudEvents type or the event's fields",
+        ),
+    ] = None,
+) -> None:
+    """Validate events from a JSON Lines file and publish the valid ones to their input topic."""
+    from schemas.models import FEEDBACK_TYPE, INTERACTION_TYPE
+    from streams.publish import publish_lines
+
+    settings = _settings_or_exit()
+    types = {"feedback": FEEDBACK_TYPE, "interaction": INTERACTION_TYPE, None: None}
+    if event_type not in types:
+        err_console.print("[red]error:[/red] --type must be feedback or interaction")
+        raise typer.Exit(2)
+    if file == "-":
+        lines = list(sys.stdin.buffer)
+    else:
+        path = Path(file)
+        if not path.is_file():
+            err_console.print(f"[red]error:[/red] {file}: no such file")
+            raise typer.Exit(2)
+        lines = path.read_bytes().splitlines()
+    summary = asyncio.run(publish_lines(lines, settings, types[event_type], total=len(lines)))
+    for number, reason in summary.rejected:
+        err_console.print(f"line {number}: rejected: {reason}")
+    topics = ", ".join(f"{count} to {topic}" for topic, count in summary.by_topic.items())
+    err_console.print(
+        f"accepted {summary.accepted} ({topics or 'none'}), rejected {len(summary.rejected)}"
+    )
+    raise typer.Exit(1 if summary.rejected else 0)
+
+
+@cli.command()
+def demo(
+    duration: Annotated[
+        float | None, typer.Option(help="Seconds to run; default until Ctrl-C")
+    ] = None,
+    rate: Annotated[float, typer.Option(help="Generated events per second")] = 50.0,
+    port: Annotated[int, typer.Option(help="Embedded broker port (0: any free port)")] = 0,
+    web_port: Annotated[int, typer.Option(help="Worker /metrics port")] = 6066,
+) -> None:
+    """Embedded broker + worker + realistic generator, with a live terminal summary."""
+    from streams.demo import run_demo
+
+    raise typer.Exit(run_demo(duration=duration, rate=rate, port=port, web_port=web_port))
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

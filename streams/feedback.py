@@ -1,0 +1,107 @@
+"""Feedback scoring: re-keyed valid feedback → dedupe by event_id → TextBlob → feedback.scored.
+
+The dedupe table maps event_id → {"seen": first-seen wall time, "p": partition}; its changelog
+restores it after a restart. Ids older than the horizon are deleted partition by partition (a
+table may only be written for the partition of the event being processed).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import faust
+
+from processors.dedupe import ExpiryIndex, is_duplicate
+from processors.decoding import Rejection, RejectCategory
+from processors.records import SourcePosition, dead_letter, dumps, scored_feedback
+from processors.sentiment import score_comment
+from schemas.models import FEEDBACK_TYPE, FeedbackEvent
+from streams.ingest import parse_internal_envelope
+from streams.metrics import Metrics
+from streams.settings import Settings
+
+SWEEP_EVERY_SECONDS = 30.0
+
+
+def register_feedback_scoring(app: faust.App, settings: Settings, metrics: Metrics) -> None:
+    source = app.topic(
+        settings.internal_feedback_topic, key_serializer="raw", value_serializer="raw"
+    )
+    scored = app.topic(settings.topic_scored, key_serializer="raw", value_serializer="raw")
+    seen_ids = app.Table(
+        "feedback-seen-event-ids",
+        default=None,
+        partitions=settings.partitions,
+        key_type=str,
+        value_type=dict,
+        help="event_id -> first sighting, for redelivery detection",
+    )
+    deadletter = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
+
+    async def dead_letter_foreign(message: Any, err: Exception) -> None:
+        rejection = Rejection(RejectCategory.SCHEMA_VIOLATION, f"unreadable internal record: {err}")
+        position = SourcePosition(message.topic, message.partition, message.offset)
+        metrics.events_deadlettered.labels(message.topic, rejection.category.value).inc()
+        letter = dead_letter(
+            message.value, message.key, rejection, position, FEEDBACK_TYPE, time.time()
+        )
+        await deadletter.send(key=message.key, value=dumps(letter))
+
+    expiry = ExpiryIndex(settings.dedupe_horizon_seconds)
+    last_sweep: dict[int, float] = {}
+
+    def on_revoked(sender: Any, revoked: Any, **_: Any) -> None:
+        for tp in revoked:
+            if tp.topic == settings.internal_feedback_topic:
+                expiry.forget(tp.partition)
+                last_sweep.pop(tp.partition, None)
+
+    app.on_partitions_revoked.connect(on_revoked)
+
+    def sweep(partition: int, now: float) -> None:
+        if not expiry.has(partition):
+            expiry.rebuild(
+                partition,
+                ((key, value["seen"]) for key, value in seen_ids.items() if value["p"] == partition),
+            )
+        elif now - last_sweep.get(partition, 0.0) < SWEEP_EVERY_SECONDS:
+            return
+        last_sweep[partition] = now
+        for event_id, seen in expiry.expired(partition, now):
+            current = seen_ids.get(event_id)
+            if current is not None and current["seen"] == seen:
+                del seen_ids[event_id]
+        metrics.dedupe_ids.labels(str(partition)).set(expiry.size(partition))
+
+    @app.agent(source, name="score-feedback")
+    async def score_feedback(stream: faust.StreamT[bytes]) -> None:
+        async for record in stream.events():
+            message = record.message
+            now = time.time()
+            sweep(message.partition, now)
+            try:
+                document, position, input_timestamp = parse_internal_envelope(message.value)
+                event = FeedbackEvent.model_validate(document)
+            except Exception as err:  # only a foreign writer on our internal topic gets here
+                await dead_letter_foreign(message, err)
+                continue
+            first_seen = seen_ids.get(event.event_id)
+            if is_duplicate(first_seen and first_seen["seen"], now, expiry.horizon_seconds):
+                metrics.events_duplicate.labels("feedback").inc()
+                continue
+            seen_ids[event.event_id] = {"seen": now, "p": message.partition}
+            expiry.note(message.partition, event.event_id, now)
+            sentiment = score_comment(event.comment)
+            await scored.send(
+                key=event.event_id.encode(),
+                value=dumps(scored_feedback(event, sentiment, position, time.time())),
+            )
+            agency = metrics.agency(event.agency)
+            label = sentiment.label if sentiment is not None else "none"
+            metrics.feedback_scored.labels(agency, event.channel.value, label).inc()
+            if sentiment is not None:
+                metrics.comment_polarity.labels(agency).observe(sentiment.polarity)
+            metrics.processing_latency.labels("feedback").observe(
+                max(0.0, time.time() - input_timestamp)
+            )

@@ -1,0 +1,66 @@
+"""Create the topics servicepulse needs before anything subscribes to them.
+
+A topic auto-created by a consumer's metadata request gets the broker's default partition count,
+which then clashes with the changelog topics Faust creates: so all are created here, up front.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams.settings import Settings
+
+# Dead-letter records carry the original bytes base64-encoded (4/3 larger) plus metadata.
+DEADLETTER_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
+def topic_names(settings: Settings) -> list[str]:
+    return [
+        settings.topic_feedback,
+        settings.topic_interactions,
+        settings.topic_scored,
+        settings.topic_deadletter,
+        settings.internal_feedback_topic,
+        settings.internal_interaction_topic,
+    ]
+
+
+async def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
+    """Create every missing topic; returns the names it created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await admin.start()
+            break
+        except Exception:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in topic_names(settings) if name not in existing]
+        new_topics = [
+            NewTopic(
+                name,
+                num_partitions=settings.partitions,
+                replication_factor=settings.replication_factor,
+                topic_configs=(
+                    {"max.message.bytes": str(DEADLETTER_MAX_MESSAGE_BYTES)}
+                    if name == settings.topic_deadletter
+                    else {}
+                ),
+            )
+            for name in missing
+        ]
+        if new_topics:
+            try:
+                await admin.create_topics(new_topics)
+            except TopicAlreadyExistsError:
+                pass  # another worker created it first
+        return missing
+    finally:
+        await admin.close()

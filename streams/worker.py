@@ -1,0 +1,26 @@
+"""Runs one Faust worker: validate settings, create topics, then hand over to Faust."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+
+from streams.app import create_app
+from streams.settings import Settings
+from streams.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings) -> None:
+    created = asyncio.run(ensure_topics(settings))
+    if created:
+        log.info("created topics: %s", ", ".join(created))
+    # asyncio.run closed its loop; Faust's worker runs on a fresh one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    worker.execute_from_commandline()
