@@ -148,7 +148,8 @@ def evaluate_status(value: float | None, count: int, standard: Standard) -> Stat
     margin = standard.at_risk_margin
     if standard.kind == "duration" or standard.direction == "at_least":
         bound = standard.objective if standard.kind == "duration" else standard.target
-        assert bound is not None  # a duration Standard always carries an objective
+        if bound is None:
+            raise ValueError(f"duration standard {standard.name!r} has no objective")
         if value < round(bound, _DECIMALS):
             return "breached"
         if value < round(min(bound * (1 + margin), 1.0), _DECIMALS):

@@ -336,9 +336,7 @@ class _Parser:
                 )
             # A partial entry is fine only when the defaults already define the rest.
             complete = base is None or name not in base.standards
-            standards[name] = self.standard(
-                name, body, _join(standards_location, name), complete
-            )
+            standards[name] = self.standard(name, body, _join(standards_location, name), complete)
         return _Layer(match, settings, standards)
 
     def match(self, raw: dict[str, Any], location: str) -> dict[str, str]:
@@ -395,9 +393,7 @@ class _Parser:
     def seconds(self, value: object, location: str) -> float:
         number = _as_number(value)
         if number is None or not number > 0:
-            raise self.fail(
-                location, f"must be a positive number of seconds (got {_shown(value)})"
-            )
+            raise self.fail(location, f"must be a positive number of seconds (got {_shown(value)})")
         return number
 
     def whole(self, value: object, location: str, minimum: int) -> int:

@@ -123,6 +123,7 @@ def windows_finalised(
     ``after``; called after each watermark advance to emit final results exactly once.
 
     With no earlier watermark the group has no observations, so nothing can have closed.
+    Windows that hold no observations are listed too; the caller skips those with no panes.
     """
     if before is None or after <= before:
         return []

@@ -38,7 +38,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
 
     @app.page("/metrics")
-    async def prometheus_metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+    async def prometheus_metrics(
+        web: faust.web.View, request: faust.web.Request
+    ) -> faust.web.Response:
         return web.bytes(
             generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from streams.settings import SettingsError, load_settings
+from streams.settings import Settings, SettingsError, load_settings
 
 cli = typer.Typer(
     help="servicepulse: customer-feedback stream processor for public-service agencies.",
@@ -21,7 +21,7 @@ cli = typer.Typer(
 err_console = Console(stderr=True)
 
 
-def _settings_or_exit():  # type: ignore[no-untyped-def]
+def _settings_or_exit() -> Settings:
     try:
         return load_settings()
     except SettingsError as err:

@@ -12,8 +12,8 @@ from typing import Any
 
 import faust
 
+from processors.decoding import RejectCategory, Rejection
 from processors.dedupe import ExpiryIndex, is_duplicate
-from processors.decoding import Rejection, RejectCategory
 from processors.records import SourcePosition, dead_letter, dumps, scored_feedback
 from processors.sentiment import score_comment
 from schemas.models import FEEDBACK_TYPE, FeedbackEvent
@@ -34,7 +34,6 @@ def register_feedback_scoring(app: faust.App, settings: Settings, metrics: Metri
         default=None,
         partitions=settings.partitions,
         key_type=str,
-        value_type=dict,
         help="event_id -> first sighting, for redelivery detection",
     )
     deadletter = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
@@ -51,7 +50,8 @@ def register_feedback_scoring(app: faust.App, settings: Settings, metrics: Metri
     expiry = ExpiryIndex(settings.dedupe_horizon_seconds)
     last_sweep: dict[int, float] = {}
 
-    def on_revoked(sender: Any, revoked: Any, **_: Any) -> None:
+    def on_revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        revoked = args[0] if args else _.get("revoked", ())
         for tp in revoked:
             if tp.topic == settings.internal_feedback_topic:
                 expiry.forget(tp.partition)
@@ -63,7 +63,11 @@ def register_feedback_scoring(app: faust.App, settings: Settings, metrics: Metri
         if not expiry.has(partition):
             expiry.rebuild(
                 partition,
-                ((key, value["seen"]) for key, value in seen_ids.items() if value["p"] == partition),
+                (
+                    (key, value["seen"])
+                    for key, value in seen_ids.items()
+                    if value["p"] == partition
+                ),
             )
         elif now - last_sweep.get(partition, 0.0) < SWEEP_EVERY_SECONDS:
             return

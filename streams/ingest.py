@@ -16,7 +16,7 @@ from typing import Any
 
 import faust
 
-from processors.decoding import Rejection, RejectCategory, decode_event
+from processors.decoding import RejectCategory, Rejection, decode_event
 from processors.records import SourcePosition, dead_letter, dumps
 from schemas.models import FEEDBACK_TYPE, INTERACTION_TYPE, FeedbackEvent, InteractionEvent
 from streams.metrics import Metrics

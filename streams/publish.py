@@ -30,9 +30,11 @@ def detect_type(line: bytes, forced: str | None) -> str:
         document = json.loads(line)
     except ValueError:
         return FEEDBACK_TYPE  # decode_event will say why it is not JSON
-    if isinstance(document, dict):
-        if document.get("type") == INTERACTION_TYPE or "kind" in document:
-            return INTERACTION_TYPE
+    is_interaction = isinstance(document, dict) and (
+        document.get("type") == INTERACTION_TYPE or "kind" in document
+    )
+    if is_interaction:
+        return INTERACTION_TYPE
     return FEEDBACK_TYPE
 
 

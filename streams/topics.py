@@ -7,6 +7,7 @@ which then clashes with the changelog topics Faust creates: so all are created h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -57,10 +58,9 @@ async def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
             for name in missing
         ]
         if new_topics:
-            try:
+            # Another worker may have created one of them first.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new_topics)
-            except TopicAlreadyExistsError:
-                pass  # another worker created it first
         return missing
     finally:
         await admin.close()

@@ -1,0 +1,1443 @@
+"""Deterministic, realistic servicepulse traffic for the demo, the benchmark and the tests.
+
+Everything comes from one seeded ``random.Random``, so the same seed always yields the same
+bytes. Nothing here talks to Kafka: records are (event type, key, value) triples that a
+publisher sends to the topic carrying that event type.
+
+What the stream looks like:
+
+* Several agencies and their services, each with its own mix of the eight channels.
+* Case lifecycles (opened → first_response → response / transferred / escalated → resolved or
+  abandoned; some self_service_completed, some reopened), with the steps of many cases
+  interleaved. Fast channels (phone, chat, in person) move in minutes, written channels in
+  hours, mail in days.
+* Post-contact surveys whose CSAT, OMB A-11 §280 driver items and free-text comment follow the
+  case experience (long waits, transfers, escalations, reopening, abandonment), plus stand-alone
+  web/app survey answers.
+* Event time starts at ``start`` and advances a few seconds per record, with small out-of-order
+  jitter. About ``cloudevents_share`` of valid events are CloudEvents 1.0 structured-mode
+  envelopes; ``redelivery_share`` of records repeat an earlier valid record byte for byte and
+  ``malformed_share`` are broken in one of the ways ``processors.decoding`` rejects, each
+  labelled with the ``RejectCategory`` the decoder returns for it.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import heapq
+import json
+import math
+import random
+import string
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from processors.decoding import DEFAULT_MAX_EVENT_BYTES, RejectCategory
+from schemas.models import FEEDBACK_TYPE, INTERACTION_TYPE, Channel, InteractionKind
+
+__all__ = [
+    "DEFAULT_START",
+    "FeedbackGenerator",
+    "GeneratedRecord",
+]
+
+DEFAULT_START = datetime(2026, 11, 2, 8, 0, 0, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_MINUTE = 60_000
+_HOUR = 60 * _MINUTE
+_DAY = 24 * _HOUR
+
+KIND_VALID = "valid"
+KIND_REDELIVERY = "redelivery"
+KIND_MALFORMED = "malformed"
+
+
+@dataclass(frozen=True)
+class GeneratedRecord:
+    event_type: str  # "gov.servicepulse.feedback.v1" or "gov.servicepulse.interaction.v1"
+    key: bytes | None  # event_id for feedback, case_id for interactions (utf-8)
+    value: bytes  # what goes on the wire
+    kind: str  # "valid" | "redelivery" | "malformed"
+    expected_category: str | None  # malformed: the RejectCategory value decode_event returns
+
+
+# --------------------------------------------------------------------------------------------
+# Catalog: agencies, services, channels
+# --------------------------------------------------------------------------------------------
+
+CHANNELS: tuple[Channel, ...] = (
+    Channel.WEB,
+    Channel.PHONE,
+    Channel.IN_PERSON,
+    Channel.EMAIL,
+    Channel.CHAT,
+    Channel.MAIL,
+    Channel.MOBILE_APP,
+    Channel.SOCIAL,
+)
+_HUMAN_CHANNELS = frozenset(
+    {Channel.PHONE, Channel.IN_PERSON, Channel.EMAIL, Channel.CHAT, Channel.MAIL, Channel.SOCIAL}
+)
+_DIGITAL_CHANNELS = frozenset({Channel.WEB, Channel.MOBILE_APP})
+
+# Median time to the first response, and between later steps, per channel.
+_FIRST_RESPONSE_MEDIAN_MS: dict[Channel, int] = {
+    Channel.PHONE: 6 * _MINUTE,
+    Channel.CHAT: 3 * _MINUTE,
+    Channel.IN_PERSON: 20 * _MINUTE,
+    Channel.WEB: 5 * _HOUR,
+    Channel.MOBILE_APP: 4 * _HOUR,
+    Channel.EMAIL: 8 * _HOUR,
+    Channel.SOCIAL: 2 * _HOUR,
+    Channel.MAIL: 3 * _DAY,
+}
+_STEP_MEDIAN_MS: dict[Channel, int] = {
+    Channel.PHONE: 7 * _MINUTE,
+    Channel.CHAT: 4 * _MINUTE,
+    Channel.IN_PERSON: 12 * _MINUTE,
+    Channel.WEB: 6 * _HOUR,
+    Channel.MOBILE_APP: 6 * _HOUR,
+    Channel.EMAIL: 10 * _HOUR,
+    Channel.SOCIAL: 3 * _HOUR,
+    Channel.MAIL: 4 * _DAY,
+}
+_MAX_DELAY_MS = 14 * _DAY
+
+_A11_DRIVERS = (
+    "trust",
+    "satisfaction",
+    "effectiveness",
+    "ease",
+    "efficiency",
+    "transparency",
+    "employee_helpfulness",
+)
+
+
+@dataclass(frozen=True)
+class Agency:
+    code: str
+    display: str  # as customers write it in comments
+    offices: tuple[str, ...]
+    weight: float
+    drivers: tuple[str, ...]  # the A-11 items this agency's survey asks
+    millis: bool  # whether its systems send sub-second timestamps
+
+
+@dataclass(frozen=True)
+class Service:
+    agency: str
+    name: str
+    phrases: tuple[str, ...]  # how customers refer to it ("my refund")
+    forms: tuple[str, ...]
+    weight: float  # share of its agency's volume
+    difficulty: float  # baseline friction, raises pain
+    channels: tuple[float, ...]  # weights in CHANNELS order
+    transfers_to: tuple[tuple[str, str], ...]
+    self_service: bool  # can be finished online without staff
+
+
+AGENCIES: dict[str, Agency] = {
+    agency.code: agency
+    for agency in (
+        Agency(
+            "ssa",
+            "Social Security",
+            ("field office", "local Social Security office", "card center"),
+            0.24,
+            (
+                "satisfaction",
+                "trust",
+                "effectiveness",
+                "ease",
+                "efficiency",
+                "employee_helpfulness",
+            ),
+            True,
+        ),
+        Agency(
+            "irs",
+            "the IRS",
+            ("Taxpayer Assistance Center", "local IRS office"),
+            0.24,
+            ("satisfaction", "trust", "ease", "efficiency", "transparency"),
+            True,
+        ),
+        Agency(
+            "va",
+            "the VA",
+            ("VA medical center", "regional benefits office", "community clinic"),
+            0.16,
+            _A11_DRIVERS,
+            False,
+        ),
+        Agency(
+            "uscis",
+            "USCIS",
+            ("field office", "Application Support Center"),
+            0.11,
+            ("satisfaction", "trust", "ease", "efficiency", "transparency", "employee_helpfulness"),
+            False,
+        ),
+        Agency(
+            "fema",
+            "FEMA",
+            ("Disaster Recovery Center", "mobile registration center"),
+            0.07,
+            (
+                "satisfaction",
+                "trust",
+                "effectiveness",
+                "efficiency",
+                "transparency",
+                "employee_helpfulness",
+            ),
+            False,
+        ),
+        Agency(
+            "cms",
+            "Medicare",
+            ("local SHIP office", "enrollment center"),
+            0.10,
+            ("satisfaction", "trust", "ease", "efficiency"),
+            True,
+        ),
+        Agency(
+            "state",
+            "the State Department",
+            ("passport agency", "passport acceptance facility"),
+            0.08,
+            ("satisfaction", "trust", "effectiveness", "ease", "efficiency"),
+            False,
+        ),
+    )
+}
+
+#                web   phone in_p  email chat  mail  app   social
+SERVICES: tuple[Service, ...] = (
+    Service(
+        "ssa",
+        "retirement",
+        ("my retirement benefits", "my retirement application"),
+        ("the SSA-1 application", "Form SSA-7004"),
+        0.40,
+        0.3,
+        (0.34, 0.30, 0.16, 0.03, 0.04, 0.06, 0.05, 0.02),
+        (("cms", "medicare_enrollment"), ("ssa", "disability")),
+        True,
+    ),
+    Service(
+        "ssa",
+        "disability",
+        ("my disability claim", "my SSDI application"),
+        ("Form SSA-3368", "Form SSA-827"),
+        0.30,
+        0.9,
+        (0.22, 0.36, 0.20, 0.04, 0.03, 0.11, 0.02, 0.02),
+        (("ssa", "retirement"), ("va", "benefits_claims")),
+        False,
+    ),
+    Service(
+        "ssa",
+        "replacement_card",
+        ("a replacement Social Security card", "my new card"),
+        ("Form SS-5",),
+        0.30,
+        0.2,
+        (0.36, 0.14, 0.30, 0.02, 0.03, 0.05, 0.09, 0.01),
+        (("ssa", "retirement"), ("uscis", "green_card")),
+        True,
+    ),
+    Service(
+        "irs",
+        "refunds",
+        ("my refund", "my tax refund", "my amended return"),
+        ("Form 1040-X", "Form 8379"),
+        0.50,
+        0.5,
+        (0.40, 0.27, 0.05, 0.02, 0.05, 0.06, 0.13, 0.02),
+        (("irs", "identity_verification"), ("irs", "payment_plans")),
+        True,
+    ),
+    Service(
+        "irs",
+        "payment_plans",
+        ("a payment plan", "my installment agreement"),
+        ("Form 9465", "Form 433-F"),
+        0.25,
+        0.5,
+        (0.42, 0.30, 0.05, 0.02, 0.05, 0.08, 0.07, 0.01),
+        (("irs", "refunds"),),
+        True,
+    ),
+    Service(
+        "irs",
+        "identity_verification",
+        ("verifying my identity", "my identity check"),
+        ("Form 14039", "Letter 5071C"),
+        0.25,
+        1.0,
+        (0.38, 0.30, 0.17, 0.01, 0.04, 0.06, 0.03, 0.01),
+        (("irs", "refunds"), ("ssa", "replacement_card")),
+        False,
+    ),
+    Service(
+        "va",
+        "health_appointments",
+        ("my VA appointment", "a primary care appointment"),
+        ("VA Form 10-10EZ",),
+        0.55,
+        0.5,
+        (0.22, 0.40, 0.14, 0.03, 0.05, 0.02, 0.12, 0.02),
+        (("va", "benefits_claims"), ("cms", "medicare_enrollment")),
+        True,
+    ),
+    Service(
+        "va",
+        "benefits_claims",
+        ("my disability compensation claim", "my VA claim"),
+        ("VA Form 21-526EZ", "VA Form 21-0966"),
+        0.45,
+        0.8,
+        (0.35, 0.30, 0.12, 0.04, 0.04, 0.09, 0.04, 0.02),
+        (("va", "health_appointments"), ("ssa", "disability")),
+        False,
+    ),
+    Service(
+        "uscis",
+        "green_card",
+        ("my green card renewal", "my permanent resident card"),
+        ("Form I-90", "Form I-485"),
+        0.55,
+        0.8,
+        (0.42, 0.24, 0.14, 0.03, 0.07, 0.06, 0.03, 0.01),
+        (("uscis", "naturalization"), ("ssa", "replacement_card")),
+        True,
+    ),
+    Service(
+        "uscis",
+        "naturalization",
+        ("my naturalization application", "my citizenship case"),
+        ("Form N-400",),
+        0.45,
+        0.8,
+        (0.42, 0.22, 0.18, 0.03, 0.06, 0.06, 0.02, 0.01),
+        (("uscis", "green_card"), ("state", "passport_renewal")),
+        True,
+    ),
+    Service(
+        "fema",
+        "disaster_assistance",
+        ("disaster assistance", "my FEMA claim", "rental assistance after the storm"),
+        ("the FEMA registration", "the SBA disaster loan application"),
+        1.0,
+        0.7,
+        (0.28, 0.32, 0.22, 0.02, 0.03, 0.03, 0.08, 0.02),
+        (("irs", "refunds"), ("ssa", "replacement_card")),
+        False,
+    ),
+    Service(
+        "cms",
+        "medicare_enrollment",
+        ("my Medicare enrollment", "signing up for Part B"),
+        ("Form CMS-40B", "Form CMS-L564"),
+        1.0,
+        0.6,
+        (0.30, 0.40, 0.08, 0.03, 0.05, 0.10, 0.02, 0.02),
+        (("ssa", "retirement"),),
+        True,
+    ),
+    Service(
+        "state",
+        "passport_renewal",
+        ("my passport renewal", "my passport"),
+        ("Form DS-82", "Form DS-11"),
+        1.0,
+        0.4,
+        (0.46, 0.20, 0.14, 0.04, 0.04, 0.10, 0.01, 0.01),
+        (("uscis", "naturalization"),),
+        True,
+    ),
+)
+_SERVICE_BY_KEY = {(service.agency, service.name): service for service in SERVICES}
+_SERVICE_WEIGHTS = [AGENCIES[service.agency].weight * service.weight for service in SERVICES]
+
+
+# --------------------------------------------------------------------------------------------
+# Comment bank: (sentiment, topic, template); {slots} are filled per comment
+# --------------------------------------------------------------------------------------------
+
+_TEMPLATES: tuple[tuple[str, str, str], ...] = (
+    # positive
+    (
+        "positive",
+        "wait",
+        "Only waited {short_wait} and the call was quick. Very happy with the service.",
+    ),
+    (
+        "positive",
+        "wait",
+        "I got an appointment within {days} days, much faster than I expected. Great experience.",
+    ),
+    ("positive", "wait", "Fast service today, I was in and out of the {office} in {short_wait}."),
+    ("positive", "wait", "Short wait, friendly greeting, done in {short_wait}. Impressive."),
+    (
+        "positive",
+        "transfer",
+        "I was transferred once but the second agent already had my notes. Nice job.",
+    ),
+    (
+        "positive",
+        "transfer",
+        "The transfer was smooth and the specialist knew exactly what to do with {service}.",
+    ),
+    ("positive", "staff", "{staff} was patient and kind and explained every step of {service}."),
+    ("positive", "staff", "Thank you to {staff}, who went above and beyond. Wonderful."),
+    (
+        "positive",
+        "staff",
+        "The representative was friendly, knowledgeable and helpful. Excellent service.",
+    ),
+    ("positive", "staff", "{staff} was very professional and answered all my questions."),
+    ("positive", "staff", "Great staff at the {office}. Clear answers and a smile."),
+    (
+        "positive",
+        "staff",
+        "{staff} made a stressful day much better. I really appreciate the help.",
+    ),
+    (
+        "positive",
+        "website",
+        "The online application for {service} was easy to use. Took me {short_wait}.",
+    ),
+    (
+        "positive",
+        "website",
+        "The {channel} was clear and simple, I finished everything from my couch. Great.",
+    ),
+    ("positive", "website", "Love the new {channel}, it was quick and easy to check on {service}."),
+    (
+        "positive",
+        "website",
+        "Uploading my documents worked perfectly the first time. Good website.",
+    ),
+    ("positive", "form", "The instructions for {form} were clear and easy to follow."),
+    ("positive", "form", "Filling out {form} online was simple and the help text was useful."),
+    (
+        "positive",
+        "outcome",
+        "My issue with {service} was resolved on the first contact. Thank you!",
+    ),
+    ("positive", "outcome", "Everything was handled perfectly, {service} is finally sorted out."),
+    ("positive", "outcome", "Very satisfied. {agency} made {service} painless."),
+    ("positive", "outcome", "Got the decision in {days} days. Excellent work."),
+    ("positive", "general", "Great service, thank you."),
+    ("positive", "general", "Best experience I have had with {agency} in years."),
+    ("positive", "general", "Smooth and easy. Good job!"),
+    ("positive", "general", "Wonderful experience from start to finish."),
+    ("positive", "general", "Muy buena atención, excelente servicio. Gracias."),
+    # negative
+    ("negative", "wait", "I waited {long_wait} on hold and then the call dropped. Terrible."),
+    (
+        "negative",
+        "wait",
+        "Waited {long_wait} at the {office} just to be told to come back another day. Awful.",
+    ),
+    (
+        "negative",
+        "wait",
+        "It has been {weeks} weeks and still no update on {service}. This is "
+        "unacceptable and frustrating.",
+    ),
+    ("negative", "wait", "{long_wait} for a simple question is ridiculous. Way too slow."),
+    (
+        "negative",
+        "wait",
+        "I called {attempts} times and never reached a real person. Very frustrating.",
+    ),
+    ("negative", "wait", "The hold music for {long_wait}. Horrible experience."),
+    (
+        "negative",
+        "transfer",
+        "I was transferred {transfers} times and every person asked me the "
+        "same questions. Frustrating and a waste of time.",
+    ),
+    (
+        "negative",
+        "transfer",
+        "Got bounced between departments and nobody could help with {service}. Terrible.",
+    ),
+    (
+        "negative",
+        "transfer",
+        "They sent me to another office that said it was not their problem. Useless.",
+    ),
+    (
+        "negative",
+        "transfer",
+        "Transferred again and again, then disconnected. Worst experience ever.",
+    ),
+    (
+        "negative",
+        "website",
+        "The website kept giving me an error when I tried to upload documents "
+        "for {service}. So frustrating.",
+    ),
+    (
+        "negative",
+        "website",
+        "The {channel} logged me out {attempts} times while I was filling in "
+        "{form}. Very annoying.",
+    ),
+    (
+        "negative",
+        "website",
+        "The identity check is broken, I could not get past the verification "
+        "page. Terrible website.",
+    ),
+    (
+        "negative",
+        "website",
+        "The site crashed right after I submitted and now I have no idea if it "
+        "went through. Awful.",
+    ),
+    ("negative", "staff", "The agent was rude and did not listen to me."),
+    ("negative", "staff", "{staff} was dismissive and gave me wrong information about {service}."),
+    ("negative", "staff", "Nobody at the {office} seemed to know the rules. Very disappointing."),
+    (
+        "negative",
+        "form",
+        "{form} is confusing and the instructions contradict the website. Bad design.",
+    ),
+    (
+        "negative",
+        "form",
+        "The forms are confusing and far too complicated. I had to ask for help twice.",
+    ),
+    ("negative", "form", "Confusing paperwork, unclear instructions and nobody to ask. Poor."),
+    (
+        "negative",
+        "outcome",
+        "My problem with {service} is still not resolved after {weeks} weeks. Very disappointed.",
+    ),
+    ("negative", "outcome", "I gave up. Nobody could help me and I wasted the whole day. Awful."),
+    ("negative", "outcome", "Still waiting for {service}. Bad service."),
+    ("negative", "outcome", "They closed my case without fixing anything. Awful."),
+    ("negative", "general", "Terrible experience."),
+    ("negative", "general", "Very poor service from {agency}, sadly."),
+    ("negative", "general", "Horrible. Just horrible."),
+    ("negative", "general", "The worst government service I have ever dealt with."),
+    # neutral
+    ("neutral", "general", "I called about {service}."),
+    ("neutral", "website", "Checked the status of {service} online."),
+    ("neutral", "form", "Question about {form}."),
+    ("neutral", "staff", "Visited the {office} to drop off documents."),
+    ("neutral", "general", "I needed to update my address for {service}."),
+    ("neutral", "outcome", "Called to ask about {service}. They said to wait for a letter."),
+    ("neutral", "form", "Submitted {form} through the {channel}."),
+    ("neutral", "general", "Asked about the documents required for {service}."),
+    ("neutral", "general", "N/A"),
+    ("neutral", "general", "No comment."),
+    ("neutral", "outcome", "They told me to call back next week."),
+    ("neutral", "general", "Please send the decision letter by email instead of by mail."),
+    ("neutral", "wait", "Waited about {short_wait}. Got the form I needed."),
+    ("neutral", "general", "Llamé para preguntar sobre mi caso."),
+    ("neutral", "form", "Necesito ayuda con {form}."),
+    ("neutral", "general", "My case number is in the letter I received."),
+    ("neutral", "outcome", "Case {case_hint} is pending review according to the agent."),
+    ("neutral", "wait", "Took {days} days to hear back."),
+    # mixed
+    ("mixed", "wait", "The staff were nice, but the wait of {long_wait} was too long."),
+    (
+        "mixed",
+        "transfer",
+        "Good help once I got through, but I was transferred {transfers} times first.",
+    ),
+    ("mixed", "website", "The website is easy to use, but the upload page failed twice."),
+    ("mixed", "form", "{staff} was helpful, but {form} is still confusing."),
+    (
+        "mixed",
+        "outcome",
+        "Fast answer, though the letter I got afterwards said something different.",
+    ),
+    (
+        "mixed",
+        "wait",
+        "The online form was fine, but nobody told me how long {service} would take.",
+    ),
+    ("mixed", "staff", "Friendly people at the {office}, terrible parking and a long line."),
+    ("mixed", "outcome", "It worked in the end, but it took {weeks} weeks and {attempts} calls."),
+    ("mixed", "staff", "The agent was polite but could not answer my question about {service}."),
+    ("mixed", "general", "Better than last year, still slow."),
+    ("mixed", "website", "Nice {channel}, but it does not show where {service} stands."),
+    ("mixed", "transfer", "Helpful specialist in the end, annoying runaround to reach them."),
+)
+
+_TEMPLATE_SLOTS: tuple[tuple[str, ...], ...] = tuple(
+    tuple(sorted({name for _, name, _, _ in string.Formatter().parse(text) if name}))
+    for _, _, text in _TEMPLATES
+)
+_TEMPLATES_BY: dict[tuple[str, str], list[int]] = {}
+for _index, (_sentiment, _topic, _) in enumerate(_TEMPLATES):
+    _TEMPLATES_BY.setdefault((_sentiment, _topic), []).append(_index)
+
+_STAFF = (
+    "the agent",
+    "the representative",
+    "the lady at the front desk",
+    "the gentleman who answered",
+    "Ms. Johnson",
+    "Mr. Alvarez",
+    "Ms. Nguyen",
+    "Mr. Okafor",
+    "the caseworker",
+    "the chat agent",
+    "the officer at window {window}",
+)
+_SHORT_WAITS = (
+    "5 minutes",
+    "ten minutes",
+    "about 15 minutes",
+    "under 20 minutes",
+    "2 minutes",
+    "twelve minutes",
+)
+_LONG_WAITS = (
+    "2 hours",
+    "over an hour",
+    "three hours",
+    "90 minutes",
+    "45 minutes",
+    "almost four hours",
+    "an hour and a half",
+)
+_CHANNEL_PHRASES: dict[Channel, tuple[str, ...]] = {
+    Channel.WEB: ("website", "online portal", "online account"),
+    Channel.MOBILE_APP: ("mobile app", "app"),
+    Channel.PHONE: ("phone line", "call center"),
+    Channel.CHAT: ("online chat", "chat"),
+    Channel.EMAIL: ("email support", "secure message center"),
+    Channel.MAIL: ("mail-in process", "paper form"),
+    Channel.IN_PERSON: ("office visit", "appointment system"),
+    Channel.SOCIAL: ("social media team", "help account"),
+}
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+_COMMENT_TOPIC_BASE = {
+    "wait": 0.6,
+    "transfer": 0.1,
+    "website": 0.2,
+    "staff": 0.3,
+    "form": 0.7,
+    "outcome": 1.0,
+    "general": 1.0,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Internal state
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Experience:
+    """What happened to the customer; drives CSAT, the A-11 items and the comment."""
+
+    wait_ratio: float = 1.0  # first wait ÷ the channel's usual wait
+    transfers: int = 0
+    escalations: int = 0
+    responses: int = 0
+    reopened: int = 0
+    abandoned: bool = False
+    self_service: bool = False
+    resolved: bool = False
+
+    def pain(self, difficulty: float) -> float:
+        pain = difficulty * 0.6
+        pain += max(0.0, math.log2(max(self.wait_ratio, 1e-6))) * 0.7
+        pain += self.transfers * 0.8 + self.escalations * 0.5 + self.reopened * 1.1
+        pain += max(0, self.responses - 2) * 0.3
+        if self.abandoned:
+            pain += 2.2
+        if self.self_service:
+            pain -= 0.5
+        if self.resolved:
+            pain -= 0.3
+        return pain
+
+
+@dataclass
+class _Case:
+    case_id: str
+    agency: str
+    service: str
+    channel: Channel
+    customer_ref: str | None
+    next_kind: InteractionKind
+    experience: _Experience = field(default_factory=_Experience)
+    steps: int = 0
+
+
+@dataclass
+class _Survey:
+    agency: str
+    service: str
+    channel: Channel
+    case_id: str | None
+    customer_ref: str | None
+    experience: _Experience
+
+
+@dataclass
+class _Valid:
+    event_type: str
+    key: bytes
+    value: bytes
+
+
+# --------------------------------------------------------------------------------------------
+# The generator
+# --------------------------------------------------------------------------------------------
+
+
+class FeedbackGenerator:
+    """Seeded generator of servicepulse records; each call continues the same stream."""
+
+    def __init__(
+        self,
+        seed: int = 7,
+        start: datetime | None = None,
+        malformed_share: float = 0.02,
+        redelivery_share: float = 0.03,
+        cloudevents_share: float = 0.2,
+        case_share: float = 0.5,
+    ) -> None:
+        for name, share in (
+            ("malformed_share", malformed_share),
+            ("redelivery_share", redelivery_share),
+            ("cloudevents_share", cloudevents_share),
+            ("case_share", case_share),
+        ):
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1 (got {share})")
+        if malformed_share + redelivery_share > 1.0:
+            raise ValueError("malformed_share + redelivery_share must not exceed 1")
+        self.seed = seed
+        self.malformed_share = malformed_share
+        self.redelivery_share = redelivery_share
+        self.cloudevents_share = cloudevents_share
+        self.case_share = case_share
+        self._rng = random.Random(seed)
+        begin = start if start is not None else DEFAULT_START
+        if begin.tzinfo is None:
+            begin = begin.replace(tzinfo=UTC)
+        self._now_ms = (begin - _EPOCH) // timedelta(milliseconds=1)
+        self._seq = 0  # heap tie-breaker, keeps ordering deterministic
+        self._case_counter = 0
+        self._cases: list[tuple[int, int, _Case]] = []  # heap by due time
+        self._surveys: list[tuple[int, int, _Survey]] = []  # heap by due time
+        self._customers: list[str] = []
+        self._frequent: list[str] = [self._new_customer_ref() for _ in range(25)]
+        self._history: list[_Valid] = []  # recent valid records, for redeliveries
+        self._malformed_deck: list[str] = []
+
+    # -- public API ----------------------------------------------------------------------
+
+    def records(self, count: int) -> Iterator[GeneratedRecord]:
+        """``count`` records: feedback and case interactions, some redelivered or malformed."""
+        for _ in range(count):
+            yield self._next(feedback_only=False)
+
+    def feedback(self, count: int) -> Iterator[GeneratedRecord]:
+        """``count`` feedback records only (valid, redelivered or malformed)."""
+        for _ in range(count):
+            yield self._next(feedback_only=True)
+
+    # -- one record ----------------------------------------------------------------------
+
+    def _next(self, feedback_only: bool) -> GeneratedRecord:
+        rng = self._rng
+        roll = rng.random()
+        if roll < self.malformed_share:
+            event_type = (
+                FEEDBACK_TYPE
+                if feedback_only or rng.random() >= self.case_share
+                else INTERACTION_TYPE
+            )
+            return self._malformed(event_type)
+        if roll < self.malformed_share + self.redelivery_share:
+            pool = (
+                [item for item in self._history[-200:] if item.event_type == FEEDBACK_TYPE]
+                if feedback_only
+                else self._history
+            )
+            if pool:
+                earlier = pool[int(len(pool) * rng.random() ** 0.5) if len(pool) > 1 else 0]
+                return GeneratedRecord(
+                    earlier.event_type, earlier.key, earlier.value, KIND_REDELIVERY, None
+                )
+        self._now_ms += self._gap_ms()
+        if not feedback_only and rng.random() < self.case_share:
+            event_type, key, document = INTERACTION_TYPE, *self._interaction()
+        else:
+            event_type, key, document = FEEDBACK_TYPE, *self._feedback(feedback_only)
+        if rng.random() < self.cloudevents_share:
+            document = self._cloudevent(event_type, document)
+        value = _dumps(document)
+        self._history.append(_Valid(event_type, key, value))
+        if len(self._history) > 2000:
+            del self._history[:1000]
+        return GeneratedRecord(event_type, key, value, KIND_VALID, None)
+
+    def _gap_ms(self) -> int:
+        # A few seconds apart on average, busier in office hours (event-time hour, UTC-5).
+        hour = (self._now_ms // _HOUR - 5) % 24
+        mean = 2.5 if 8 <= hour < 18 else 6.0
+        return max(50, min(20_000, int(self._rng.expovariate(1.0 / mean) * 1000)))
+
+    def _event_time(self, due_ms: int) -> int:
+        """Late events keep their time (within a bound); a few arrive slightly out of order."""
+        at = max(due_ms, self._now_ms - 30_000) if due_ms <= self._now_ms else self._now_ms
+        if self._rng.random() < 0.08:
+            at -= self._rng.randint(500, 20_000)
+        return at
+
+    # -- interactions --------------------------------------------------------------------
+
+    def _interaction(self) -> tuple[bytes, dict[str, Any]]:
+        if self._cases and self._cases[0][0] <= self._now_ms:
+            due, _, case = heapq.heappop(self._cases)
+            return self._advance(case, self._event_time(due))
+        return self._open_case()
+
+    def _open_case(self) -> tuple[bytes, dict[str, Any]]:
+        rng = self._rng
+        service = self._pick_service()
+        channel = self._pick_channel(service)
+        self._case_counter += 1
+        case_id = f"{service.agency}-{self._case_counter:07d}-{rng.getrandbits(24):06x}"
+        case = _Case(
+            case_id,
+            service.agency,
+            service.name,
+            channel,
+            self._customer_ref(anonymous_share=0.03),
+            InteractionKind.OPENED,
+        )
+        at = self._event_time(self._now_ms)
+        document = self._interaction_doc(case, InteractionKind.OPENED, at)
+        # What happens next.
+        if channel in _DIGITAL_CHANNELS and service.self_service and rng.random() < 0.45:
+            case.experience.self_service = True
+            self._schedule(
+                case,
+                InteractionKind.SELF_SERVICE_COMPLETED,
+                at + rng.randint(2 * _MINUTE, 25 * _MINUTE),
+            )
+        else:
+            median = _FIRST_RESPONSE_MEDIAN_MS[channel]
+            delay = self._lognormal(median, 0.9)
+            case.experience.wait_ratio = delay / median
+            gives_up = (
+                channel in (Channel.PHONE, Channel.CHAT)
+                and case.experience.wait_ratio > 2.2
+                and rng.random() < 0.6
+            ) or rng.random() < 0.03
+            if gives_up:
+                self._schedule(case, InteractionKind.ABANDONED, at + int(delay * 0.7))
+            else:
+                self._schedule(case, InteractionKind.FIRST_RESPONSE, at + delay)
+        return case_id.encode(), document
+
+    def _advance(self, case: _Case, at: int) -> tuple[bytes, dict[str, Any]]:
+        rng = self._rng
+        kind = case.next_kind
+        case.steps += 1
+        experience = case.experience
+        to: tuple[str, str] | None = None
+        if kind is InteractionKind.TRANSFERRED:
+            to = self._transfer_target(case)
+            experience.transfers += 1
+        elif kind is InteractionKind.ESCALATED:
+            experience.escalations += 1
+        elif kind is InteractionKind.RESPONSE:
+            experience.responses += 1
+        elif kind is InteractionKind.REOPENED:
+            experience.reopened += 1
+            experience.resolved = False
+        elif kind is InteractionKind.RESOLVED:
+            experience.resolved = True
+        elif kind is InteractionKind.ABANDONED:
+            experience.abandoned = True
+        document = self._interaction_doc(case, kind, at, to)
+        if to is not None:
+            case.agency, case.service = to
+
+        step = self._lognormal(_STEP_MEDIAN_MS[case.channel], 0.8)
+        if kind in (InteractionKind.ABANDONED, InteractionKind.SELF_SERVICE_COMPLETED):
+            self._finish(case, at)
+        elif kind is InteractionKind.RESOLVED:
+            if experience.reopened == 0 and rng.random() < 0.07:
+                self._schedule(
+                    case, InteractionKind.REOPENED, at + rng.randint(6 * _HOUR, 5 * _DAY)
+                )
+            self._finish(case, at)
+        else:
+            self._schedule(case, self._next_kind(case, kind), at + step)
+        return case.case_id.encode(), document
+
+    def _next_kind(self, case: _Case, last: InteractionKind) -> InteractionKind:
+        if case.steps >= 8:
+            return InteractionKind.RESOLVED
+        service = _SERVICE_BY_KEY[(case.agency, case.service)]
+        hard = service.difficulty
+        # (response, transferred, escalated, resolved, abandoned)
+        table: dict[InteractionKind, tuple[float, float, float, float, float]] = {
+            InteractionKind.FIRST_RESPONSE: (0.40, 0.10 + 0.08 * hard, 0.06, 0.36, 0.05),
+            InteractionKind.RESPONSE: (0.22, 0.06 + 0.04 * hard, 0.06, 0.56, 0.08),
+            InteractionKind.TRANSFERRED: (0.55, 0.05, 0.05, 0.27, 0.08),
+            InteractionKind.ESCALATED: (0.40, 0.03, 0.0, 0.50, 0.07),
+            InteractionKind.REOPENED: (0.45, 0.08, 0.20, 0.25, 0.02),
+        }
+        weights = table.get(last, table[InteractionKind.RESPONSE])
+        kinds = (
+            InteractionKind.RESPONSE,
+            InteractionKind.TRANSFERRED,
+            InteractionKind.ESCALATED,
+            InteractionKind.RESOLVED,
+            InteractionKind.ABANDONED,
+        )
+        return self._rng.choices(kinds, weights=weights)[0]
+
+    def _transfer_target(self, case: _Case) -> tuple[str, str]:
+        rng = self._rng
+        service = _SERVICE_BY_KEY[(case.agency, case.service)]
+        siblings = [
+            (other.agency, other.name)
+            for other in SERVICES
+            if other.agency == case.agency and other.name != case.service
+        ]
+        if service.transfers_to and (rng.random() < 0.7 or not siblings):
+            return rng.choice(service.transfers_to)
+        if siblings:
+            return rng.choice(siblings)
+        return (case.agency, case.service)
+
+    def _schedule(self, case: _Case, kind: InteractionKind, due: int) -> None:
+        case.next_kind = kind
+        self._seq += 1
+        heapq.heappush(self._cases, (due, self._seq, case))
+
+    def _finish(self, case: _Case, at: int) -> None:
+        rng = self._rng
+        experience = case.experience
+        if experience.self_service:
+            chance = 0.35
+        elif experience.abandoned:
+            chance = 0.25
+        else:
+            chance = 0.55
+        if rng.random() < chance:
+            survey = _Survey(
+                case.agency,
+                case.service,
+                case.channel,
+                case.case_id,
+                case.customer_ref,
+                _Experience(**vars(experience)),
+            )
+            due = at + rng.randint(30_000, 90 * _MINUTE)
+            self._seq += 1
+            heapq.heappush(self._surveys, (due, self._seq, survey))
+            if len(self._surveys) > 5000:  # nobody answers a survey weeks late
+                self._surveys = heapq.nsmallest(2500, self._surveys)
+
+    def _interaction_doc(
+        self, case: _Case, kind: InteractionKind, at: int, to: tuple[str, str] | None = None
+    ) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "event_id": self._uuid(),
+            "occurred_at": _rfc3339(at, AGENCIES[case.agency].millis),
+            "agency": case.agency,
+            "service": case.service,
+            "channel": case.channel.value,
+            "case_id": case.case_id,
+        }
+        if case.customer_ref is not None:
+            document["customer_ref"] = case.customer_ref
+        document["kind"] = kind.value
+        if to is not None:
+            document["to_agency"], document["to_service"] = to
+        return document
+
+    # -- feedback ------------------------------------------------------------------------
+
+    def _feedback(self, feedback_only: bool) -> tuple[bytes, dict[str, Any]]:
+        rng = self._rng
+        if (
+            not feedback_only
+            and self._surveys
+            and self._surveys[0][0] <= self._now_ms
+            and rng.random() < 0.85
+        ):
+            due, _, survey = heapq.heappop(self._surveys)
+            at = self._event_time(due)
+        else:
+            survey = self._standalone_survey()
+            at = self._event_time(self._now_ms)
+        document = self._feedback_doc(survey, at)
+        return str(document["event_id"]).encode(), document
+
+    def _standalone_survey(self) -> _Survey:
+        rng = self._rng
+        service = self._pick_service()
+        channel = self._pick_channel(service)
+        experience = _Experience(
+            wait_ratio=math.exp(rng.gauss(0.0, 0.9)),
+            transfers=rng.choices((0, 1, 2, 3), weights=(0.72, 0.18, 0.07, 0.03))[0],
+            escalations=1 if rng.random() < 0.07 else 0,
+            responses=rng.choices((0, 1, 2, 3, 4), weights=(0.3, 0.3, 0.2, 0.12, 0.08))[0],
+            reopened=1 if rng.random() < 0.05 else 0,
+            abandoned=rng.random() < 0.06,
+        )
+        experience.self_service = (
+            channel in _DIGITAL_CHANNELS and service.self_service and rng.random() < 0.4
+        )
+        experience.resolved = not experience.abandoned and rng.random() < 0.75
+        case_id = None
+        if rng.random() < 0.15:
+            case_id = f"{service.agency}-{rng.randint(1, 9_999_999):07d}-{rng.getrandbits(24):06x}"
+        customer = self._customer_ref(anonymous_share=0.3)
+        return _Survey(service.agency, service.name, channel, case_id, customer, experience)
+
+    def _feedback_doc(self, survey: _Survey, at: int) -> dict[str, Any]:
+        rng = self._rng
+        service = _SERVICE_BY_KEY[(survey.agency, survey.service)]
+        experience = survey.experience
+        pain = experience.pain(service.difficulty)
+        csat = _clamp(round(4.7 - pain + rng.gauss(0.0, 0.65)))
+        shape = rng.choices(
+            (
+                "comment",
+                "csat",
+                "csat+comment",
+                "csat+drivers",
+                "csat+drivers+comment",
+                "drivers",
+                "drivers+comment",
+            ),
+            weights=(0.15, 0.20, 0.20, 0.20, 0.15, 0.05, 0.05),
+        )[0]
+        document: dict[str, Any] = {
+            "event_id": self._uuid(),
+            "occurred_at": _rfc3339(at, AGENCIES[survey.agency].millis),
+            "agency": survey.agency,
+            "service": survey.service,
+            "channel": survey.channel.value,
+        }
+        if survey.case_id is not None:
+            document["case_id"] = survey.case_id
+        if survey.customer_ref is not None:
+            document["customer_ref"] = survey.customer_ref
+        if "csat" in shape:
+            document["csat"] = csat
+        if "drivers" in shape:
+            document["drivers"] = self._drivers(survey, csat)
+        if "comment" in shape:
+            document["comment"] = self._comment(survey, service, csat)
+        return document
+
+    def _drivers(self, survey: _Survey, csat: int) -> dict[str, int]:
+        rng = self._rng
+        experience = survey.experience
+        asked = [
+            item
+            for item in AGENCIES[survey.agency].drivers
+            if item != "employee_helpfulness" or survey.channel in _HUMAN_CHANNELS
+        ]
+        wait_penalty = max(0.0, math.log2(max(experience.wait_ratio, 1e-6)))
+        shifts = {
+            "satisfaction": 0.0,
+            "trust": 0.2 - 0.4 * experience.reopened,
+            "effectiveness": (0.4 if experience.resolved else -0.8),
+            "ease": -0.6 * experience.transfers + (0.4 if experience.self_service else 0.0),
+            "efficiency": -0.6 * wait_penalty - 0.3 * max(0, experience.responses - 2),
+            "transparency": -0.5 * experience.reopened - (0.7 if experience.abandoned else 0.0),
+            "employee_helpfulness": 0.5 - 0.4 * experience.escalations,
+        }
+        answers: dict[str, int] = {}
+        for item in asked:
+            if rng.random() < 0.08:  # skipped the question
+                continue
+            answers[item] = _clamp(round(csat + shifts[item] + rng.gauss(0.0, 0.55)))
+        if not answers:
+            answers["satisfaction"] = csat
+        return answers
+
+    def _comment(self, survey: _Survey, service: Service, csat: int) -> str:
+        rng = self._rng
+        experience = survey.experience
+        sentiments, weights = {
+            1: (("negative", "mixed"), (0.85, 0.15)),
+            2: (("negative", "mixed", "neutral"), (0.65, 0.25, 0.10)),
+            3: (("neutral", "mixed", "negative", "positive"), (0.45, 0.35, 0.12, 0.08)),
+            4: (("positive", "mixed", "neutral"), (0.6, 0.25, 0.15)),
+            5: (("positive", "neutral"), (0.9, 0.1)),
+        }[csat]
+        sentiment = rng.choices(sentiments, weights=weights)[0]
+        wait_penalty = max(0.0, math.log2(max(experience.wait_ratio, 1e-6)))
+        topic_weights = dict(_COMMENT_TOPIC_BASE)
+        topic_weights["wait"] += 1.8 * wait_penalty
+        topic_weights["transfer"] += 1.6 * experience.transfers
+        if survey.channel in _DIGITAL_CHANNELS:
+            topic_weights["website"] += 1.6
+        if survey.channel in _HUMAN_CHANNELS:
+            topic_weights["staff"] += 1.2
+        topics = [t for t in topic_weights if (sentiment, t) in _TEMPLATES_BY]
+        topic = rng.choices(topics, weights=[topic_weights[t] for t in topics])[0]
+        index = rng.choice(_TEMPLATES_BY[(sentiment, topic)])
+        slots = {
+            name: self._slot(name, survey, service, experience) for name in _TEMPLATE_SLOTS[index]
+        }
+        text = _TEMPLATES[index][2].format_map(slots)
+        text = text[0].upper() + text[1:]
+        style = rng.random()
+        if style < 0.06:
+            text = text.lower()
+        elif style < 0.09:
+            text = text.rstrip(".!") + "!!"
+        elif style < 0.11:
+            text = text.upper()
+        return text
+
+    def _slot(self, name: str, survey: _Survey, service: Service, experience: _Experience) -> str:
+        rng = self._rng
+        agency = AGENCIES[survey.agency]
+        if name == "service":
+            return rng.choice(service.phrases)
+        if name == "form":
+            return rng.choice(service.forms)
+        if name == "agency":
+            return agency.display
+        if name == "office":
+            return rng.choice(agency.offices)
+        if name == "staff":
+            return rng.choice(_STAFF).format(window=rng.randint(2, 14))
+        if name == "channel":
+            return rng.choice(_CHANNEL_PHRASES[survey.channel])
+        if name == "short_wait":
+            return rng.choice(_SHORT_WAITS)
+        if name == "long_wait":
+            return rng.choice(_LONG_WAITS)
+        if name == "transfers":
+            count = max(2, experience.transfers + 1)
+            return _NUMBER_WORDS[count] if count < 10 and rng.random() < 0.5 else str(count)
+        if name == "attempts":
+            return str(rng.randint(3, 9))
+        if name == "days":
+            return str(rng.randint(2, 10))
+        if name == "weeks":
+            return str(rng.randint(3, 16))
+        if name == "case_hint":
+            return survey.case_id or f"{survey.agency.upper()}-{rng.randint(10_000, 99_999)}"
+        raise KeyError(name)
+
+    # -- envelopes and ids ---------------------------------------------------------------
+
+    def _cloudevent(self, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+        rng = self._rng
+        envelope: dict[str, Any] = {
+            "specversion": "1.0",
+            "id": str(data.get("event_id") or self._uuid()),
+            "source": f"/agencies/{data.get('agency', 'unknown')}",
+            "type": event_type,
+        }
+        roll = rng.random()
+        has_time = isinstance(data.get("occurred_at"), str)
+        if has_time and roll >= 0.1:  # time is optional in CloudEvents; most producers send it
+            envelope["time"] = data["occurred_at"]
+        if isinstance(data.get("case_id"), str):
+            envelope["subject"] = data["case_id"]
+        envelope["datacontenttype"] = "application/json"
+        body = dict(data)
+        if "time" in envelope and "event_id" in body and rng.random() < 0.35:
+            # The envelope already carries them: id/time fill event_id/occurred_at.
+            del body["event_id"], body["occurred_at"]
+        envelope["data"] = body
+        return envelope
+
+    def _uuid(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def _new_customer_ref(self) -> str:
+        return f"c-{self._rng.getrandbits(40):010x}"
+
+    def _customer_ref(self, anonymous_share: float) -> str | None:
+        rng = self._rng
+        roll = rng.random()
+        if roll < anonymous_share:
+            return None
+        roll = rng.random()
+        if roll < 0.04:
+            return rng.choice(self._frequent)
+        if roll < 0.35 and self._customers:
+            recent = self._customers[-400:]
+            return recent[int(len(recent) * rng.random() ** 0.5) if len(recent) > 1 else 0]
+        ref = self._new_customer_ref()
+        self._customers.append(ref)
+        if len(self._customers) > 4000:
+            del self._customers[:2000]
+        return ref
+
+    def _pick_service(self) -> Service:
+        return self._rng.choices(SERVICES, weights=_SERVICE_WEIGHTS)[0]
+
+    def _pick_channel(self, service: Service) -> Channel:
+        return self._rng.choices(CHANNELS, weights=service.channels)[0]
+
+    def _lognormal(self, median: int, sigma: float) -> int:
+        value = median * math.exp(self._rng.gauss(0.0, sigma))
+        return max(1000, min(_MAX_DELAY_MS, int(value)))
+
+    # -- malformed records ---------------------------------------------------------------
+
+    # The deck repeats schema violations and bad JSON, the common producer bugs in practice,
+    # and holds every category, so a short run still shows each of them.
+    _DECK = (
+        RejectCategory.EMPTY,
+        RejectCategory.OVERSIZE,
+        RejectCategory.NOT_UTF8,
+        RejectCategory.MALFORMED_JSON,
+        RejectCategory.MALFORMED_JSON,
+        RejectCategory.NOT_OBJECT,
+        RejectCategory.SCHEMA_VIOLATION,
+        RejectCategory.SCHEMA_VIOLATION,
+        RejectCategory.SCHEMA_VIOLATION,
+        RejectCategory.UNKNOWN_EVENT_TYPE,
+        RejectCategory.UNKNOWN_EVENT_TYPE,
+    )
+
+    def _malformed(self, event_type: str) -> GeneratedRecord:
+        rng = self._rng
+        if not self._malformed_deck:
+            deck = [category.value for category in self._DECK]
+            rng.shuffle(deck)
+            self._malformed_deck = deck
+        category = RejectCategory(self._malformed_deck.pop())
+        base = self._base_document(event_type)
+        key: bytes | None = str(
+            base["case_id"] if event_type == INTERACTION_TYPE else base["event_id"]
+        ).encode()
+        builders: dict[RejectCategory, Callable[[str, dict[str, Any]], bytes]] = {
+            RejectCategory.EMPTY: self._empty,
+            RejectCategory.OVERSIZE: self._oversize,
+            RejectCategory.NOT_UTF8: self._not_utf8,
+            RejectCategory.MALFORMED_JSON: self._malformed_json,
+            RejectCategory.NOT_OBJECT: self._not_object,
+            RejectCategory.SCHEMA_VIOLATION: self._schema_violation,
+            RejectCategory.UNKNOWN_EVENT_TYPE: self._unknown_type,
+        }
+        value = builders[category](event_type, base)
+        if rng.random() < 0.1:
+            key = None
+        return GeneratedRecord(event_type, key, value, KIND_MALFORMED, category.value)
+
+    def _base_document(self, event_type: str) -> dict[str, Any]:
+        """A plausible event (not recorded in the stream state) to break in some way."""
+        survey = self._standalone_survey()
+        at = self._now_ms
+        if event_type == FEEDBACK_TYPE:
+            document = self._feedback_doc(survey, at)
+            if "comment" not in document:
+                document["comment"] = "The website kept timing out."
+            return document
+        self._case_counter += 1
+        case = _Case(
+            f"{survey.agency}-{self._case_counter:07d}-{self._rng.getrandbits(24):06x}",
+            survey.agency,
+            survey.service,
+            survey.channel,
+            survey.customer_ref,
+            InteractionKind.OPENED,
+        )
+        kind = self._rng.choice(
+            (InteractionKind.OPENED, InteractionKind.RESPONSE, InteractionKind.RESOLVED)
+        )
+        return self._interaction_doc(case, kind, at)
+
+    def _empty(self, event_type: str, base: dict[str, Any]) -> bytes:
+        return b""
+
+    def _oversize(self, event_type: str, base: dict[str, Any]) -> bytes:
+        rng = self._rng
+        target = DEFAULT_MAX_EVENT_BYTES + rng.randint(1, 48 * 1024)
+        document = dict(base)
+        if rng.random() < 0.5:
+            # A whole scanned document attached inline by a misbehaving client.
+            document["attachment"] = ""
+            room = target - len(_dumps(document))
+            document["attachment"] = base64.b64encode(rng.randbytes(room * 3 // 4 + 3)).decode()
+        else:
+            # A pasted log or letter repeated into the comment box.
+            pasted = (
+                "Dear Sir or Madam, I am writing again about my case because nobody has "
+                "answered my previous letters. "
+            )
+            document["comment"] = ""
+            room = target - len(_dumps(document))
+            document["comment"] = (pasted * (room // len(pasted) + 1))[:room]
+        value = _dumps(document)
+        if len(value) <= DEFAULT_MAX_EVENT_BYTES:  # pragma: no cover - sizes above guarantee it
+            value += b" " * (DEFAULT_MAX_EVENT_BYTES + 1 - len(value))
+        return value
+
+    def _not_utf8(self, event_type: str, base: dict[str, Any]) -> bytes:
+        rng = self._rng
+        variant = rng.randrange(3)
+        if variant == 0:
+            # Latin-1 from a legacy system: 'é'/'ñ' followed by ASCII is never valid UTF-8.
+            document = dict(base)
+            document["comment"] = rng.choice(
+                (
+                    "Muy amable la señora, gracias.",
+                    "Très bien, merci.",
+                    "Atención rápida y eficaz.",
+                    "La página de búsqueda no funciona.",
+                )
+            )
+            return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("latin-1")
+        if variant == 1:
+            # gzip-compressed body sent without the compression codec (0x8b is a bare
+            # continuation byte).
+            return gzip.compress(_dumps(base), mtime=0)
+        # UTF-16 with a byte-order mark (0xff never occurs in UTF-8).
+        return b"\xff\xfe" + json.dumps(base, separators=(",", ":")).encode("utf-16-le")
+
+    def _malformed_json(self, event_type: str, base: dict[str, Any]) -> bytes:
+        rng = self._rng
+        text = json.dumps(base, ensure_ascii=False, separators=(",", ":"))
+        variant = rng.randrange(5)
+        if variant == 0:  # truncated mid-record: a proper prefix of an object is never JSON
+            return text[: rng.randint(1, len(text) - 1)].encode()
+        if variant == 1:  # Python repr instead of JSON
+            return repr(base).encode()
+        if variant == 2:  # trailing comma
+            return (text[:-1] + ",}").encode()
+        if variant == 3:  # two events in one record (newline-delimited batch)
+            return (text + "\n" + text).encode()
+        # form-encoded instead of JSON
+        return "&".join(f"{name}={value}" for name, value in base.items()).encode()
+
+    def _not_object(self, event_type: str, base: dict[str, Any]) -> bytes:
+        rng = self._rng
+        variant = rng.randrange(5)
+        if variant == 0:  # a batch as a JSON array
+            return json.dumps([base, self._base_document(event_type)]).encode()
+        if variant == 1:  # double-encoded: the event as a JSON string
+            return json.dumps(json.dumps(base)).encode()
+        if variant == 2:
+            return b"null"
+        if variant == 3:  # a bare rating
+            return str(rng.randint(1, 5)).encode()
+        return b"true"
+
+    def _schema_violation(self, event_type: str, base: dict[str, Any]) -> bytes:
+        rng = self._rng
+        document = dict(base)
+        common: list[Callable[[], None]] = [
+            lambda: document.pop(rng.choice(("agency", "service", "channel", "occurred_at"))),
+            lambda: document.update(channel=rng.choice(("fax", "Web", "sms", "kiosk"))),
+            lambda: document.update(
+                occurred_at=rng.choice(
+                    (
+                        document["occurred_at"][:19],  # no offset
+                        "11/02/2026 08:15:00",
+                        "2026-02-30T09:00:00Z",  # not a real date
+                    )
+                )
+            ),
+            lambda: document.update(occurred_at=self._now_ms // 1000),  # epoch number
+            lambda: document.update(
+                agency=rng.choice(("SSA", "Social Security Administration", "irs.gov"))
+            ),
+            lambda: document.update(survey_version="2"),  # field outside the contract
+            lambda: document.update(event_id=""),
+        ]
+        if event_type == FEEDBACK_TYPE:
+            specific: list[Callable[[], None]] = [
+                lambda: document.update(csat=rng.choice((0, 6, 10, -1))),
+                lambda: document.update(csat=rng.choice(("5", 4.5, True, "excellent"))),
+                lambda: _drop(document, "csat", "drivers", "comment"),  # no content at all
+                lambda: document.update(drivers={}),
+                lambda: document.update(drivers={"speed": 4}),
+                lambda: document.update(drivers={"ease": 7, "trust": 3}),
+                lambda: document.update(comment="Too long. " * 1_100),  # over 10,000 characters
+            ]
+        else:
+            specific = [
+                lambda: document.pop("case_id"),
+                lambda: document.update(kind=rng.choice(("closed", "OPENED", "callback"))),
+                lambda: document.update(kind="transferred", to_agency="Department of Labor"),
+                lambda: document.pop("kind"),
+            ]
+        envelope_faults: list[Callable[[dict[str, Any]], None]] = [
+            lambda envelope: envelope.pop("source"),
+            lambda envelope: envelope.update(specversion="0.3"),
+            lambda envelope: envelope.update(data=json.dumps(envelope["data"])),
+            lambda envelope: envelope.update(id=12345),
+        ]
+        roll = rng.random()
+        if roll < 0.2:
+            envelope = self._cloudevent(event_type, document)
+            rng.choice(envelope_faults)(envelope)
+            return _dumps(envelope)
+        rng.choice(specific if roll < 0.65 else common)()
+        if rng.random() < 0.2:
+            # The same faults inside an otherwise correct envelope (data keeps its ids so the
+            # envelope cannot repair them).
+            envelope = self._cloudevent(event_type, document)
+            envelope["data"] = document
+            if "occurred_at" not in document:
+                envelope.pop("time", None)
+            return _dumps(envelope)
+        return _dumps(document)
+
+    def _unknown_type(self, event_type: str, base: dict[str, Any]) -> bytes:
+        rng = self._rng
+        other = INTERACTION_TYPE if event_type == FEEDBACK_TYPE else FEEDBACK_TYPE
+        wrong = rng.choice(
+            (
+                other,  # published to the wrong topic
+                "gov.servicepulse.complaint.v1",
+                event_type.replace(".v1", ".v2"),
+                "com.example.test.ping",
+            )
+        )
+        envelope = self._cloudevent(event_type, base)
+        envelope["type"] = wrong
+        return _dumps(envelope)
+
+
+def _dumps(document: object) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _rfc3339(ms: int, millis: bool) -> str:
+    moment = _EPOCH + timedelta(milliseconds=ms)
+    if millis:
+        return f"{moment:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
+    return f"{moment:%Y-%m-%dT%H:%M:%S}Z"
+
+
+def _drop(document: dict[str, Any], *names: str) -> None:
+    for name in names:
+        document.pop(name, None)
+
+
+def _clamp(value: int) -> int:
+    return max(1, min(5, value))

@@ -1,0 +1,169 @@
+"""Real broker, real worker processes, and waiting for conditions (never sleeping and hoping)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+
+from streams.broker import free_port
+
+
+@dataclass
+class WorkerProcess:
+    """A `servicepulse worker` subprocess with its own data dir, HTTP port and log file."""
+
+    bootstrap: str
+    workdir: Path
+    app_id: str = "servicepulse"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    web_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"worker-{self.web_port}.log"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            SERVICEPULSE_KAFKA_BOOTSTRAP=self.bootstrap,
+            SERVICEPULSE_WEB_PORT=str(self.web_port),
+            SERVICEPULSE_WEB_HOST="127.0.0.1",
+            SERVICEPULSE_DATA_DIR=str(self.workdir / f"data-{self.web_port}"),
+            SERVICEPULSE_APP_ID=self.app_id,
+            **self.extra_env,
+        )
+        return env
+
+    def start(self) -> WorkerProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def log_tail(self, lines: int = 60) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Ready = partitions assigned and recovery done (Faust logs "Worker ready")."""
+        wait_for(
+            lambda: "Worker ready" in self.log_path.read_text(errors="replace")
+            or self._died(),
+            timeout,
+            "worker ready",
+        )
+        if self._died():
+            raise AssertionError(f"worker exited early:\n{self.log_tail()}")
+
+    def _died(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
+
+    def metrics_text(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/metrics", timeout=5) as r:
+            body: bytes = r.read()
+            return body.decode()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        process, self.process = self.process, None
+        if process is None:
+            return 0
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+async def produce(
+    bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]
+) -> list[tuple[int, int]]:
+    """Sends (key, value) pairs in order; returns their (partition, offset)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4 << 20)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value=value, key=key) for key, value in records]
+        positions = []
+        for future in futures:
+            metadata = await future
+            positions.append((metadata.partition, metadata.offset))
+        return positions
+    finally:
+        await producer.stop()
+
+
+async def consume(
+    bootstrap: str,
+    topics: list[str],
+    until: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
+    timeout: float = 60.0,
+    settle: float = 0.0,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Reads the topics from the beginning until `until(records)` holds (or times out).
+
+    `settle` keeps reading that many seconds after the condition holds, to catch extras
+    (e.g. a duplicate that must not appear).
+    """
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+        fetch_max_bytes=16 << 20,
+        max_partition_fetch_bytes=8 << 20,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        satisfied_at: float | None = None
+        while loop.time() < deadline:
+            batch = await consumer.getmany(timeout_ms=250)
+            for messages in batch.values():
+                records.extend(messages)
+            if satisfied_at is None and until(records):
+                satisfied_at = loop.time()
+            if satisfied_at is not None and loop.time() - satisfied_at >= settle:
+                return records
+        raise AssertionError(
+            f"timed out after {timeout} s on {topics}: {len(records)} records so far"
+        )
+    finally:
+        await consumer.stop()
+
+
+def values(records: Iterable[ConsumerRecord[bytes, bytes]]) -> list[dict[str, Any]]:
+    return [json.loads(record.value) for record in records if record.value is not None]

@@ -1,0 +1,157 @@
+"""streams.settings: defaults, SERVICEPULSE_* overrides and errors that name the variable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from processors.decoding import DEFAULT_MAX_EVENT_BYTES
+from streams.settings import Settings, SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.upper().startswith("SERVICEPULSE_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings.kafka_bootstrap == "127.0.0.1:9092"
+    assert settings.bootstrap_servers == ["127.0.0.1:9092"]
+    assert settings.app_id == "servicepulse"
+    assert settings.web_host == "0.0.0.0"
+    assert settings.web_port == 6066
+    assert settings.data_dir == Path(".servicepulse")
+    assert settings.partitions == 4
+    assert settings.replication_factor == 1
+    assert settings.processing_guarantee == "at_least_once"
+    assert settings.table_store == "memory://"
+    assert settings.topic_feedback == "feedback.events"
+    assert settings.topic_interactions == "interaction.events"
+    assert settings.topic_scored == "feedback.scored"
+    assert settings.topic_deadletter == "events.deadletter"
+    assert settings.max_event_bytes == DEFAULT_MAX_EVENT_BYTES
+    assert settings.dedupe_horizon_seconds == 86_400.0
+    assert settings.log_level == "info"
+
+
+def test_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVICEPULSE_KAFKA_BOOTSTRAP", "kafka-1:9092, kafka-2:19092")
+    monkeypatch.setenv("SERVICEPULSE_APP_ID", "sp-test")
+    monkeypatch.setenv("SERVICEPULSE_WEB_PORT", "7070")
+    monkeypatch.setenv("SERVICEPULSE_DATA_DIR", "/tmp/sp-state")
+    monkeypatch.setenv("SERVICEPULSE_PARTITIONS", "12")
+    monkeypatch.setenv("SERVICEPULSE_PROCESSING_GUARANTEE", "exactly_once")
+    monkeypatch.setenv("SERVICEPULSE_TOPIC_SCORED", "scored.v1")
+    monkeypatch.setenv("SERVICEPULSE_MAX_EVENT_BYTES", "1024")
+    monkeypatch.setenv("SERVICEPULSE_DEDUPE_HORIZON_SECONDS", "3600.5")
+    monkeypatch.setenv("SERVICEPULSE_LOG_LEVEL", "debug")
+    settings = load_settings()
+    assert settings.bootstrap_servers == ["kafka-1:9092", "kafka-2:19092"]
+    assert settings.app_id == "sp-test"
+    assert settings.web_port == 7070
+    assert settings.data_dir == Path("/tmp/sp-state")
+    assert settings.partitions == 12
+    assert settings.processing_guarantee == "exactly_once"
+    assert settings.topic_scored == "scored.v1"
+    assert settings.max_event_bytes == 1024
+    assert settings.dedupe_horizon_seconds == 3600.5
+    assert settings.log_level == "debug"
+
+
+def test_unprefixed_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Faust reads WEB_PORT / BROKER_URL itself; they must not leak into our settings.
+    monkeypatch.setenv("WEB_PORT", "1234")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", "elsewhere:1")
+    settings = load_settings()
+    assert settings.web_port == 6066
+    assert settings.kafka_bootstrap == "127.0.0.1:9092"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SERVICEPULSE_WEB_PORT", "99999"),
+        ("SERVICEPULSE_WEB_PORT", "0"),
+        ("SERVICEPULSE_WEB_PORT", "http"),
+        ("SERVICEPULSE_KAFKA_BOOTSTRAP", "nohost"),
+        ("SERVICEPULSE_KAFKA_BOOTSTRAP", "host:port"),
+        ("SERVICEPULSE_KAFKA_BOOTSTRAP", "host:70000"),
+        ("SERVICEPULSE_KAFKA_BOOTSTRAP", ":9092"),
+        ("SERVICEPULSE_KAFKA_BOOTSTRAP", "good:9092,nohost"),
+        ("SERVICEPULSE_PROCESSING_GUARANTEE", "maybe"),
+        ("SERVICEPULSE_APP_ID", "has space"),
+        ("SERVICEPULSE_PARTITIONS", "0"),
+        ("SERVICEPULSE_MAX_EVENT_BYTES", "10"),
+        ("SERVICEPULSE_DEDUPE_HORIZON_SECONDS", "0"),
+        ("SERVICEPULSE_LOG_LEVEL", "verbose"),
+    ],
+)
+def test_invalid_value_names_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith("invalid settings: ")
+    assert f"{variable}={value!r}" in message
+
+
+def test_bootstrap_error_names_the_bad_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVICEPULSE_KAFKA_BOOTSTRAP", "nohost")
+    with pytest.raises(SettingsError, match="SERVICEPULSE_KAFKA_BOOTSTRAP") as info:
+        load_settings()
+    assert "'nohost' is not host:port" in str(info.value)
+
+
+def test_several_bad_variables_all_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVICEPULSE_WEB_PORT", "99999")
+    monkeypatch.setenv("SERVICEPULSE_PROCESSING_GUARANTEE", "maybe")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    message = str(info.value)
+    assert "SERVICEPULSE_WEB_PORT" in message
+    assert "SERVICEPULSE_PROCESSING_GUARANTEE" in message
+    assert "; " in message
+
+
+def test_settings_error_is_not_a_validation_error_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVICEPULSE_WEB_PORT", "99999")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+
+
+@pytest.mark.parametrize(
+    ("bootstrap", "servers"),
+    [
+        ("localhost:9092", ["localhost:9092"]),
+        ("a:1,b:2", ["a:1", "b:2"]),
+        (" a:1 ,  b:2 ,c:3", ["a:1", "b:2", "c:3"]),
+        ("[::1]:9092", ["[::1]:9092"]),
+    ],
+)
+def test_bootstrap_servers_split(bootstrap: str, servers: list[str]) -> None:
+    assert Settings(kafka_bootstrap=bootstrap).bootstrap_servers == servers
+
+
+def test_internal_topics_derive_from_app_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = load_settings()
+    assert default.internal_feedback_topic == "servicepulse-feedback-by-event-id"
+    assert default.internal_interaction_topic == "servicepulse-interactions-by-case-id"
+    monkeypatch.setenv("SERVICEPULSE_APP_ID", "sp.staging")
+    custom = load_settings()
+    assert custom.internal_feedback_topic == "sp.staging-feedback-by-event-id"
+    assert custom.internal_interaction_topic == "sp.staging-interactions-by-case-id"
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings()
+    with pytest.raises(Exception):  # noqa: B017 - pydantic raises ValidationError
+        settings.web_port = 1  # type: ignore[misc]
