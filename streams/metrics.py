@@ -13,6 +13,13 @@ from streams import __version__
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 POLARITY_BUCKETS = (-0.75, -0.5, -0.25, -0.1, 0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
+# Case durations: a minute to a month.
+DURATION_BUCKETS = (
+    60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0,
+    86400.0, 172800.0, 432000.0, 864000.0, 2592000.0,
+)  # fmt: skip
+GROUP_LABELS = ("agency", "service", "channel")
+STANDARD_LABELS = (*GROUP_LABELS, "standard")
 
 
 class Metrics:
@@ -60,6 +67,88 @@ class Metrics:
             "Seconds from the input record's Kafka timestamp to its output being sent",
             ["flow"],
             buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        # --- service standards (event-time windows) ---
+        self.late_events = Counter(
+            "servicepulse_late_events_total",
+            "Observations later than the grace period (sent to the late-events topic)",
+            ["agency", "standard"],
+            registry=registry,
+        )
+        self.sli_observations = Counter(
+            "servicepulse_sli_observations_total",
+            "Observations counted against a standard (the SLI denominator)",
+            STANDARD_LABELS,
+            registry=registry,
+        )
+        self.sli_good = Counter(
+            "servicepulse_sli_good_total",
+            "Observations meeting their standard (within target; not abandoned; rated 4-5; …)",
+            STANDARD_LABELS,
+            registry=registry,
+        )
+        self.standard_objective = Gauge(
+            "servicepulse_standard_objective_ratio",
+            "Required share of good observations (durations: objective; max rates: 1 - max)",
+            STANDARD_LABELS,
+            registry=registry,
+        )
+        self.window_compliance = Gauge(
+            "servicepulse_window_compliance_ratio",
+            "Share of observations meeting the target in the latest window",
+            (*STANDARD_LABELS, "window"),
+            registry=registry,
+        )
+        self.window_value = Gauge(
+            "servicepulse_window_value",
+            "Latest window value: share within target (durations) or the rate itself",
+            (*STANDARD_LABELS, "window"),
+            registry=registry,
+        )
+        self.window_observations = Gauge(
+            "servicepulse_window_observations",
+            "Observations in the latest window",
+            (*STANDARD_LABELS, "window"),
+            registry=registry,
+        )
+        self.standard_status = Gauge(
+            "servicepulse_standard_status",
+            "1 for the current status of a standard in the latest window, else 0",
+            (*STANDARD_LABELS, "window", "status"),
+            registry=registry,
+        )
+        self.first_response = Histogram(
+            "servicepulse_first_response_duration_seconds",
+            "Seconds from a case being opened to its first response",
+            GROUP_LABELS,
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.resolution = Histogram(
+            "servicepulse_resolution_duration_seconds",
+            "Seconds from a case being opened to its resolution",
+            GROUP_LABELS,
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.open_cases = Gauge(
+            "servicepulse_open_cases",
+            "Cases opened and not yet resolved or abandoned, on this worker's partitions",
+            ["agency", "service"],
+            registry=registry,
+        )
+        # --- alerts and health ---
+        self.alerts_firing = Gauge(
+            "servicepulse_alerts_firing",
+            "1 while a breach or at-risk alert is firing for a standard",
+            (*STANDARD_LABELS, "severity"),
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "servicepulse_consumer_lag_messages",
+            "Messages between this worker's position and the partition's end",
+            ["topic", "partition"],
             registry=registry,
         )
         self.dedupe_ids = Gauge(
