@@ -162,30 +162,63 @@ def evaluate_status(value: float | None, count: int, standard: Standard) -> Stat
     return "met"
 
 
+def good_share(state: Aggregate, standard: Standard) -> float | None:
+    """Share of observations meeting the standard: within target (durations), a hit for
+    ``at_least`` rates, not a hit for ``at_most`` rates (e.g. a case not abandoned)."""
+    count = state["count"]
+    if not count:
+        return None
+    if standard.kind == "duration":
+        return float(state["good"] / count)
+    hits = state["hits"] / count
+    return float(hits if standard.direction == "at_least" else 1.0 - hits)
+
+
+def is_good(standard: Standard, value: float) -> bool:
+    """Whether one observation meets its standard (the SLI numerator)."""
+    if standard.kind == "duration":
+        return value <= standard.target
+    return (value >= 0.5) if standard.direction == "at_least" else (value < 0.5)
+
+
+def objective_ratio(standard: Standard) -> float:
+    """Required share of good observations: the objective for durations, ``min`` for
+    ``at_least`` rates and ``1 - max`` for ``at_most`` rates (the SLO of burn-rate alerts)."""
+    if standard.kind == "duration":
+        assert standard.objective is not None
+        return standard.objective
+    return standard.target if standard.direction == "at_least" else 1.0 - standard.target
+
+
 def summary(state: Aggregate, standard: Standard) -> dict[str, Any]:
     """JSON-ready result of one window for one standard; called when a window is emitted.
 
-    Durations: ``value`` = ``compliance`` = share within ``target_seconds``, plus mean, p50,
-    p90 and p99 in seconds. Rates: ``value`` = ``compliance`` = hits / count.
+    Durations: ``value`` is the duration at the objective's quantile (e.g. p90 seconds for a
+    90% objective, comparable with ``target``), ``compliance`` the share within target, plus
+    mean, p50, p90 and p99 seconds; status compares compliance with the objective. Rates:
+    ``value`` = hits / count, ``compliance`` the share of observations meeting the standard;
+    status compares value with ``max``/``min``.
     """
     count = int(state["count"])
+    compliance = good_share(state, standard)
     result: dict[str, Any] = {
         "standard": standard.name,
         "kind": standard.kind,
         "count": count,
         "target": standard.target,
+        "objective": standard.objective,
+        "compliance": compliance,
     }
     if standard.kind == "duration":
-        value = state["good"] / count if count else None
+        assert standard.objective is not None
         result.update(
-            value=value,
-            compliance=value,
-            objective=standard.objective,
+            value=quantile(state, standard.objective),
             mean=state["sum"] / count if count else None,
             **{name: quantile(state, q) for name, q in QUANTILES.items()},
         )
+        result["status"] = evaluate_status(compliance, count, standard)
     else:
         value = state["hits"] / count if count else None
-        result.update(hits=int(state["hits"]), value=value, compliance=value)
-    result["status"] = evaluate_status(value, count, standard)
+        result.update(hits=int(state["hits"]), value=value)
+        result["status"] = evaluate_status(value, count, standard)
     return result

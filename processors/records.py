@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from processors.cases import Observation
 from processors.decoding import Rejection
 from processors.sentiment import Sentiment
 from schemas.models import FeedbackEvent
@@ -60,4 +61,33 @@ def dead_letter(
         "reason": rejection.reason,
         "expected_type": expected_type,
         "received_at": rfc3339(received_at),
+    }
+
+
+def observation_record(obs: Observation, source_event_id: str) -> dict[str, Any]:
+    """An observation on the internal observations topic (keyed by its group)."""
+    return {**obs.as_dict(), "event_id": source_event_id}
+
+
+def parse_observation_record(document: dict[str, Any]) -> tuple[Observation, str]:
+    fields = {name: document[name] for name in ("agency", "service", "channel", "standard")}
+    observation = Observation(**fields, at=float(document["at"]), value=float(document["value"]))
+    return observation, str(document["event_id"])
+
+
+def late_record(
+    obs: Observation, source_event_id: str, watermark: float, grace_s: float
+) -> dict[str, Any]:
+    """An observation that arrived after its windows closed, kept on the late-events topic."""
+    return {
+        **obs.as_dict(),
+        "event_id": source_event_id,
+        "observed_at": rfc3339(obs.at),
+        "watermark": rfc3339(watermark),
+        "lateness_seconds": round(watermark - obs.at, 3),
+        "grace_seconds": grace_s,
+        "reason": (
+            f"event time {rfc3339(obs.at)} is more than {grace_s:g} s behind the group's "
+            f"watermark {rfc3339(watermark)}"
+        ),
     }

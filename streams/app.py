@@ -5,16 +5,26 @@ from __future__ import annotations
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from processors.standards import StandardsConfig, load_standards
+from streams.cases import register_case_correlation
 from streams.feedback import register_feedback_scoring
 from streams.ingest import register_ingest
 from streams.metrics import Metrics
 from streams.settings import Settings
+from streams.windows import register_windows
 
 # Dead-letter records (base64 of up to a full input record) exceed Kafka's 1 MiB default.
 PRODUCER_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
-def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> faust.App:
+def create_app(
+    settings: Settings,
+    standards: StandardsConfig | None = None,
+    registry: CollectorRegistry | None = None,
+) -> faust.App:
+    """The worker's app; `standards` defaults to loading `settings.standards` (may raise
+    StandardsFileError naming the file, location and problem)."""
+    standards = standards if standards is not None else load_standards(settings.standards)
     app = faust.App(
         settings.app_id,
         broker=";".join(f"kafka://{server}" for server in settings.bootstrap_servers),
@@ -47,4 +57,6 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
     register_ingest(app, settings, metrics)
     register_feedback_scoring(app, settings, metrics)
+    register_case_correlation(app, settings, metrics, standards)
+    register_windows(app, settings, metrics, standards)
     return app

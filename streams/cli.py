@@ -55,9 +55,14 @@ def worker() -> None:
     Creates the topics it needs if absent, serves /metrics on SERVICEPULSE_WEB_PORT.
     """
     settings = _settings_or_exit()
+    from processors.standards import StandardsFileError
     from streams.worker import run_worker
 
-    run_worker(settings)
+    try:
+        run_worker(settings)
+    except StandardsFileError as err:
+        err_console.print(f"[red]error:[/red] standards file: {err}")
+        raise typer.Exit(2) from None
 
 
 @cli.command()
@@ -111,6 +116,28 @@ def demo(
     from streams.demo import run_demo
 
     raise typer.Exit(run_demo(duration=duration, rate=rate, port=port, web_port=web_port))
+
+
+@cli.command()
+def rules(
+    standards: Annotated[
+        Path, typer.Option(help="Standards YAML file the error budgets come from")
+    ] = Path("deploy/standards.example.yaml"),
+    out: Annotated[
+        Path, typer.Option(help="Directory for servicepulse.rules.yml and prometheus.yml")
+    ] = Path("deploy/prometheus"),
+) -> None:
+    """Generate Prometheus recording rules, burn-rate alerts and prometheus.yml."""
+    from processors.standards import StandardsFileError
+    from streams.rules_cmd import write_rules
+
+    try:
+        written = write_rules(standards, out)
+    except StandardsFileError as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from None
+    for path in written:
+        err_console.print(f"wrote {path}")
 
 
 def main() -> None:

@@ -12,11 +12,13 @@ from typing import Any
 
 import faust
 
-from processors.decoding import RejectCategory, Rejection
+from processors.cases import feedback_observations
 from processors.dedupe import ExpiryIndex, is_duplicate
-from processors.records import SourcePosition, dead_letter, dumps, scored_feedback
+from processors.records import dumps, observation_record, scored_feedback
 from processors.sentiment import score_comment
+from processors.window_engine import group_key
 from schemas.models import FEEDBACK_TYPE, FeedbackEvent
+from streams.deadletters import DeadLetters
 from streams.ingest import parse_internal_envelope
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -25,6 +27,9 @@ SWEEP_EVERY_SECONDS = 30.0
 
 
 def register_feedback_scoring(app: faust.App, settings: Settings, metrics: Metrics) -> None:
+    observations = app.topic(
+        settings.internal_observation_topic, key_serializer="raw", value_serializer="raw"
+    )
     source = app.topic(
         settings.internal_feedback_topic, key_serializer="raw", value_serializer="raw"
     )
@@ -36,16 +41,7 @@ def register_feedback_scoring(app: faust.App, settings: Settings, metrics: Metri
         key_type=str,
         help="event_id -> first sighting, for redelivery detection",
     )
-    deadletter = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
-
-    async def dead_letter_foreign(message: Any, err: Exception) -> None:
-        rejection = Rejection(RejectCategory.SCHEMA_VIOLATION, f"unreadable internal record: {err}")
-        position = SourcePosition(message.topic, message.partition, message.offset)
-        metrics.events_deadlettered.labels(message.topic, rejection.category.value).inc()
-        letter = dead_letter(
-            message.value, message.key, rejection, position, FEEDBACK_TYPE, time.time()
-        )
-        await deadletter.send(key=message.key, value=dumps(letter))
+    dead_letters = DeadLetters(app, settings, metrics)
 
     expiry = ExpiryIndex(settings.dedupe_horizon_seconds)
     last_sweep: dict[int, float] = {}
@@ -88,7 +84,7 @@ def register_feedback_scoring(app: faust.App, settings: Settings, metrics: Metri
                 document, position, input_timestamp = parse_internal_envelope(message.value)
                 event = FeedbackEvent.model_validate(document)
             except Exception as err:  # only a foreign writer on our internal topic gets here
-                await dead_letter_foreign(message, err)
+                await dead_letters.foreign(message, err, FEEDBACK_TYPE)
                 continue
             first_seen = seen_ids.get(event.event_id)
             if is_duplicate(first_seen and first_seen["seen"], now, expiry.horizon_seconds):
@@ -101,6 +97,11 @@ def register_feedback_scoring(app: faust.App, settings: Settings, metrics: Metri
                 key=event.event_id.encode(),
                 value=dumps(scored_feedback(event, sentiment, position, time.time())),
             )
+            for obs in feedback_observations(event, sentiment.label if sentiment else None):
+                key = group_key(obs.agency, obs.service, obs.channel).encode()
+                await observations.send(
+                    key=key, value=dumps(observation_record(obs, event.event_id))
+                )
             agency = metrics.agency(event.agency)
             label = sentiment.label if sentiment is not None else "none"
             metrics.feedback_scored.labels(agency, event.channel.value, label).inc()

@@ -11,14 +11,14 @@ table downstream sees both whatever key the publisher used.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import faust
 
 from processors.decoding import RejectCategory, Rejection, decode_event
-from processors.records import SourcePosition, dead_letter, dumps
+from processors.records import SourcePosition, dumps
 from schemas.models import FEEDBACK_TYPE, INTERACTION_TYPE, FeedbackEvent, InteractionEvent
+from streams.deadletters import DeadLetters
 from streams.metrics import Metrics
 from streams.settings import Settings
 
@@ -45,7 +45,7 @@ def parse_internal_envelope(raw: bytes) -> tuple[dict[str, Any], SourcePosition,
 
 
 def register_ingest(app: faust.App, settings: Settings, metrics: Metrics) -> None:
-    deadletter = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
+    dead_letters = DeadLetters(app, settings, metrics)
     routes = [
         (settings.topic_feedback, FEEDBACK_TYPE, settings.internal_feedback_topic),
         (settings.topic_interactions, INTERACTION_TYPE, settings.internal_interaction_topic),
@@ -54,7 +54,7 @@ def register_ingest(app: faust.App, settings: Settings, metrics: Metrics) -> Non
         source_topic = app.topic(input_name, key_serializer="raw", value_serializer="raw")
         internal_topic = app.topic(internal_name, key_serializer="raw", value_serializer="raw")
         app.agent(source_topic, name=f"ingest-{_SHORT_TYPE[event_type]}")(
-            _ingest_agent(settings, metrics, event_type, internal_topic, deadletter)
+            _ingest_agent(settings, metrics, event_type, internal_topic, dead_letters)
         )
 
 
@@ -63,7 +63,7 @@ def _ingest_agent(
     metrics: Metrics,
     event_type: str,
     internal_topic: faust.TopicT,
-    deadletter: faust.TopicT,
+    dead_letters: DeadLetters,
 ) -> Any:
     short_type = _SHORT_TYPE[event_type]
 
@@ -77,11 +77,7 @@ def _ingest_agent(
             except Exception as err:  # a decoder bug must not stop the stream: dead-letter it
                 result = Rejection(RejectCategory.SCHEMA_VIOLATION, f"decoder error: {err!r}")
             if isinstance(result, Rejection):
-                metrics.events_deadlettered.labels(message.topic, result.category.value).inc()
-                letter = dead_letter(
-                    raw, message.key, result, source, event_type, received_at=time.time()
-                )
-                await deadletter.send(key=message.key, value=dumps(letter))
+                await dead_letters.send(message, result, event_type)
                 continue
             key = result.event_id if isinstance(result, FeedbackEvent) else result.case_id
             metrics.events_consumed.labels(

@@ -138,6 +138,12 @@ class Metrics:
             ["agency", "service"],
             registry=registry,
         )
+        self.open_case_oldest_age = Gauge(
+            "servicepulse_open_case_oldest_age_seconds",
+            "Event-time age of the oldest open case, on this worker's partitions",
+            ["agency", "service"],
+            registry=registry,
+        )
         # --- alerts and health ---
         self.alerts_firing = Gauge(
             "servicepulse_alerts_firing",

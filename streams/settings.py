@@ -12,6 +12,23 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processors.decoding import DEFAULT_MAX_EVENT_BYTES
+from processors.windows import WindowSpec
+
+DEFAULT_STANDARDS_FILE = Path(__file__).with_name("standards.default.yaml")
+
+
+def parse_window_specs(text: str) -> tuple[WindowSpec, ...]:
+    """"five_minutes=300/300,one_hour=3600/300" -> WindowSpecs (ValueError says which part)."""
+    specs = []
+    for part in text.split(","):
+        name, _, sizes = part.strip().partition("=")
+        size, _, step = sizes.partition("/")
+        if not name or not size.isdigit() or not step.isdigit():
+            raise ValueError(f"{part.strip()!r} is not name=size_seconds/step_seconds")
+        specs.append(WindowSpec(name, int(size), int(step)))
+    if len({spec.name for spec in specs}) != len(specs):
+        raise ValueError("window names must be unique")
+    return tuple(specs)
 
 
 class SettingsError(Exception):
@@ -40,6 +57,19 @@ class Settings(BaseSettings):
     topic_interactions: str = Field("interaction.events", description="Input: interactions")
     topic_scored: str = Field("feedback.scored", description="Output: scored feedback")
     topic_deadletter: str = Field("events.deadletter", description="Output: rejected records")
+    topic_windows: str = Field("service.windows", description="Output: window results")
+    topic_late: str = Field("events.late", description="Output: observations past grace")
+    standards: Path = Field(
+        DEFAULT_STANDARDS_FILE, description="Service standards YAML (default: shipped example)"
+    )
+    windows: str = Field(
+        "five_minutes=300/300,one_hour=3600/300,one_day=86400/3600",
+        description="Window families as name=size/step seconds, comma-separated",
+    )
+    grace_seconds: float = Field(600.0, ge=0, description="Event-time lateness allowed")
+    window_update_seconds: float = Field(
+        5.0, gt=0, description="Minimum wall-clock seconds between updates of one window"
+    )
     max_event_bytes: int = Field(
         DEFAULT_MAX_EVENT_BYTES, ge=256, description="Larger record values are dead-lettered"
     )
@@ -59,6 +89,26 @@ class Settings(BaseSettings):
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"{server.strip()!r} is not host:port")
         return value
+
+    @field_validator("windows")
+    @classmethod
+    def _window_specs(cls, value: str) -> str:
+        parse_window_specs(value)
+        return value
+
+    @property
+    def window_specs(self) -> tuple[WindowSpec, ...]:
+        return parse_window_specs(self.windows)
+
+    @property
+    def internal_observation_topic(self) -> str:
+        """Standard observations keyed by agency|service|channel (one group, one partition)."""
+        return f"{self.app_id}-observations-by-group"
+
+    @property
+    def internal_contact_topic(self) -> str:
+        """Case openings keyed by customer_ref, for repeat-contact detection."""
+        return f"{self.app_id}-contacts-by-customer"
 
     @property
     def bootstrap_servers(self) -> list[str]:

@@ -26,6 +26,10 @@ def topic_names(settings: Settings) -> list[str]:
         settings.topic_deadletter,
         settings.internal_feedback_topic,
         settings.internal_interaction_topic,
+        settings.topic_windows,
+        settings.topic_late,
+        settings.internal_observation_topic,
+        settings.internal_contact_topic,
     ]
 
 

@@ -7,6 +7,7 @@ import logging
 
 import faust
 
+from processors.standards import load_standards
 from streams.app import create_app
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -15,12 +16,14 @@ log = logging.getLogger(__name__)
 
 
 def run_worker(settings: Settings) -> None:
+    """Raises StandardsFileError before touching Kafka if the standards file is unusable."""
+    standards = load_standards(settings.standards)
     created = asyncio.run(ensure_topics(settings))
     if created:
         log.info("created topics: %s", ", ".join(created))
     # asyncio.run closed its loop; Faust's worker runs on a fresh one.
     asyncio.set_event_loop(asyncio.new_event_loop())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings)
+    app = create_app(settings, standards)
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
     worker.execute_from_commandline()

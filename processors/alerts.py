@@ -1,0 +1,253 @@
+"""Breach alerts: a pure, event-time state machine per (agency, service, channel, standard).
+
+``step`` is called with every window summary of one standard for one group (the dict built by
+``processors.aggregates.summary`` plus ``agency``, ``service``, ``channel``, ``window``,
+``window_start`` and ``window_end``) and returns the new state and the ``service.alerts``
+messages to publish (schema ``schemas/json/service-alert.v1.schema.json``).
+
+Semantics, modelled on Prometheus alerting rules and Alertmanager:
+
+* Two independent alerts per key, one per severity, each with its own ``fingerprint``:
+  ``warning`` (condition: status ``at_risk`` *or worse*) and ``critical`` (status
+  ``breached``). Escalating from at_risk to breached therefore does **not** resolve the
+  warning: both fire, and consumers suppress the warning while the critical alert with the
+  same agency/service/channel/standard fires (the Alertmanager ``inhibit_rules`` in
+  ``deploy/alertmanager/alertmanager.yml`` do the same for the Prometheus alerts). A breach
+  that eases to at_risk resolves only the critical alert.
+* ``for_seconds``: the condition must hold, in event time (``at``), for this long before the
+  alert fires (``pending`` until then; any summary without the condition drops it back to
+  inactive, like a Prometheus ``for`` clause). ``0`` fires on the first summary.
+* Resolution needs *recovery*: the value back on the good side of the threshold by the relative
+  ``hysteresis`` (e.g. ``max 0.05`` → at most 0.049 with the default 0.02), held for
+  ``resolve_after_seconds`` of event time. A value between the threshold and the hysteresis
+  bound keeps the alert firing and restarts the recovery clock. Together these bound the number
+  of events a value oscillating around a threshold can cause.
+* ``insufficient_data`` summaries change nothing: they neither start, fire, nor resolve an
+  alert, and do not reset a pending or recovery clock.
+* Summaries older than the last one processed (``at`` < ``last_at``) are ignored, so replaying
+  input after a restart cannot move an alert backwards; re-processing the same summary with the
+  stored state emits nothing new.
+
+The state is a plain JSON-able dict (stored in a Faust changelog table)::
+
+    {"version": 1, "last_at": 1767225600.0,
+     "alerts": {"warning": {"phase": "firing", "since": 1767224400.0,
+                            "recovering_since": null},
+                "critical": {"phase": "inactive", "since": null, "recovering_since": null}}}
+
+``phase`` is inactive | pending | firing | resolving (firing, with recovery under way);
+``since`` is when the condition began to hold, reported as the alert's ``started_at``.
+Times in messages are RFC 3339 UTC strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from processors.standards import Standard
+
+Severity = Literal["warning", "critical"]
+AlertState = dict[str, Any]
+AlertEvent = dict[str, Any]
+
+STATE_VERSION = 1
+SEVERITIES: tuple[Severity, ...] = ("warning", "critical")
+DEFAULT_RUNBOOK_BASE_URL = "https://servicepulse.dev/runbooks/standards"
+# Same rounding as processors.aggregates: keep values exactly on a boundary on its documented side.
+_DECIMALS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPolicy:
+    """How long a condition must persist before an alert fires or resolves, in event time."""
+
+    for_seconds: float = 600.0
+    resolve_after_seconds: float = 900.0
+    # Relative distance past the threshold (on its good side) that counts as recovered.
+    hysteresis: float = 0.02
+    runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL
+
+    def __post_init__(self) -> None:
+        if self.for_seconds < 0 or self.resolve_after_seconds < 0:
+            raise ValueError("for_seconds and resolve_after_seconds must not be negative")
+        if not 0 <= self.hysteresis < 1:
+            raise ValueError("hysteresis must be in [0, 1)")
+
+
+def initial_state() -> AlertState:
+    """State of a key that has never alerted."""
+    return {
+        "version": STATE_VERSION,
+        "last_at": None,
+        "alerts": {severity: _inactive() for severity in SEVERITIES},
+    }
+
+
+def firing(state: AlertState | None) -> dict[Severity, bool]:
+    """Which severities are firing (for the ``servicepulse_alerts_firing`` gauge)."""
+    alerts = (state or initial_state())["alerts"]
+    return {s: alerts[s]["phase"] in ("firing", "resolving") for s in SEVERITIES}
+
+
+def fingerprint(agency: str, service: str, channel: str, standard: str, severity: str) -> str:
+    """Stable id of one alert: first 16 hex digits of SHA-256 over its identifying labels."""
+    text = json.dumps([agency, service, channel, standard, severity], separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def step(
+    state: AlertState | None,
+    summary: dict[str, Any],
+    at: float,
+    policy: AlertPolicy,
+    standard: Standard,
+) -> tuple[AlertState, list[AlertEvent]]:
+    """Advance one key's alerts with a window summary observed at event time ``at``.
+
+    Returns the new state (``state`` is not modified) and the alert messages to publish, in
+    severity order warning, critical.
+    """
+    current = json.loads(json.dumps(state)) if state is not None else initial_state()
+    last_at = current["last_at"]
+    if last_at is not None and at < last_at:
+        return current, []
+    status = summary["status"]
+    if status == "insufficient_data" or summary.get("value") is None:
+        return current, []
+    current["last_at"] = float(at)
+    value = round(float(summary["value"]), _DECIMALS)
+    events: list[AlertEvent] = []
+    for severity in SEVERITIES:
+        active = status == "breached" or (severity == "warning" and status == "at_risk")
+        recovered = not active and _recovered(value, severity, standard, policy.hysteresis)
+        alert, event_state = _advance(current["alerts"][severity], active, recovered, at, policy)
+        current["alerts"][severity] = alert
+        if event_state is not None:
+            events.append(_event(event_state, severity, alert, summary, at, policy, standard))
+            if event_state == "resolved":
+                current["alerts"][severity] = _inactive()
+    return current, events
+
+
+def _inactive() -> dict[str, Any]:
+    return {"phase": "inactive", "since": None, "recovering_since": None}
+
+
+def _advance(
+    alert: dict[str, Any], active: bool, recovered: bool, at: float, policy: AlertPolicy
+) -> tuple[dict[str, Any], str | None]:
+    """One severity's transition; returns the new alert state and "firing"/"resolved"/None."""
+    phase = alert["phase"]
+    alert = dict(alert)
+    if phase in ("inactive", "pending"):
+        if not active:
+            return _inactive(), None
+        if phase == "inactive":
+            alert.update(phase="pending", since=float(at), recovering_since=None)
+        if at - alert["since"] >= policy.for_seconds:
+            alert["phase"] = "firing"
+            return alert, "firing"
+        return alert, None
+    # firing or resolving
+    if not recovered:
+        alert.update(phase="firing", recovering_since=None)
+        return alert, None
+    if phase == "firing":
+        alert.update(phase="resolving", recovering_since=float(at))
+    if at - alert["recovering_since"] >= policy.resolve_after_seconds:
+        return alert, "resolved"
+    return alert, None
+
+
+def _thresholds(severity: str, standard: Standard) -> tuple[str, float]:
+    """(good side, threshold) of ``severity``'s condition, as in ``evaluate_status``."""
+    margin = standard.at_risk_margin
+    if standard.kind == "duration" or standard.direction == "at_least":
+        bound = standard.objective if standard.kind == "duration" else standard.target
+        if bound is None:
+            raise ValueError(f"duration standard {standard.name!r} has no objective")
+        if severity == "critical":
+            return "above", bound
+        return "above", min(bound * (1 + margin), 1.0)
+    if severity == "critical":
+        return "below", standard.target
+    return "below", standard.target * (1 - margin)
+
+
+def _recovered(value: float, severity: str, standard: Standard, hysteresis: float) -> bool:
+    """True if ``value`` is back past ``severity``'s threshold by the relative hysteresis."""
+    side, threshold = _thresholds(severity, standard)
+    if side == "above":
+        return value >= round(min(threshold * (1 + hysteresis), 1.0), _DECIMALS)
+    return value <= round(threshold * (1 - hysteresis), _DECIMALS)
+
+
+def _rfc3339(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    moment = datetime.fromtimestamp(float(value), tz=UTC)
+    text = moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def _event(
+    event_state: str,
+    severity: Severity,
+    alert: dict[str, Any],
+    summary: dict[str, Any],
+    at: float,
+    policy: AlertPolicy,
+    standard: Standard,
+) -> AlertEvent:
+    agency, service, channel = summary["agency"], summary["service"], str(summary["channel"])
+    objective = summary.get("objective", standard.objective)
+    return {
+        "state": event_state,
+        "severity": severity,
+        "agency": agency,
+        "service": service,
+        "channel": channel,
+        "standard": standard.name,
+        "window": summary["window"],
+        "window_start": _rfc3339(summary["window_start"]),
+        "window_end": _rfc3339(summary["window_end"]),
+        "observed": float(summary["value"]),
+        "compliance": None if summary.get("compliance") is None else float(summary["compliance"]),
+        "target": float(summary.get("target", standard.target)),
+        "objective": None if objective is None else float(objective),
+        "count": int(summary["count"]),
+        "fingerprint": fingerprint(agency, service, channel, standard.name, severity),
+        "started_at": _rfc3339(alert["since"]),
+        "resolved_at": _rfc3339(at) if event_state == "resolved" else None,
+        "runbook_url": f"{policy.runbook_base_url}#{standard.name}",
+        "summary": _sentence(event_state, severity, summary, standard),
+    }
+
+
+def _percent(ratio: float) -> str:
+    return f"{ratio * 100:.1f}%"
+
+
+def _sentence(event_state: str, severity: str, summary: dict[str, Any], standard: Standard) -> str:
+    group = f"{summary['agency']}/{summary['service']}/{summary['channel']}"
+    value = float(summary["value"])
+    if standard.kind == "duration":
+        objective = standard.objective if standard.objective is not None else 0.0
+        measured = (
+            f"{_percent(value)} within {standard.target:g} s (objective {_percent(objective)})"
+        )
+    else:
+        bound = "max" if standard.direction == "at_most" else "min"
+        measured = f"{_percent(value)} ({bound} {_percent(standard.target)})"
+    condition = "breached" if severity == "critical" else "at risk"
+    verb = f"is {condition}" if event_state == "firing" else f"is no longer {condition}"
+    return (
+        f"{group}: {standard.name} {verb}: {measured} over {summary['count']} observations "
+        f"in the {summary['window']} window ending {_rfc3339(summary['window_end'])}."
+    )

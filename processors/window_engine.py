@@ -1,0 +1,187 @@
+"""Event-time windows per (agency, service, channel) over a key-value store of panes.
+
+The stream edge hands every observation here with the Kafka offset it came from and a store
+(a Faust changelog table in the worker, a dict in tests). All of a group's observations live
+in one partition, in order, so per-key offsets make re-processing after a restart idempotent:
+
+    m|<group>|<standard>                {"wm": watermark, "off": last offset applied,
+                                         "starts": {"300": [pane starts…], "3600": […]}}
+    p|<group>|<standard>|<size:start>   {"agg": aggregate, "off": last offset applied}
+
+The watermark is kept per (group, standard), not per group: a standard's observations come
+from one flow (feedback scoring, case correlation or repeat contacts), and those flows run
+independently, so one running ahead must not make another's observations late.
+
+A window (see processors.windows) is the merge of its panes. Results leave as
+``service.windows`` messages: updates while a window is open, one final once the group's
+watermark passes its end plus grace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from processors.aggregates import add_duration, add_rate, empty, is_good, merge_all, summary
+from processors.cases import Observation
+from processors.records import rfc3339
+from processors.standards import Standard, StandardsConfig
+from processors.windows import (
+    DEFAULT_GRACE_S,
+    DEFAULT_WINDOWS,
+    WindowSpec,
+    advance_watermark,
+    is_final,
+    is_late,
+    pane_expired,
+    pane_key,
+    pane_size,
+    panes_for,
+    window_panes,
+    windows_containing,
+    windows_finalised,
+)
+
+Store = MutableMapping[str, Any]
+
+
+def group_key(agency: str, service: str, channel: str) -> str:
+    return f"{agency}|{service}|{channel}"
+
+
+@dataclass
+class Applied:
+    """What one observation did: nothing (duplicate / no standard), late, or counted."""
+
+    duplicate: bool = False
+    late: bool = False
+    standard: Standard | None = None
+    good: bool | None = None
+    finals: list[dict[str, Any]] = field(default_factory=list)
+    touched: list[tuple[str, str, WindowSpec, int]] = field(default_factory=list)
+
+
+@dataclass
+class WindowEngine:
+    standards: StandardsConfig
+    specs: tuple[WindowSpec, ...] = DEFAULT_WINDOWS
+    grace_s: float = DEFAULT_GRACE_S
+
+    def apply(self, store: Store, obs: Observation, offset: int) -> Applied:
+        """Called once per observation, in partition order, with its source offset."""
+        group = group_key(obs.agency, obs.service, obs.channel)
+        standard = self.standards.for_group(obs.agency, obs.service, obs.channel).get(
+            obs.standard
+        )
+        if standard is None:
+            return Applied()  # no standard configured for this group: nothing to measure
+        meta_key = f"m|{group}|{standard.name}"
+        stored = store.get(meta_key) or {"wm": None, "off": -1, "starts": {}}
+        if offset <= stored["off"]:
+            return Applied(duplicate=True)
+        # A private copy: the store's object must not change unless it is written back.
+        meta = {
+            "wm": stored["wm"],
+            "off": offset,
+            "starts": {size: list(starts) for size, starts in stored["starts"].items()},
+        }
+        result = Applied(standard=standard)
+        if is_late(obs.at, meta["wm"], self.grace_s):
+            result.late = True
+            store[meta_key] = meta
+            return result
+        result.good = is_good(standard, obs.value)
+        self._add_to_panes(store, meta, group, standard, obs, offset)
+        for spec in self.specs:
+            for start, _ in windows_containing(obs.at, spec):
+                result.touched.append((group, standard.name, spec, start))
+        before = meta["wm"]
+        meta["wm"] = advance_watermark(before, obs.at)
+        result.finals = self._finalise(store, meta, group, standard.name, before)
+        self._expire(store, meta, group, standard.name)
+        store[meta_key] = meta
+        return result
+
+    def watermark(self, store: Store, group: str, standard: str) -> float | None:
+        meta = store.get(f"m|{group}|{standard}")
+        return None if meta is None else float(meta["wm"])
+
+    def is_open(
+        self, store: Store, group: str, standard: str, spec: WindowSpec, start: int
+    ) -> bool:
+        """False once the window's final message has been (or is being) sent."""
+        return not is_final(start + spec.size_s, self.watermark(store, group, standard),
+                            self.grace_s)  # fmt: skip
+
+    def window_message(
+        self, store: Store, group: str, standard_name: str, spec: WindowSpec, start: int,
+        *, final: bool,
+    ) -> dict[str, Any] | None:  # fmt: skip
+        """The service.windows message for one window, or None if it holds no observation."""
+        agency, service, channel = group.split("|")
+        standard = self.standards.for_group(agency, service, channel).get(standard_name)
+        if standard is None:
+            return None
+        size = pane_size(spec)
+        states = [
+            pane["agg"]
+            for pane_start in window_panes(start, spec)
+            if (pane := store.get(f"p|{group}|{standard_name}|{pane_key(size, pane_start)}"))
+        ]
+        aggregate = merge_all(states)
+        if aggregate["count"] == 0:
+            return None
+        identity = f"{group}|{standard_name}|{spec.name}|{start}"
+        return {
+            "window_id": hashlib.sha256(identity.encode()).hexdigest()[:24],
+            "agency": agency,
+            "service": service,
+            "channel": channel,
+            "window": spec.name,
+            "window_start": rfc3339(start),
+            "window_end": rfc3339(start + spec.size_s),
+            **summary(aggregate, standard),
+            "final": final,
+        }
+
+    def _add_to_panes(
+        self, store: Store, meta: dict[str, Any], group: str, standard: Standard,
+        obs: Observation, offset: int,
+    ) -> None:  # fmt: skip
+        for size, start in panes_for(obs.at, self.specs):
+            key = f"p|{group}|{standard.name}|{pane_key(size, start)}"
+            pane = store.get(key) or {"agg": empty(), "off": -1}
+            if offset <= pane["off"]:
+                continue  # applied before a restart; the meta write was what got lost
+            if standard.kind == "duration":
+                aggregate = add_duration(pane["agg"], obs.value, standard.target)
+            else:
+                aggregate = add_rate(pane["agg"], obs.value >= 0.5)
+            store[key] = {"agg": aggregate, "off": offset}
+            starts = meta["starts"].setdefault(str(size), [])
+            if start not in starts:
+                meta["starts"][str(size)] = sorted([*starts, start])
+
+    def _finalise(
+        self, store: Store, meta: dict[str, Any], group: str, name: str, before: float | None
+    ) -> list[dict[str, Any]]:
+        finals = []
+        for spec in self.specs:
+            for start, _ in windows_finalised(before, meta["wm"], spec, self.grace_s):
+                message = self.window_message(store, group, name, spec, start, final=True)
+                if message is not None:
+                    finals.append(message)
+        return finals
+
+    def _expire(self, store: Store, meta: dict[str, Any], group: str, name: str) -> None:
+        for size_text, starts in list(meta["starts"].items()):
+            size = int(size_text)
+            kept = []
+            for start in starts:
+                if pane_expired(start, size, meta["wm"], self.specs, self.grace_s):
+                    store.pop(f"p|{group}|{name}|{pane_key(size, start)}", None)
+                else:
+                    kept.append(start)
+            meta["starts"][size_text] = kept

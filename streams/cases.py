@@ -1,0 +1,172 @@
+"""Case correlation: interactions (re-keyed by case_id) → case table → observations.
+
+    <app>-interactions-by-case-id ──▶ cases[case_id] ──▶ <app>-observations-by-group
+                                         │                  (time_to_first_response, …)
+                                         └─ opened + customer_ref ─▶ <app>-contacts-by-customer
+    <app>-contacts-by-customer ──▶ contacts[customer_ref] ──▶ repeat_contact_rate observations
+
+Each case keeps the event_ids it applied, so redeliveries change nothing; out-of-order and
+cross-agency events are handled in processors.cases. Closed cases are deleted once their
+partition's event time is `CLOSED_CASE_RETENTION_SECONDS` past the close.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import faust
+
+from processors.cases import apply_contact, apply_interaction, open_case_age
+from processors.dedupe import ExpiryIndex
+from processors.records import dumps, observation_record
+from processors.standards import StandardsConfig
+from processors.window_engine import group_key
+from schemas.models import INTERACTION_TYPE, InteractionEvent, InteractionKind
+from streams.deadletters import DeadLetters
+from streams.ingest import parse_internal_envelope
+from streams.metrics import Metrics
+from streams.settings import Settings
+
+CLOSED_CASE_RETENTION_SECONDS = 30 * 86_400.0
+OPEN_CASES_REPORT_SECONDS = 10.0
+
+
+def register_case_correlation(
+    app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
+) -> None:
+    source = app.topic(
+        settings.internal_interaction_topic, key_serializer="raw", value_serializer="raw"
+    )
+    observations = app.topic(
+        settings.internal_observation_topic, key_serializer="raw", value_serializer="raw"
+    )
+    contacts_topic = app.topic(
+        settings.internal_contact_topic, key_serializer="raw", value_serializer="raw"
+    )
+    dead_letters = DeadLetters(app, settings, metrics)
+    cases = app.Table(
+        "cases", default=None, partitions=settings.partitions, key_type=str,
+        help="case_id -> case state (processors.cases)",
+    )  # fmt: skip
+    contacts = app.Table(
+        "customer-contacts", default=None, partitions=settings.partitions, key_type=str,
+        help="customer_ref -> recent case openings (processors.cases.apply_contact)",
+    )  # fmt: skip
+    # Closed cases wait for deletion here, oldest close first, per partition (event time).
+    closed = ExpiryIndex(CLOSED_CASE_RETENTION_SECONDS)
+    partition_clock: dict[int, float] = {}
+
+    def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        for tp in args[0] if args else kwargs.get("revoked", ()):
+            if tp.topic == settings.internal_interaction_topic:
+                closed.forget(tp.partition)
+
+    app.on_partitions_revoked.connect(on_revoked)
+
+    def expire_closed(partition: int, now: float) -> None:
+        if not closed.has(partition):
+            closed.rebuild(
+                partition,
+                (
+                    (case_id, case["last_closed_at"])
+                    for case_id, case in cases.items()
+                    if case.get("p") == partition and case["last_closed_at"] is not None
+                ),
+            )
+        for case_id, closed_at in closed.expired(partition, now):
+            case = cases.get(case_id)
+            still_closed = case is not None and open_case_age(case, now) is None
+            if still_closed and case is not None and case["last_closed_at"] == closed_at:
+                del cases[case_id]
+
+    @app.agent(source, name="correlate-cases")
+    async def correlate_cases(stream: faust.StreamT[bytes]) -> None:
+        async for record in stream.events():
+            message = record.message
+            try:
+                document, _, input_timestamp = parse_internal_envelope(message.value)
+                event = InteractionEvent.model_validate(document)
+            except Exception as err:  # only a foreign writer on our internal topic gets here
+                await dead_letters.foreign(message, err, INTERACTION_TYPE)
+                continue
+            before = cases.get(event.case_id)
+            case, found = apply_interaction(before, event, repeat_days=0)
+            if case is before:
+                metrics.events_duplicate.labels("interaction").inc()
+                continue
+            case["p"] = message.partition
+            cases[event.case_id] = case
+            at = event.occurred_at_epoch
+            partition_clock[message.partition] = max(
+                partition_clock.get(message.partition, at), at
+            )
+            closed_at = case["last_closed_at"]
+            if closed_at is not None and (before is None or before["last_closed_at"] != closed_at):
+                closed.note(message.partition, event.case_id, closed_at)
+            expire_closed(message.partition, partition_clock[message.partition])
+            for obs in found:
+                key = group_key(obs.agency, obs.service, obs.channel).encode()
+                value = dumps(observation_record(obs, event.event_id))
+                await observations.send(key=key, value=value)
+                labels = (metrics.agency(obs.agency), metrics.service(obs.service), obs.channel)
+                if obs.standard == "time_to_first_response":
+                    metrics.first_response.labels(*labels).observe(obs.value)
+                elif obs.standard == "time_to_resolution":
+                    metrics.resolution.labels(*labels).observe(obs.value)
+            if event.kind == InteractionKind.OPENED and event.customer_ref is not None:
+                await contacts_topic.send(
+                    key=event.customer_ref.encode(), value=message.value
+                )
+            metrics.processing_latency.labels("cases").observe(
+                max(0.0, time.time() - input_timestamp)
+            )
+
+    @app.agent(contacts_topic, name="repeat-contacts")
+    async def repeat_contacts(stream: faust.StreamT[bytes]) -> None:
+        async for record in stream.events():
+            try:
+                document, _, _ = parse_internal_envelope(record.message.value)
+                event = InteractionEvent.model_validate(document)
+                customer_ref = event.customer_ref
+                if customer_ref is None:
+                    raise ValueError("contact record without customer_ref")
+            except Exception as err:  # only a foreign writer on our internal topic gets here
+                await dead_letters.foreign(record.message, err, INTERACTION_TYPE)
+                continue
+            days = standards.repeat_contact_days(event.agency, event.service, event.channel)
+            history, found = apply_contact(
+                contacts.get(customer_ref), customer_ref, event.service,
+                event.occurred_at_epoch, days,
+                agency=event.agency, channel=event.channel.value, case_id=event.case_id,
+            )  # fmt: skip
+            if found is None:
+                continue
+            contacts[customer_ref] = history
+            key = group_key(found.agency, found.service, found.channel).encode()
+            await observations.send(key=key, value=dumps(observation_record(found, event.event_id)))
+
+    @app.timer(OPEN_CASES_REPORT_SECONDS)  # type: ignore[untyped-decorator]
+    async def report_open_cases() -> None:
+        active = {
+            tp.partition
+            for tp in app.assignor.assigned_actives()
+            if tp.topic == settings.internal_interaction_topic
+        }
+        counts: dict[tuple[str, str], int] = {}
+        oldest: dict[tuple[str, str], float] = {}
+        for case in list(cases.values()):
+            partition = case.get("p")
+            now = partition_clock.get(partition, 0.0) if partition is not None else 0.0
+            age = open_case_age(case, now) if partition in active else None
+            if age is not None:
+                labels = (metrics.agency(case["agency"]), metrics.service(case["service"]))
+                counts[labels] = counts.get(labels, 0) + 1
+                oldest[labels] = max(oldest.get(labels, 0.0), age)
+        metrics.open_cases.clear()
+        metrics.open_case_oldest_age.clear()
+        for labels, count in counts.items():
+            metrics.open_cases.labels(*labels).set(count)
+            metrics.open_case_oldest_age.labels(*labels).set(oldest[labels])
+
+

@@ -1,0 +1,136 @@
+"""Service-standard windows: observations (keyed by group) → panes table → service.windows.
+
+Window semantics (event time; see processors.windows and processors.window_engine):
+
+    five_minutes  |----|----|----|          tumbling 300 s
+    one_hour      |-----------|             3600 s, a new one every 300 s (12 overlap)
+                       |-----------|
+    one_day       86400 s, a new one every 3600 s
+
+An observation counts in every window containing its event time (for a duration: the time it
+completed, e.g. the first response). A (group, standard)'s watermark is the latest event time
+seen for it; an observation more than `grace` behind it is late: counted in
+servicepulse_late_events_total and sent to the late-events topic, never silently dropped. A
+window is final once the watermark passes its end plus grace: one message with final=true.
+While open, a window's updates are rate-limited to one per `window_update_seconds`.
+
+State is a plain changelogged table of panes (not Faust's windowed tables, whose state is
+lost on restart or rebalance: faust-streaming #118, #172; robinhood/faust #662).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import faust
+
+from processors.aggregates import objective_ratio
+from processors.records import dumps, late_record, parse_observation_record
+from processors.standards import StandardsConfig
+from processors.throttle import UpdateThrottle
+from processors.window_engine import WindowEngine, group_key
+from processors.windows import WindowSpec
+from schemas.models import INTERACTION_TYPE
+from streams.deadletters import DeadLetters
+from streams.metrics import Metrics
+from streams.settings import Settings
+
+WindowRef = tuple[str, str, WindowSpec, int]  # group, standard, spec, window start
+
+
+def register_windows(
+    app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
+) -> None:
+    source = app.topic(
+        settings.internal_observation_topic, key_serializer="raw", value_serializer="raw"
+    )
+    output = app.topic(settings.topic_windows, key_serializer="raw", value_serializer="raw")
+    late = app.topic(settings.topic_late, key_serializer="raw", value_serializer="raw")
+    dead_letters = DeadLetters(app, settings, metrics)
+    panes = app.Table(
+        "window-panes", default=None, partitions=settings.partitions, key_type=str,
+        help="m|group -> watermark; p|group|standard|pane -> aggregate (window_engine)",
+    )  # fmt: skip
+    engine = WindowEngine(standards, settings.window_specs, settings.grace_seconds)
+    throttle: UpdateThrottle[WindowRef] = UpdateThrottle(settings.window_update_seconds)
+    latest_start: dict[tuple[str, ...], str] = {}
+
+    def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        throttle.clear()
+
+    app.on_partitions_revoked.connect(on_revoked)
+
+    async def publish(message: dict[str, Any]) -> None:
+        key = "|".join((message["agency"], message["service"], message["channel"],
+                        message["standard"])).encode()  # fmt: skip
+        await output.send(key=key, value=dumps(message))
+        if not message["final"]:
+            export_gauges(message)
+
+    def export_gauges(message: dict[str, Any]) -> None:
+        labels = (
+            metrics.agency(message["agency"]), metrics.service(message["service"]),
+            message["channel"], message["standard"], message["window"],
+        )  # fmt: skip
+        # RFC 3339 UTC strings of one format sort as times.
+        start = message["window_start"]
+        if latest_start.get(labels, "") > start:
+            return  # an older hopping window; the gauges show the newest one
+        latest_start[labels] = start
+        if message["compliance"] is not None:
+            metrics.window_compliance.labels(*labels).set(message["compliance"])
+        if message["value"] is not None:
+            metrics.window_value.labels(*labels).set(message["value"])
+        metrics.window_observations.labels(*labels).set(message["count"])
+        for status in ("met", "at_risk", "breached", "insufficient_data"):
+            metrics.standard_status.labels(*labels, status).set(
+                1 if message["status"] == status else 0
+            )
+
+    @app.agent(source, name="standard-windows")
+    async def standard_windows(stream: faust.StreamT[bytes]) -> None:
+        async for record in stream.events():
+            message = record.message
+            try:
+                obs, event_id = parse_observation_record(json.loads(message.value))
+            except Exception as err:  # only a foreign writer on our internal topic gets here
+                await dead_letters.foreign(message, err, INTERACTION_TYPE)
+                continue
+            applied = engine.apply(panes, obs, message.offset)
+            if applied.duplicate:
+                continue
+            if applied.late:
+                metrics.late_events.labels(metrics.agency(obs.agency), obs.standard).inc()
+                group = group_key(obs.agency, obs.service, obs.channel)
+                watermark = engine.watermark(panes, group, obs.standard) or obs.at
+                await late.send(
+                    key=message.key,
+                    value=dumps(late_record(obs, event_id, watermark, settings.grace_seconds)),
+                )
+                continue
+            if applied.standard is not None:
+                labels = (metrics.agency(obs.agency), metrics.service(obs.service),
+                          obs.channel, obs.standard)  # fmt: skip
+                metrics.sli_observations.labels(*labels).inc()
+                if applied.good:
+                    metrics.sli_good.labels(*labels).inc()
+                metrics.standard_objective.labels(*labels).set(objective_ratio(applied.standard))
+            for ref in applied.touched:
+                throttle.touch(ref)
+            for final in applied.finals:
+                await publish(final)
+            await flush_updates()
+
+    async def flush_updates() -> None:
+        for group, standard, spec, start in throttle.due(time.time()):
+            if not engine.is_open(panes, group, standard, spec, start):
+                continue
+            update = engine.window_message(panes, group, standard, spec, start, final=False)
+            if update is not None:
+                await publish(update)
+
+    @app.timer(1.0)  # type: ignore[untyped-decorator]
+    async def flush_quiet_windows() -> None:
+        await flush_updates()

@@ -1,0 +1,172 @@
+"""Generated Prometheus rules: shipped file is current, budgets resolve like the standards
+file, and promtool accepts the rules and passes deploy/prometheus/tests."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from processors.prometheus_rules import (
+    BURN_WINDOWS,
+    WINDOWS,
+    burn_scopes,
+    objective_ratio,
+    rules_document,
+)
+from processors.standards import STANDARD_SPECS, StandardsConfig, load_standards, parse_standards
+from streams.rules_cmd import CONFIG_FILE, RULES_FILE, write_rules
+
+ROOT = Path(__file__).resolve().parents[2]
+STANDARDS = ROOT / "deploy" / "standards.example.yaml"
+PROMETHEUS = ROOT / "deploy" / "prometheus"
+RULES_TEST = PROMETHEUS / "tests" / "servicepulse.test.yml"
+
+
+def _promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        if os.environ.get("SERVICEPULSE_REQUIRE_PROMTOOL"):
+            pytest.fail("promtool not found and SERVICEPULSE_REQUIRE_PROMTOOL is set")
+        pytest.skip("promtool not installed (apt install prometheus)")
+    return path
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_shipped_files_match_the_generator(tmp_path: Path) -> None:
+    written = write_rules(STANDARDS, tmp_path)
+    assert [p.name for p in written] == [RULES_FILE, CONFIG_FILE]
+    for path in written:
+        shipped = PROMETHEUS / path.name
+        assert shipped.read_text(encoding="utf-8") == path.read_text(encoding="utf-8"), (
+            f"{shipped} is stale: run `servicepulse rules`"
+        )
+
+
+def test_cli_rules_command(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from streams.cli import cli
+
+    result = CliRunner().invoke(
+        cli, ["rules", "--standards", str(STANDARDS), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / RULES_FILE).is_file()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 2\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["rules", "--standards", str(bad), "--out", str(tmp_path)])
+    assert result.exit_code == 2
+
+
+def test_rule_file_structure() -> None:
+    document = rules_document(load_standards(STANDARDS))
+    groups = {group["name"]: group["rules"] for group in document["groups"]}
+    records = [rule["record"] for rule in groups["servicepulse-sli-recording"]]
+    assert records == [f"servicepulse:sli_error:ratio_rate{w}" for w in WINDOWS]
+    assert WINDOWS == ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+    assert [(b.long, b.short, b.factor, b.severity) for b in BURN_WINDOWS] == [
+        ("1h", "5m", 14.4, "critical"),
+        ("6h", "30m", 6.0, "critical"),
+        ("1d", "2h", 3.0, "warning"),
+        ("3d", "6h", 1.0, "warning"),
+    ]
+    alerts = groups["servicepulse-standards-burn-rate"] + groups["servicepulse-pipeline"]
+    for rule in alerts:
+        assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}
+        if rule["alert"] != "ServicePulseStandardWindowAlert":  # severity from the series
+            assert rule["labels"]["severity"] in ("critical", "warning")
+    for rule in groups["servicepulse-standards-burn-rate"]:
+        assert rule["labels"]["standard"] in STANDARD_SPECS
+        assert rule["annotations"]["runbook_url"].endswith("#" + rule["labels"]["standard"])
+
+
+GROUPS = list(
+    itertools.product(["ssa", "irs", "dmv"], ["retirement", "tax"], ["phone", "web", "chat"])
+)
+
+
+def _assert_one_budget_per_group(config: StandardsConfig) -> None:
+    scopes = burn_scopes(config)
+    for agency, service, channel in GROUPS:
+        group = {"agency": agency, "service": service, "channel": channel}
+        resolved = config.for_group(agency, service, channel)
+        for name in {scope.standard for scope in scopes}:
+            hits = [s for s in scopes if s.standard == name and s.applies_to(group)]
+            if name not in resolved:
+                assert hits == [], (group, name)
+                continue
+            assert len(hits) == 1, (group, name, hits)
+            standard = resolved[name]
+            fields = (
+                {"objective": standard.objective or 0.0}
+                if standard.kind == "duration"
+                else {"max" if standard.direction == "at_most" else "min": standard.target}
+            )
+            expected = 1 - objective_ratio(name, fields)
+            assert hits[0].budget == pytest.approx(expected), (group, name)
+
+
+def test_every_group_gets_exactly_the_budget_for_group_resolves() -> None:
+    _assert_one_budget_per_group(load_standards(STANDARDS))
+    # Overlapping overrides of every specificity, ties, shadowing and partial overrides.
+    config = parse_standards(
+        {
+            "version": 1,
+            "defaults": {
+                "standards": {
+                    "time_to_first_response": {"target_seconds": 3600, "objective": 0.9},
+                    "abandonment_rate": {"max": 0.05},
+                }
+            },
+            "overrides": [
+                {"match": {"channel": "phone"}, "standards": {"abandonment_rate": {"max": 0.1}}},
+                {"match": {"agency": "ssa"}, "standards": {"abandonment_rate": {"max": 0.07}}},
+                {
+                    "match": {"agency": "ssa", "service": "tax"},
+                    "standards": {"time_to_first_response": {"objective": 0.99}},
+                },
+                {
+                    "match": {"agency": "irs", "channel": "web"},
+                    "standards": {"time_to_first_response": {"target_seconds": 60}},
+                },
+                {
+                    "match": {"agency": "ssa", "service": "retirement", "channel": "chat"},
+                    "standards": {"abandonment_rate": {"max": 0.2}, "csat": {"min": 0.9}},
+                },
+                {"match": {"agency": "ssa"}, "standards": {"abandonment_rate": {"max": 0.06}}},
+            ],
+        },
+        "test",
+    )
+    _assert_one_budget_per_group(config)
+    scopes = [(s.standard, s.source) for s in burn_scopes(config)]
+    assert ("abandonment_rate", "overrides[1]") not in scopes  # shadowed by overrides[5]
+    assert ("time_to_first_response", "overrides[3]") not in scopes  # target only
+    assert ("csat", "defaults") not in scopes
+
+
+def test_promtool_check_and_unit_tests() -> None:
+    promtool = _promtool()
+    checked = _run(promtool, "check", "rules", str(PROMETHEUS / RULES_FILE))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    config = _run(promtool, "check", "config", str(PROMETHEUS / CONFIG_FILE))
+    assert config.returncode == 0, config.stdout + config.stderr
+    tested = _run(promtool, "test", "rules", str(RULES_TEST))
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "SUCCESS" in tested.stdout
+
+
+def test_promtool_unit_tests_cover_the_required_cases() -> None:
+    tests = yaml.safe_load(RULES_TEST.read_text(encoding="utf-8"))["tests"]
+    names = " ".join(test["name"] for test in tests)
+    for words in ("page", "ticket", "tighter override", "healthy"):
+        assert words in names
