@@ -53,8 +53,8 @@ from streams.settings import Settings  # noqa: E402
 from streams.topics import ensure_topics  # noqa: E402
 from tests.integration.support import WorkerProcess, produce  # noqa: E402
 
-DEFAULT_EVENTS = 50_000
-DEFAULT_LATENCY_EVENTS = 10_000
+DEFAULT_EVENTS = 10_000
+DEFAULT_LATENCY_EVENTS = 3_000
 # The latency phase produces at this share of the measured worker throughput, at most RATE_CAP/s.
 RATE_SHARE = 0.5
 RATE_CAP = 2_000.0
@@ -233,26 +233,28 @@ async def ceiling_passthrough(
 
 
 def worker_settings(bootstrap: str, run_id: str) -> Settings:
+    """Every topic (inputs, outputs, internal via app_id) prefixed with this run's id."""
     prefix = f"bench-{run_id}"
-    return Settings(
-        kafka_bootstrap=bootstrap,
-        app_id=f"{prefix}-worker",
-        topic_feedback=f"{prefix}.feedback.events",
-        topic_interactions=f"{prefix}.interaction.events",
-        topic_scored=f"{prefix}.feedback.scored",
-        topic_deadletter=f"{prefix}.events.deadletter",
+    defaults = Settings()
+    topics = {
+        name: f"{prefix}.{getattr(defaults, name)}"
+        for name in Settings.model_fields
+        if name.startswith("topic_")
+    }
+    return Settings.model_validate(
+        {"kafka_bootstrap": bootstrap, "app_id": f"{prefix}-worker", **topics}
     )
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
-    return {
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        "SERVICEPULSE_TOPIC_FEEDBACK": settings.topic_feedback,
-        "SERVICEPULSE_TOPIC_INTERACTIONS": settings.topic_interactions,
-        "SERVICEPULSE_TOPIC_SCORED": settings.topic_scored,
-        "SERVICEPULSE_TOPIC_DEADLETTER": settings.topic_deadletter,
-        "SERVICEPULSE_PARTITIONS": str(settings.partitions),
+    env = {
+        f"SERVICEPULSE_{name.upper()}": getattr(settings, name)
+        for name in Settings.model_fields
+        if name.startswith("topic_")
     }
+    env["SERVICEPULSE_PARTITIONS"] = str(settings.partitions)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return env
 
 
 def ensure_alive(worker: WorkerProcess) -> None:
@@ -550,8 +552,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=float,
         default=None,
         metavar="R",
-        help=f"latency-phase events/s (default {RATE_SHARE:.0%} of the measured "
+        help=f"latency-phase events/s (default {RATE_SHARE * 100:.0f}%% of the measured "
         f"worker throughput, at most {RATE_CAP:,.0f})",
+    )
+    parser.add_argument(
+        "--workdir",
+        default=None,
+        metavar="DIR",
+        help="keep the worker's data dir and log here (default: a temporary directory)",
     )
     args = parser.parse_args(argv)
     if args.events < 2 or args.latency_events < 1:
@@ -567,11 +575,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     broker = EmbeddedBroker(free_port())
     workers: list[WorkerProcess] = []
-    with tempfile.TemporaryDirectory(prefix="servicepulse-bench-") as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.workdir is not None:
+            workdir = Path(args.workdir).resolve()
+        else:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sp-bench-")))
         try:
             broker.start()
             console.print(f"embedded Tansu broker on {broker.bootstrap}")
-            report = asyncio.run(run(args, broker.bootstrap, Path(tmp), workers))
+            report = asyncio.run(run(args, broker.bootstrap, workdir, workers))
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]")
             return 130

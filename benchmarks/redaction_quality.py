@@ -28,8 +28,9 @@ def main(argv: list[str]) -> int:
     corpus = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     result = evaluate(corpus)
     print(f"corpus: {path} ({len(corpus)} comments)")
-    print(f"{'type':<15}{'gold':>6}{'pred':>6}{'TP':>6}{'FP':>5}{'FN':>5}{'precision':>11}{'recall':>8}")
-    names = sorted(name for name in result.scores if name != OVERALL) + [OVERALL]
+    header = f"{'type':<15}{'gold':>6}{'pred':>6}{'TP':>6}{'FP':>5}{'FN':>5}"
+    print(f"{header}{'precision':>11}{'recall':>8}")
+    names = [*sorted(name for name in result.scores if name != OVERALL), OVERALL]
     for name in names:
         s = result.scores[name]
         print(

@@ -126,10 +126,39 @@ def to_ddsketch(sketch: dict[str, Any]) -> BaseDDSketch:
 
 def quantile(state: Aggregate, q: float) -> float | None:
     """Duration at quantile ``q`` (0–1), within 1% relative error; None with no durations."""
-    if state["sketch"] is None or state["count"] == 0:
-        return None
-    value = to_ddsketch(state["sketch"]).get_quantile_value(q)
-    return None if value is None else float(value)
+    return quantiles(state, [q])[q]
+
+
+def quantiles(state: Aggregate, qs: list[float]) -> dict[float, float | None]:
+    """Several quantiles in one pass over the bins, with DDSketch's own rank rule (the value
+    of the bin holding rank ``q × (count − 1)``), without rebuilding a sketch per quantile."""
+    sketch = state["sketch"]
+    total = state["count"]
+    if sketch is None or total == 0:
+        return {q: None for q in qs}
+    mapping = (
+        _MAPPING
+        if math.isclose(sketch["gamma"], _MAPPING.gamma, rel_tol=0, abs_tol=1e-12)
+        else LogarithmicMapping.from_gamma_offset(sketch["gamma"], 0.0)
+    )
+    bins = sorted((int(key), count) for key, count in sketch["bins"].items())
+    result: dict[float, float | None] = {}
+    for q in qs:
+        rank = q * (total - 1)
+        if rank < sketch["zero"]:
+            result[q] = 0.0
+            continue
+        running = sketch["zero"]
+        value = None
+        for key, count in bins:
+            running += count
+            if running > rank:
+                value = float(mapping.value(key))
+                break
+        if value is None and bins:
+            value = float(mapping.value(bins[-1][0]))
+        result[q] = value
+    return result
 
 
 def evaluate_status(value: float | None, count: int, standard: Standard) -> Status:
@@ -211,10 +240,11 @@ def summary(state: Aggregate, standard: Standard) -> dict[str, Any]:
     }
     if standard.kind == "duration":
         assert standard.objective is not None
+        found = quantiles(state, [standard.objective, *QUANTILES.values()])
         result.update(
-            value=quantile(state, standard.objective),
+            value=found[standard.objective],
             mean=state["sum"] / count if count else None,
-            **{name: quantile(state, q) for name, q in QUANTILES.items()},
+            **{name: found[q] for name, q in QUANTILES.items()},
         )
         result["status"] = evaluate_status(compliance, count, standard)
     else:

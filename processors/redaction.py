@@ -14,7 +14,7 @@ Policy decisions (the labelled corpus ``tests/unit/data/pii_corpus.jsonl`` follo
 * EMAIL includes obfuscated forms when the obfuscation is unambiguous: "(at)"/"[at]", a
   spelled-out "dot", or " at " followed by a consumer mail domain ("jane at gmail.com").
   "I looked at ssa.gov" is a website, not an address, and is kept.
-* PHONE covers NANP numbers (area and exchange codes 2–9xx) written with separators or with
+* PHONE covers NANP numbers (area code 2–9xx) written with separators (also en dashes) or
   "+1", bare 10-digit runs only after phone words ("call", "cell", ...), and international
   numbers written with "+", "00" or "011". Toll-free numbers (800, 833, ... 888) and vanity
   numbers (1-800-FLOWERS) are published business lines and are kept, as are digit groups
@@ -191,7 +191,9 @@ def _medicare_ids(text: str) -> Iterator[tuple[int, int]]:
 # ---- CARD ------------------------------------------------------------------------------------
 
 _CARD = re.compile(r"(?<![\w.-])[2-6]\d{3}(?:[ -]?\d){9,15}(?![\w])", _A)
-_CARD_CONTEXT = re.compile(r"card|visa|master\s*card|amex|american express|discover|debit|credit", _AI)
+_CARD_CONTEXT = re.compile(
+    r"card|visa|master\s*card|amex|american express|discover|debit|credit", _AI
+)
 _REFERENCE_CONTEXT = re.compile(
     r"\b(?:case|claim|order|ref(?:erence)?|confirmation|conf|tracking|receipt|ticket|"
     r"application|invoice|account|acct|transaction|record|file|id|item|serial|model|"
@@ -311,7 +313,9 @@ _IPV4 = re.compile(
     r"(?![\w]|\.\d)",
     _A,
 )
-_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9a-f]{0,4}:){2,7}(?:[0-9a-f]{0,4}|\d+(?:\.\d+){3})(?![\w:])", _AI)
+_IPV6 = re.compile(
+    r"(?<![\w:.])(?:[0-9a-f]{0,4}:){2,7}(?:[0-9a-f]{0,4}|\d+(?:\.\d+){3})(?![\w:])", _AI
+)
 # Dotted numbers after these words are versions or outline numbers, not addresses.
 _VERSION_CONTEXT = re.compile(
     r"\b(?:v|version|ver|release|build|section|sections|chapter|step|rule|item|para|"
@@ -351,7 +355,9 @@ _US_PHONE = re.compile(
     """,
     _AIX,
 )
-_US_PHONE_COMPACT = re.compile(r"(?<![\w+/.-])(?P<plus>\+1)?(?P<area>[2-9]\d\d)[2-9]\d{6}(?![\w/-])", _A)
+_US_PHONE_COMPACT = re.compile(
+    r"(?<![\w+/.-])(?P<plus>\+1)?(?P<area>[2-9]\d\d)[2-9]\d{6}(?![\w/-])", _A
+)
 _PHONE_CONTEXT = re.compile(
     r"\b(?:call|called|calling|phone|cell|mobile|tel|telephone|text|fax|reach|contact|dial|"
     r"ph|number)\b[^.\n]{0,20}$",
@@ -430,8 +436,7 @@ _ADDRESS = re.compile(
 # ... and lower-case ones, kept to the unambiguous street types and one or two name words.
 _ADDRESS_LOWER = re.compile(
     r"(?<![\w,.$-])\d{1,6}\s+(?P<name>[a-z][a-z'-]+(?:\s+[a-z][a-z'-]+)?)\s+"
-    r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|drive|dr|lane|ln)\b\.?"
-    + _UNIT,
+    r"(?:street|st|avenue|ave|road|rd|boulevard|blvd|drive|dr|lane|ln)\b\.?" + _UNIT,
     _AI,
 )
 _NOT_STREET_WORDS = frozenset(
@@ -444,11 +449,12 @@ _NOT_STREET_WORDS = frozenset(
     }
 )  # fmt: skip
 _PO_BOX = re.compile(r"\b(?:P\.?\s?O\.?|post\s+office)\s+box\s+\d{1,6}\b", _AI)
+# US state and territory codes (upper case only: "in 46204" is more likely prose).
 _STATES = (
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH "
-    "NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI AS MP"
-).split()
-_ZIP_AFTER_STATE = re.compile(rf"\b(?:{'|'.join(_STATES)}),?\s+(?P<zip>\d{{5}}(?:-\d{{4}})?)\b", _A)
+    "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|"
+    "NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI|AS|MP"
+)
+_ZIP_AFTER_STATE = re.compile(rf"\b(?:{_STATES}),?\s+(?P<zip>\d{{5}}(?:-\d{{4}})?)\b", _A)
 _ZIP_AFTER_WORD = re.compile(
     r"\b(?:zip|zipcode|zip\s+code|postal\s+code)\b\W{0,3}(?:is\s+)?(?P<zip>\d{5}(?:-\d{4})?)\b",
     _AI,
@@ -586,5 +592,5 @@ def redact(text: str) -> Redaction:
             cursor = span.end
         parts.append(text[cursor:])
         return Redaction("".join(parts), counts)
-    except Exception:  # noqa: BLE001 - fail closed: never pass on text we could not check
+    except Exception:  # fail closed: never pass on text that could not be checked
         return Redaction(WITHHELD, {"WITHHELD": 1})

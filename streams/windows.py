@@ -121,7 +121,6 @@ def register_windows(
                 throttle.touch(ref)
             for final in applied.finals:
                 await publish(final)
-            await flush_updates()
 
     async def flush_updates() -> None:
         for group, standard, spec, start in throttle.due(time.time()):
@@ -131,6 +130,8 @@ def register_windows(
             if update is not None:
                 await publish(update)
 
+    # Updates leave from a timer, not per observation: rate-limiting is per window anyway,
+    # and scanning the dirty set once a second keeps its cost off the per-event path.
     @app.timer(1.0)  # type: ignore[untyped-decorator]
-    async def flush_quiet_windows() -> None:
+    async def flush_window_updates() -> None:
         await flush_updates()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from streams.broker import free_port
@@ -44,8 +45,8 @@ class WorkerProcess:
             SERVICEPULSE_WEB_HOST="127.0.0.1",
             SERVICEPULSE_DATA_DIR=str(self.workdir / f"data-{self.web_port}"),
             SERVICEPULSE_APP_ID=self.app_id,
-            **self.extra_env,
         )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> WorkerProcess:
@@ -167,3 +168,40 @@ async def consume(
 
 def values(records: Iterable[ConsumerRecord[bytes, bytes]]) -> list[dict[str, Any]]:
     return [json.loads(record.value) for record in records if record.value is not None]
+
+
+async def consumer_lag(bootstrap: str, group: str) -> int:
+    """Messages the group has not yet committed, over the partitions of every topic (the
+    group's own internal topics included) it has committed on; -1 before any commit."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False)  # fmt: skip
+    await consumer.start()
+    try:
+        topics = await consumer.topics()
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in sorted(topics)
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        committed = {tp: await consumer.committed(tp) for tp in partitions}
+        committed = {tp: offset for tp, offset in committed.items() if offset is not None}
+        if not committed:
+            return -1
+        ends = await consumer.end_offsets(list(committed))
+        return sum(max(0, ends[tp] - offset) for tp, offset in committed.items())
+    finally:
+        await consumer.stop()
+
+
+async def wait_caught_up(bootstrap: str, group: str, timeout: float = 120.0) -> None:
+    """Until the worker group has committed everything on every topic it reads (twice in a
+    row, since one agent's output is another's input)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    zero_in_a_row = 0
+    while loop.time() < deadline:
+        zero_in_a_row = zero_in_a_row + 1 if await consumer_lag(bootstrap, group) == 0 else 0
+        if zero_in_a_row >= 2:
+            return
+        await asyncio.sleep(1.0)
+    raise AssertionError(f"group {group} still lagging after {timeout} s")

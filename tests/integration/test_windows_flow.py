@@ -1,0 +1,163 @@
+"""Standards windows end to end: correctness against a batch recomputation, restart, scale-out.
+
+Each test gets its own topics and consumer group on the module's embedded broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from processors.standards import load_standards
+from streams.settings import DEFAULT_STANDARDS_FILE, Settings
+from streams.topics import ensure_topics
+from tests import reference
+from tests.eventlog import generate
+from tests.integration.support import consume, produce, wait_caught_up
+from tests.unit.test_windows_vs_batch import WINDOWS, reference_standards
+
+pytestmark = pytest.mark.integration
+
+# Wider than the log's whole event-time span, far narrower than the lateness of its
+# deliberately late events (three days): "late" is then unambiguous in every run, whatever
+# order the worker's partitions happen to be processed in (see README, window semantics).
+GRACE = 43_200.0
+
+
+async def isolated_settings(bootstrap: str, name: str) -> tuple[Settings, dict[str, str]]:
+    env = {
+        "SERVICEPULSE_APP_ID": f"sp-{name}",
+        "SERVICEPULSE_TOPIC_FEEDBACK": f"{name}.feedback",
+        "SERVICEPULSE_TOPIC_INTERACTIONS": f"{name}.interactions",
+        "SERVICEPULSE_TOPIC_SCORED": f"{name}.scored",
+        "SERVICEPULSE_TOPIC_DEADLETTER": f"{name}.deadletter",
+        "SERVICEPULSE_TOPIC_WINDOWS": f"{name}.windows",
+        "SERVICEPULSE_TOPIC_LATE": f"{name}.late",
+        "SERVICEPULSE_GRACE_SECONDS": str(GRACE),
+    }
+    settings = Settings(
+        kafka_bootstrap=bootstrap,
+        **{key.removeprefix("SERVICEPULSE_").lower(): value for key, value in env.items()},
+    )
+    await ensure_topics(settings)
+    return settings, env
+
+
+def expected_finals(log: list[tuple[str, dict[str, Any]]]) -> dict[tuple[Any, ...], Any]:
+    config = load_standards(DEFAULT_STANDARDS_FILE)
+    return reference.final_windows(
+        reference.observations_from_log(log, repeat_days=30),
+        reference_standards(config), WINDOWS, GRACE,
+    )  # fmt: skip
+
+
+async def publish_log(settings: Settings, log: list[tuple[str, dict[str, Any]]]) -> None:
+    """The log, then - once the worker has caught up - its tail (events days later).
+
+    Published at once, a backlog is processed round-robin over partitions of unequal length,
+    so the tail could overtake earlier events and make them late; in production a tail days
+    later does not arrive with the log.
+    """
+    body = [item for item in log if not item[1]["event_id"].startswith("tail-")]
+    tail = [item for item in log if item[1]["event_id"].startswith("tail-")]
+    await publish_events(settings, body)
+    await wait_caught_up(settings.kafka_bootstrap, settings.app_id)
+    await publish_events(settings, tail)
+
+
+async def publish_events(settings: Settings, events: list[tuple[str, dict[str, Any]]]) -> None:
+    topics = {"feedback": settings.topic_feedback, "interaction": settings.topic_interactions}
+    for start in range(0, len(events), 100):
+        chunk = events[start : start + 100]
+        for kind in topics:
+            # Keyed as the contract asks (servicepulse publish does the same): a case's events
+            # by case_id, so they stay in order.
+            records = [(str(event.get("case_id", event["event_id"])).encode(),
+                        json.dumps(event).encode()) for k, event in chunk if k == kind]  # fmt: skip
+            if records:
+                await produce(settings.kafka_bootstrap, topics[kind], records)
+        await asyncio.sleep(0.2)
+
+
+def final_key(message: dict[str, Any]) -> tuple[Any, ...]:
+    return (message["agency"], message["service"], message["channel"], message["standard"],
+            message["window"], reference.epoch(message["window_start"]))  # fmt: skip
+
+
+async def collect_finals(settings: Settings, expected: int) -> dict[tuple[Any, ...], Any]:
+    def finals(records: list[Any]) -> dict[tuple[Any, ...], Any]:
+        found: dict[tuple[Any, ...], Any] = {}
+        for record in records:
+            message = json.loads(record.value)
+            if message["final"]:
+                key = final_key(message)
+                # At-least-once may repeat a final; a repeat must be identical.
+                assert found.get(key, message) == message, key
+                found[key] = message
+        return found
+
+    records = await consume(
+        settings.kafka_bootstrap, [settings.topic_windows],
+        lambda got: len(finals(got)) >= expected, timeout=240, settle=3.0,
+    )  # fmt: skip
+    return finals(records)
+
+
+def assert_equal_to_batch(streamed: dict[Any, Any], expected: dict[Any, Any]) -> None:
+    assert sorted(streamed) == sorted(expected)
+    for key, want in expected.items():
+        got = streamed[key]
+        assert got["count"] == want["count"], key
+        assert got["compliance"] == pytest.approx(want["compliance"]), key
+        assert got["status"] == want["status"], key
+        assert got["value"] == pytest.approx(want["value"], rel=0.01), key
+
+
+async def test_streaming_finals_equal_batch_recomputation(broker, start_worker):
+    settings, env = await isolated_settings(broker.bootstrap, "batch")
+    log = generate(cases=300, seed=21)
+    expected = expected_finals(log)
+    start_worker(extra_env=env).start()
+    await publish_log(settings, log)
+    streamed = await collect_finals(settings, len(expected))
+    assert_equal_to_batch(streamed, expected)
+    late = await consume(settings.kafka_bootstrap, [settings.topic_late],
+                         lambda got: len(got) >= 6)  # fmt: skip
+    assert {json.loads(r.value)["event_id"] for r in late} >= {f"late-{n}" for n in range(6)}
+
+
+async def test_restart_mid_stream_neither_resets_nor_double_counts(broker, start_worker):
+    settings, env = await isolated_settings(broker.bootstrap, "restart")
+    log = generate(cases=300, seed=22)
+    expected = expected_finals(log)
+    worker = start_worker(extra_env=env).start()
+    half = len(log) // 2
+    await publish_log(settings, log[:half])
+    # Let it get well into the first half, then stop it as an operator would (SIGTERM).
+    await consume(settings.kafka_bootstrap, [settings.topic_windows],
+                  lambda got: len(got) >= 200)  # fmt: skip
+    assert worker.stop() == 0, worker.log_tail()
+    start_worker(extra_env=env).start()
+    await publish_log(settings, log[half:])
+    streamed = await collect_finals(settings, len(expected))
+    assert_equal_to_batch(streamed, expected)
+
+
+async def test_two_workers_split_partitions_and_produce_the_same_finals(broker, start_worker):
+    settings, env = await isolated_settings(broker.bootstrap, "scaleout")
+    log = generate(cases=300, seed=23)
+    expected = expected_finals(log)
+    first = start_worker(extra_env=env).start()
+    second = start_worker(extra_env=env).start()
+    first.wait_ready()
+    second.wait_ready()
+    await publish_log(settings, log)
+    streamed = await collect_finals(settings, len(expected))
+    assert_equal_to_batch(streamed, expected)
+    for worker in (first, second):
+        consumed = [line for line in worker.metrics_text().splitlines()
+                    if line.startswith("servicepulse_events_consumed_total")]  # fmt: skip
+        assert consumed, f"worker on {worker.web_port} got no partitions"
