@@ -5,8 +5,15 @@ The stream edge hands every observation here with the Kafka offset it came from 
 in one partition, in order, so per-key offsets make re-processing after a restart idempotent:
 
     m|<group>|<standard>                {"wm": watermark, "off": last offset applied,
+                                         "origins": {"<topic>:<partition>": last origin offset},
                                          "starts": {"300": [pane starts…], "3600": […]}}
     p|<group>|<standard>|<size:start>   {"agg": aggregate, "off": last offset applied}
+
+Two kinds of repeat are absorbed: this agent re-reading an observation after a restart (its
+offset is not above "off"), and an upstream agent re-emitting one after a restart (the same
+origin partition and offset, not above that origin's entry; per origin partition, a group's
+observations arrive in origin-offset order). The meta entry is written last, by the caller,
+after it has sent the finals, so a stop between the two neither loses nor repeats a final.
 
 The watermark is kept per (group, standard), not per group: a standard's observations come
 from one flow (feedback scoring, case correlation or repeat contacts), and those flows run
@@ -51,10 +58,23 @@ def group_key(agency: str, service: str, channel: str) -> str:
     return f"{agency}|{service}|{channel}"
 
 
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where an observation was made: the upstream record (topic partition and offset)."""
+
+    partition: str
+    offset: int
+
+
 @dataclass
 class Applied:
-    """What one observation did: nothing (duplicate / no standard), late, or counted."""
+    """What one observation did: nothing (duplicate / no standard), late, or counted.
 
+    The caller sends ``finals`` and then writes ``meta`` under ``meta_key`` (see ``commit``).
+    """
+
+    meta_key: str = ""
+    meta: dict[str, Any] | None = None
     duplicate: bool = False
     late: bool = False
     standard: Standard | None = None
@@ -69,8 +89,10 @@ class WindowEngine:
     specs: tuple[WindowSpec, ...] = DEFAULT_WINDOWS
     grace_s: float = DEFAULT_GRACE_S
 
-    def apply(self, store: Store, obs: Observation, offset: int) -> Applied:
-        """Called once per observation, in partition order, with its source offset."""
+    def apply(
+        self, store: Store, obs: Observation, offset: int, origin: Origin | None = None
+    ) -> Applied:
+        """Called once per observation, in partition order, with its offset and origin."""
         group = group_key(obs.agency, obs.service, obs.channel)
         standard = self.standards.for_group(obs.agency, obs.service, obs.channel).get(
             obs.standard
@@ -78,19 +100,24 @@ class WindowEngine:
         if standard is None:
             return Applied()  # no standard configured for this group: nothing to measure
         meta_key = f"m|{group}|{standard.name}"
-        stored = store.get(meta_key) or {"wm": None, "off": -1, "starts": {}}
+        stored = store.get(meta_key) or {"wm": None, "off": -1, "origins": {}, "starts": {}}
         if offset <= stored["off"]:
             return Applied(duplicate=True)
+        origins = dict(stored["origins"])
+        if origin is not None:
+            if origin.offset <= origins.get(origin.partition, -1):
+                return Applied(meta_key, {**stored, "off": offset}, duplicate=True)
+            origins[origin.partition] = origin.offset
         # A private copy: the store's object must not change unless it is written back.
         meta = {
             "wm": stored["wm"],
             "off": offset,
+            "origins": origins,
             "starts": {size: list(starts) for size, starts in stored["starts"].items()},
         }
-        result = Applied(standard=standard)
+        result = Applied(meta_key, meta, standard=standard)
         if is_late(obs.at, meta["wm"], self.grace_s):
             result.late = True
-            store[meta_key] = meta
             return result
         result.good = is_good(standard, obs.value)
         self._add_to_panes(store, meta, group, standard, obs, offset)
@@ -100,13 +127,21 @@ class WindowEngine:
         before = meta["wm"]
         meta["wm"] = advance_watermark(before, obs.at)
         result.finals = self._finalise(store, meta, group, standard.name, before)
-        self._expire(store, meta, group, standard.name)
-        store[meta_key] = meta
         return result
+
+    def commit(self, store: Store, applied: Applied) -> None:
+        """Called after the finals of ``applied`` were sent: expires the panes no window needs
+        any more and writes the meta entry, which marks the observation as applied."""
+        if applied.meta is None:
+            return
+        if applied.standard is not None and not applied.late:
+            group = applied.meta_key.split("|", 1)[1].rsplit("|", 1)[0]
+            self._expire(store, applied.meta, group, applied.standard.name)
+        store[applied.meta_key] = applied.meta
 
     def watermark(self, store: Store, group: str, standard: str) -> float | None:
         meta = store.get(f"m|{group}|{standard}")
-        return None if meta is None else float(meta["wm"])
+        return None if meta is None or meta["wm"] is None else float(meta["wm"])
 
     def is_open(
         self, store: Store, group: str, standard: str, spec: WindowSpec, start: int

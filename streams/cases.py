@@ -19,7 +19,7 @@ import faust
 
 from processors.cases import apply_contact, apply_interaction, open_case_age
 from processors.dedupe import ExpiryIndex
-from processors.records import dumps, observation_record
+from processors.records import SourcePosition, dumps, observation_record
 from processors.standards import StandardsConfig
 from processors.window_engine import group_key
 from schemas.models import INTERACTION_TYPE, InteractionEvent, InteractionKind
@@ -95,6 +95,20 @@ def register_case_correlation(
             if case is before:
                 metrics.events_duplicate.labels("interaction").inc()
                 continue
+            origin = SourcePosition(message.topic, message.partition, message.offset)
+            # Outputs first, then the case: a worker stopped in between re-emits them on
+            # restart (the window agent drops repeats by origin) instead of losing them.
+            for obs in found:
+                key = group_key(obs.agency, obs.service, obs.channel).encode()
+                value = dumps(observation_record(obs, event.event_id, origin))
+                await observations.send(key=key, value=value)
+                labels = (metrics.agency(obs.agency), metrics.service(obs.service), obs.channel)
+                if obs.standard == "time_to_first_response":
+                    metrics.first_response.labels(*labels).observe(obs.value)
+                elif obs.standard == "time_to_resolution":
+                    metrics.resolution.labels(*labels).observe(obs.value)
+            if event.kind == InteractionKind.OPENED and event.customer_ref is not None:
+                await contacts_topic.send(key=event.customer_ref.encode(), value=message.value)
             case["p"] = message.partition
             cases[event.case_id] = case
             at = event.occurred_at_epoch
@@ -105,19 +119,6 @@ def register_case_correlation(
             if closed_at is not None and (before is None or before["last_closed_at"] != closed_at):
                 closed.note(message.partition, event.case_id, closed_at)
             expire_closed(message.partition, partition_clock[message.partition])
-            for obs in found:
-                key = group_key(obs.agency, obs.service, obs.channel).encode()
-                value = dumps(observation_record(obs, event.event_id))
-                await observations.send(key=key, value=value)
-                labels = (metrics.agency(obs.agency), metrics.service(obs.service), obs.channel)
-                if obs.standard == "time_to_first_response":
-                    metrics.first_response.labels(*labels).observe(obs.value)
-                elif obs.standard == "time_to_resolution":
-                    metrics.resolution.labels(*labels).observe(obs.value)
-            if event.kind == InteractionKind.OPENED and event.customer_ref is not None:
-                await contacts_topic.send(
-                    key=event.customer_ref.encode(), value=message.value
-                )
             metrics.processing_latency.labels("cases").observe(
                 max(0.0, time.time() - input_timestamp)
             )
@@ -142,9 +143,14 @@ def register_case_correlation(
             )  # fmt: skip
             if found is None:
                 continue
-            contacts[customer_ref] = history
+            origin = SourcePosition(
+                record.message.topic, record.message.partition, record.message.offset
+            )
             key = group_key(found.agency, found.service, found.channel).encode()
-            await observations.send(key=key, value=dumps(observation_record(found, event.event_id)))
+            await observations.send(
+                key=key, value=dumps(observation_record(found, event.event_id, origin))
+            )
+            contacts[customer_ref] = history
 
     @app.timer(OPEN_CASES_REPORT_SECONDS)  # type: ignore[untyped-decorator]
     async def report_open_cases() -> None:

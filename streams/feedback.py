@@ -14,7 +14,7 @@ import faust
 
 from processors.cases import feedback_observations
 from processors.dedupe import ExpiryIndex, is_duplicate
-from processors.records import dumps, observation_record, scored_feedback
+from processors.records import SourcePosition, dumps, observation_record, scored_feedback
 from processors.sentiment import score_comment
 from processors.window_engine import group_key
 from schemas.models import FEEDBACK_TYPE, FeedbackEvent
@@ -90,18 +90,22 @@ def register_feedback_scoring(app: faust.App, settings: Settings, metrics: Metri
             if is_duplicate(first_seen and first_seen["seen"], now, expiry.horizon_seconds):
                 metrics.events_duplicate.labels("feedback").inc()
                 continue
-            seen_ids[event.event_id] = {"seen": now, "p": message.partition}
-            expiry.note(message.partition, event.event_id, now)
             sentiment = score_comment(event.comment)
+            # Outputs first, then the record that the event was handled: a worker stopped in
+            # between repeats outputs (consumers dedupe by event_id; windows by origin)
+            # rather than losing them.
             await scored.send(
                 key=event.event_id.encode(),
                 value=dumps(scored_feedback(event, sentiment, position, time.time())),
             )
+            origin = SourcePosition(message.topic, message.partition, message.offset)
             for obs in feedback_observations(event, sentiment.label if sentiment else None):
                 key = group_key(obs.agency, obs.service, obs.channel).encode()
                 await observations.send(
-                    key=key, value=dumps(observation_record(obs, event.event_id))
+                    key=key, value=dumps(observation_record(obs, event.event_id, origin))
                 )
+            seen_ids[event.event_id] = {"seen": now, "p": message.partition}
+            expiry.note(message.partition, event.event_id, now)
             agency = metrics.agency(event.agency)
             label = sentiment.label if sentiment is not None else "none"
             metrics.feedback_scored.labels(agency, event.channel.value, label).inc()

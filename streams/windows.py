@@ -25,12 +25,13 @@ import time
 from typing import Any
 
 import faust
+from faust.exceptions import NotReady
 
 from processors.aggregates import objective_ratio
 from processors.records import dumps, late_record, parse_observation_record
 from processors.standards import StandardsConfig
 from processors.throttle import UpdateThrottle
-from processors.window_engine import WindowEngine, group_key
+from processors.window_engine import Origin, WindowEngine, group_key
 from processors.windows import WindowSpec
 from schemas.models import INTERACTION_TYPE
 from streams.deadletters import DeadLetters
@@ -94,12 +95,15 @@ def register_windows(
         async for record in stream.events():
             message = record.message
             try:
-                obs, event_id = parse_observation_record(json.loads(message.value))
+                obs, event_id, origin, origin_offset = parse_observation_record(
+                    json.loads(message.value)
+                )
             except Exception as err:  # only a foreign writer on our internal topic gets here
                 await dead_letters.foreign(message, err, INTERACTION_TYPE)
                 continue
-            applied = engine.apply(panes, obs, message.offset)
+            applied = engine.apply(panes, obs, message.offset, Origin(origin, origin_offset))
             if applied.duplicate:
+                engine.commit(panes, applied)
                 continue
             if applied.late:
                 metrics.late_events.labels(metrics.agency(obs.agency), obs.standard).inc()
@@ -109,6 +113,7 @@ def register_windows(
                     key=message.key,
                     value=dumps(late_record(obs, event_id, watermark, settings.grace_seconds)),
                 )
+                engine.commit(panes, applied)
                 continue
             if applied.standard is not None:
                 labels = (metrics.agency(obs.agency), metrics.service(obs.service),
@@ -119,16 +124,24 @@ def register_windows(
                 metrics.standard_objective.labels(*labels).set(objective_ratio(applied.standard))
             for ref in applied.touched:
                 throttle.touch(ref)
+            # Finals leave before the meta entry that marks them sent is written.
             for final in applied.finals:
                 await publish(final)
+            engine.commit(panes, applied)
 
     async def flush_updates() -> None:
+        if app.should_stop or not app.producer.started:
+            return  # stopping: updates are superseded by the finals a restart will emit
         for group, standard, spec, start in throttle.due(time.time()):
             if not engine.is_open(panes, group, standard, spec, start):
                 continue
             update = engine.window_message(panes, group, standard, spec, start, final=False)
-            if update is not None:
+            if update is None:
+                continue
+            try:
                 await publish(update)
+            except NotReady:
+                return  # the producer stopped under us during shutdown
 
     # Updates leave from a timer, not per observation: rate-limiting is per window anyway,
     # and scanning the dirty set once a second keeps its cost off the per-event path.

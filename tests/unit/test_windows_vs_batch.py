@@ -68,7 +68,9 @@ def streaming_finals(log: list[tuple[str, dict[str, Any]]], config: StandardsCon
                 found = [*found, *([repeat] if repeat else [])]
         for obs in found:
             offset += 1
-            for final in engine.apply(store, obs, offset).finals:
+            applied = engine.apply(store, obs, offset)
+            engine.commit(store, applied)
+            for final in applied.finals:
                 key = (final["agency"], final["service"], final["channel"], final["standard"],
                        final["window"], reference.epoch(final["window_start"]))  # fmt: skip
                 assert key not in finals, f"final emitted twice: {key}"
