@@ -32,7 +32,7 @@ def generate(cases: int = 400, seed: int = 11, spacing: float = 30.0
     """("feedback" | "interaction", event) pairs in publish order."""
     rng = random.Random(seed)
     timed: list[tuple[float, str, dict[str, Any]]] = []
-    customers = [f"c-{n:05d}" for n in range(cases // 3)]
+    customers = [f"c-{n:05d}" for n in range(cases // 2)]
     for n in range(cases):
         opened = START + n * spacing
         agency, service, channel = rng.choice(GROUPS)
