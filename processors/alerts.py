@@ -116,10 +116,11 @@ def step(
     if last_at is not None and at < last_at:
         return current, []
     status = summary["status"]
-    if status == "insufficient_data" or summary.get("value") is None:
+    measured = _measured(summary, standard)
+    if status == "insufficient_data" or measured is None:
         return current, []
     current["last_at"] = float(at)
-    value = round(float(summary["value"]), _DECIMALS)
+    value = round(measured, _DECIMALS)
     events: list[AlertEvent] = []
     for severity in SEVERITIES:
         active = status == "breached" or (severity == "warning" and status == "at_risk")
@@ -131,6 +132,13 @@ def step(
             if event_state == "resolved":
                 current["alerts"][severity] = _inactive()
     return current, events
+
+
+def _measured(summary: dict[str, Any], standard: Standard) -> float | None:
+    """What the objective is judged on: compliance for durations (``value`` is then the
+    duration at the objective's quantile, in seconds), the rate itself for rates."""
+    measured = summary.get("compliance") if standard.kind == "duration" else summary.get("value")
+    return None if measured is None else float(measured)
 
 
 def _inactive() -> dict[str, Any]:
@@ -217,7 +225,7 @@ def _event(
         "window": summary["window"],
         "window_start": _rfc3339(summary["window_start"]),
         "window_end": _rfc3339(summary["window_end"]),
-        "observed": float(summary["value"]),
+        "observed": _measured(summary, standard),
         "compliance": None if summary.get("compliance") is None else float(summary["compliance"]),
         "target": float(summary.get("target", standard.target)),
         "objective": None if objective is None else float(objective),
@@ -236,7 +244,7 @@ def _percent(ratio: float) -> str:
 
 def _sentence(event_state: str, severity: str, summary: dict[str, Any], standard: Standard) -> str:
     group = f"{summary['agency']}/{summary['service']}/{summary['channel']}"
-    value = float(summary["value"])
+    value = _measured(summary, standard) or 0.0
     if standard.kind == "duration":
         objective = standard.objective if standard.objective is not None else 0.0
         measured = (

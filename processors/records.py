@@ -31,6 +31,10 @@ def rfc3339(epoch_seconds: float) -> str:
     )
 
 
+def epoch_of(rfc3339_text: str) -> float:
+    return datetime.fromisoformat(rfc3339_text.replace("Z", "+00:00")).timestamp()
+
+
 def dumps(document: dict[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 

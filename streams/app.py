@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from processors.standards import StandardsConfig, load_standards
 from streams.cases import register_case_correlation
 from streams.feedback import register_feedback_scoring
+from streams.health import register_health
 from streams.ingest import register_ingest
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -59,4 +60,5 @@ def create_app(
     register_feedback_scoring(app, settings, metrics)
     register_case_correlation(app, settings, metrics, standards)
     register_windows(app, settings, metrics, standards)
+    register_health(app, metrics)
     return app

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processors.decoding import DEFAULT_MAX_EVENT_BYTES
@@ -59,6 +59,20 @@ class Settings(BaseSettings):
     topic_deadletter: str = Field("events.deadletter", description="Output: rejected records")
     topic_windows: str = Field("service.windows", description="Output: window results")
     topic_late: str = Field("events.late", description="Output: observations past grace")
+    topic_alerts: str = Field("service.alerts", description="Output: breach alerts")
+    alert_window: str = Field(
+        "one_hour", description="Window family whose final results drive the alerts"
+    )
+    alert_for_seconds: float = Field(
+        600.0, ge=0, description="Event-time a breach must persist before its alert fires"
+    )
+    alert_resolve_seconds: float = Field(
+        900.0, ge=0, description="Event-time a recovery must persist before the alert resolves"
+    )
+    runbook_base_url: str = Field(
+        "https://servicepulse.dev/runbooks/standards",
+        description="Alert runbook links: <base>#<standard>",
+    )
     standards: Path = Field(
         DEFAULT_STANDARDS_FILE, description="Service standards YAML (default: shipped example)"
     )
@@ -95,6 +109,15 @@ class Settings(BaseSettings):
     def _window_specs(cls, value: str) -> str:
         parse_window_specs(value)
         return value
+
+    @model_validator(mode="after")
+    def _alert_window_exists(self) -> Settings:
+        names = [spec.name for spec in parse_window_specs(self.windows)]
+        if self.alert_window not in names:
+            raise ValueError(
+                f"alert_window {self.alert_window!r} is not one of the windows {names}"
+            )
+        return self
 
     @property
     def window_specs(self) -> tuple[WindowSpec, ...]:

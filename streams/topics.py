@@ -28,6 +28,7 @@ def topic_names(settings: Settings) -> list[str]:
         settings.internal_interaction_topic,
         settings.topic_windows,
         settings.topic_late,
+        settings.topic_alerts,
         settings.internal_observation_topic,
         settings.internal_contact_topic,
     ]

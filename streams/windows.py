@@ -28,8 +28,9 @@ import faust
 from faust.exceptions import NotReady
 
 from processors.aggregates import objective_ratio
-from processors.records import dumps, late_record, parse_observation_record
-from processors.standards import StandardsConfig
+from processors.alerts import AlertPolicy, firing, step
+from processors.records import dumps, epoch_of, late_record, parse_observation_record
+from processors.standards import Standard, StandardsConfig
 from processors.throttle import UpdateThrottle
 from processors.window_engine import Origin, WindowEngine, group_key
 from processors.windows import WindowSpec
@@ -54,6 +55,16 @@ def register_windows(
         "window-panes", default=None, partitions=settings.partitions, key_type=str,
         help="m|group -> watermark; p|group|standard|pane -> aggregate (window_engine)",
     )  # fmt: skip
+    alerts_topic = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="raw")
+    alert_states = app.Table(
+        "alert-states", default=None, partitions=settings.partitions, key_type=str,
+        help="agency|service|channel|standard -> alert state machine (processors.alerts)",
+    )  # fmt: skip
+    policy = AlertPolicy(
+        for_seconds=settings.alert_for_seconds,
+        resolve_after_seconds=settings.alert_resolve_seconds,
+        runbook_base_url=settings.runbook_base_url,
+    )
     engine = WindowEngine(standards, settings.window_specs, settings.grace_seconds)
     throttle: UpdateThrottle[WindowRef] = UpdateThrottle(settings.window_update_seconds)
     latest_start: dict[tuple[str, ...], str] = {}
@@ -124,10 +135,27 @@ def register_windows(
                 metrics.standard_objective.labels(*labels).set(objective_ratio(applied.standard))
             for ref in applied.touched:
                 throttle.touch(ref)
-            # Finals leave before the meta entry that marks them sent is written.
+            # Finals (and the alerts they drive) leave before the meta entry that marks them
+            # sent is written.
             for final in applied.finals:
                 await publish(final)
+                if final["window"] == settings.alert_window and applied.standard is not None:
+                    await evaluate_alerts(final, applied.standard)
             engine.commit(panes, applied)
+
+    async def evaluate_alerts(final: dict[str, Any], standard: Standard) -> None:
+        """Each final of the alert window family steps that standard's alert machine, at the
+        window's end in event time: a rolling evaluation every window step."""
+        key = "|".join((final["agency"], final["service"], final["channel"], standard.name))
+        at = epoch_of(final["window_end"])
+        state, events = step(alert_states.get(key), final, at, policy, standard)
+        for event in events:
+            await alerts_topic.send(key=event["fingerprint"].encode(), value=dumps(event))
+        alert_states[key] = state
+        labels = (metrics.agency(final["agency"]), metrics.service(final["service"]),
+                  final["channel"], standard.name)  # fmt: skip
+        for severity, on in firing(state).items():
+            metrics.alerts_firing.labels(*labels, severity).set(1 if on else 0)
 
     async def flush_updates() -> None:
         if app.should_stop or not app.producer.started:

@@ -142,7 +142,10 @@ async def test_restart_mid_stream_neither_resets_nor_double_counts(broker, start
     await consume(settings.kafka_bootstrap, [settings.topic_windows],
                   lambda got: len(got) >= 200)  # fmt: skip
     assert worker.stop() == 0, worker.log_tail()
-    start_worker(extra_env=env).start()
+    restarted = start_worker(extra_env=env).start()
+    # Publishing into a stopped worker builds a backlog, replayed partition by partition;
+    # repeat contacts are judged in arrival order, so wait for the worker as a live feed would.
+    restarted.wait_ready()
     await publish_log(settings, log[half:])
     streamed = await collect_finals(settings, len(expected))
     assert_equal_to_batch(streamed, expected)
