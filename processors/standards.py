@@ -58,6 +58,8 @@ STANDARD_SPECS: dict[str, _Spec] = {
     "self_service_share": _AT_LEAST,
     "csat": _AT_LEAST,
     "negative_sentiment_share": _AT_MOST,
+    # Cases whose need was run around (processors.journeys): transfers, agencies, repeats.
+    "run_around_rate": _AT_MOST,
     # Every OMB A-11 §280 driver is a standard of its own: share of answers scoring 4–5.
     **dict.fromkeys(DRIVER_NAMES, _AT_LEAST),
 }
@@ -67,7 +69,9 @@ _SETTING_KEYS = ("minimum_sample", "at_risk_margin", "repeat_contact_days")
 _DEFAULTS_KEYS = (*_SETTING_KEYS, "standards")
 _OVERRIDE_KEYS = ("match", *_SETTING_KEYS, "standards")
 _MATCH_KEYS = ("agency", "service", "channel")
-_TOP_KEYS = ("version", "defaults", "overrides")
+_TOP_KEYS = ("version", "defaults", "overrides", "benchmarks")
+_BENCHMARK_KEYS = ("peer_by", "best_in_class")
+PEER_GROUPINGS = ("service", "channel")
 _SHORT_ID = re.compile(SHORT_ID_PATTERN)
 
 
@@ -109,6 +113,14 @@ class _Layer:
     standards: dict[str, dict[str, float]]
 
 
+@dataclass(frozen=True, slots=True)
+class BenchmarkConfig:
+    """Peer benchmarking: who counts as a peer, and best-in-class compliance per standard."""
+
+    peer_by: str = "service"
+    best_in_class: dict[str, float] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class StandardsConfig:
     """A validated standards file; ask it for the standards of one group with ``for_group``."""
@@ -116,6 +128,7 @@ class StandardsConfig:
     source: str
     defaults: _Layer
     overrides: tuple[_Layer, ...]
+    benchmarks: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     _cache: dict[tuple[str, str, str], dict[str, Standard]] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -300,7 +313,32 @@ class _Parser:
             self.layer(item, f"overrides[{index}]", _OVERRIDE_KEYS, base=defaults)
             for index, item in enumerate(raw_overrides)
         )
-        return StandardsConfig(self.source, defaults, overrides)
+        benchmarks = self.benchmarks(top.get("benchmarks", {}), "benchmarks")
+        return StandardsConfig(self.source, defaults, overrides, benchmarks)
+
+    def benchmarks(self, value: object, location: str) -> BenchmarkConfig:
+        """``benchmarks: {peer_by: service|channel, best_in_class: {<standard>: <ratio>}}``;
+        best-in-class values are compliance shares (higher is better for every standard)."""
+        raw = self.mapping(value if value is not None else {}, location, _BENCHMARK_KEYS)
+        peer_by = raw.get("peer_by", "service")
+        if peer_by not in PEER_GROUPINGS:
+            raise self.fail(
+                _join(location, "peer_by"),
+                f"must be one of {', '.join(PEER_GROUPINGS)} (got {_shown(peer_by)})",
+            )
+        targets_location = _join(location, "best_in_class")
+        raw_targets = raw.get("best_in_class", {}) or {}
+        if not isinstance(raw_targets, Mapping):
+            raise self.fail(targets_location, f"must be a mapping (got {_kind_of(raw_targets)})")
+        best: dict[str, float] = {}
+        for name, target in raw_targets.items():
+            if name not in STANDARD_SPECS:
+                raise self.fail(
+                    _join(targets_location, str(name)),
+                    f"unknown standard (valid: {', '.join(STANDARD_NAMES)})",
+                )
+            best[str(name)] = self.ratio(target, _join(targets_location, str(name)))
+        return BenchmarkConfig(str(peer_by), best)
 
     def layer(
         self, value: object, location: str, allowed: tuple[str, ...], base: _Layer | None

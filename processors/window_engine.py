@@ -121,9 +121,12 @@ class WindowEngine:
             return result
         result.good = is_good(standard, obs.value)
         self._add_to_panes(store, meta, group, standard, obs, offset)
+        # Updates go out for the newest window of each family the observation falls in (the
+        # "last 5 minutes / hour / day" a dashboard shows); older overlapping windows of a
+        # hopping family change too, and get their final when they close.
         for spec in self.specs:
-            for start, _ in windows_containing(obs.at, spec):
-                result.touched.append((group, standard.name, spec, start))
+            newest_start, _ = windows_containing(obs.at, spec)[-1]
+            result.touched.append((group, standard.name, spec, newest_start))
         before = meta["wm"]
         meta["wm"] = advance_watermark(before, obs.at)
         result.finals = self._finalise(store, meta, group, standard.name, before)

@@ -12,7 +12,8 @@ completed, e.g. the first response). A (group, standard)'s watermark is the late
 seen for it; an observation more than `grace` behind it is late: counted in
 servicepulse_late_events_total and sent to the late-events topic, never silently dropped. A
 window is final once the watermark passes its end plus grace: one message with final=true.
-While open, a window's updates are rate-limited to one per `window_update_seconds`.
+While open, the newest window of each family gets updates, at most one per
+`window_update_seconds`.
 
 State is a plain changelogged table of panes (not Faust's windowed tables, whose state is
 lost on restart or rebalance: faust-streaming #118, #172; robinhood/faust #662).

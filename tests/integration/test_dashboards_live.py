@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -97,9 +97,9 @@ class Stack:
 
 async def _publish(settings: Settings, generator: FeedbackGenerator, count: int) -> None:
     records = list(generator.records(count))
-    for topic, event_type in ((settings.topic_feedback, True), (settings.topic_interactions, False)):
+    for topic, feedback in ((settings.topic_feedback, True), (settings.topic_interactions, False)):
         pairs = [(record.key, record.value) for record in records
-                 if (record.event_type == FEEDBACK_TYPE) == event_type]  # fmt: skip
+                 if (record.event_type == FEEDBACK_TYPE) == feedback]  # fmt: skip
         await produce(settings.kafka_bootstrap, topic, pairs)
     await wait_caught_up(settings.kafka_bootstrap, settings.app_id, timeout=180)
 
@@ -287,6 +287,10 @@ def test_every_dashboard_panel_query_returns_data(stack: Stack) -> None:
                     metrics = sorted(set(METRIC_NAME.findall(expr)))
                     failures.append(f"{name} / {panel['title']}: no data (metrics: "
                                     f"{', '.join(metrics)})\n    {expr}")  # fmt: skip
+                elif not any(math.isfinite(float(series["value"][1]))
+                             for series in answer["data"]["result"]):  # fmt: skip
+                    # e.g. a quantile over buckets that did not move: Grafana shows NaN.
+                    failures.append(f"{name} / {panel['title']}: only NaN/Inf\n    {expr}")
     assert checked >= 40
     assert not failures, f"{len(failures)} of {checked} panel queries failed:\n" + "\n".join(
         failures

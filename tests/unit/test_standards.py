@@ -75,6 +75,7 @@ def test_example_file_loads_and_resolves() -> None:
         "csat",
         "trust",
         "negative_sentiment_share",
+        "run_around_rate",
     }
     assert config.repeat_contact_days("irs", "refunds", "web") == 30
 
@@ -218,7 +219,8 @@ def test_unsupported_version() -> None:
 
 def test_unknown_top_level_key() -> None:
     assert error_of(doc(defualts={})) == (
-        "standards.yaml: defualts: unknown key (expected one of: version, defaults, overrides)"
+        "standards.yaml: defualts: unknown key (expected one of: version, defaults, overrides, "
+        "benchmarks)"
     )
 
 
@@ -439,3 +441,18 @@ def test_error_carries_its_parts() -> None:
 
 def test_config_type() -> None:
     assert isinstance(parse_standards(doc(), "s.yaml"), StandardsConfig)
+
+
+def test_benchmarks_section() -> None:
+    config = parse_standards(
+        {"version": 1, "benchmarks": {"peer_by": "channel", "best_in_class": {"csat": 0.9}}},
+        "standards.yaml",
+    )
+    assert config.benchmarks.peer_by == "channel"
+    assert config.benchmarks.best_in_class == {"csat": 0.9}
+    assert error_of(doc(benchmarks={"peer_by": "region"})) == (
+        "standards.yaml: benchmarks.peer_by: must be one of service, channel (got \"region\")"
+    )
+    assert error_of(doc(benchmarks={"best_in_class": {"speed": 0.5}})).startswith(
+        "standards.yaml: benchmarks.best_in_class.speed: unknown standard"
+    )

