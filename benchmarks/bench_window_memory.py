@@ -29,12 +29,14 @@ import asyncio
 import contextlib
 import csv
 import json
+import math
 import os
 import platform
 import shlex
 import signal
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -45,8 +47,8 @@ from typing import IO, TypeAlias
 
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import ConsumerRecord
-from prometheus_client.parser import text_string_to_metric_families
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import ConsumerRecord, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
@@ -62,11 +64,14 @@ from streams.topics import ensure_topics  # noqa: E402
 from tests.integration.support import WorkerProcess  # noqa: E402
 
 DEFAULT_EVENTS = 1_000_000
-DEFAULT_MAX_BACKLOG = 4_000
+DEFAULT_MAX_BACKLOG = 5_000
 DEFAULT_SAMPLE_SECONDS = 5.0
+DEFAULT_MIN_AVAILABLE_MIB = 2048
+DEFAULT_COMPRESSION = "gzip"
 DEFAULT_OUT = Path("/tmp/servicepulse-bench")
 BATCH = 250  # records produced per batch
-METRICS_POLL_SECONDS = 1.0
+BACKLOG_POLL_SECONDS = 1.0
+METRICS_TIMEOUT_SECONDS = 60.0
 PROGRESS_SECONDS = 60.0
 SEED = 20_261_103
 MIB = 1024 * 1024
@@ -102,7 +107,7 @@ class WorkerMetrics:
     """The figures read from the worker's /metrics."""
 
     consumed: int = 0  # servicepulse_events_consumed_total{type="interaction"}
-    lag: int = 0  # sum of servicepulse_consumer_lag_messages over every partition it reads
+    lag: int = 0  # servicepulse_consumer_lag_messages, changelog/assignor partitions excluded
     open_cases: int = 0  # sum of servicepulse_open_cases
     dedupe_ids: int = 0  # sum of servicepulse_dedupe_ids (feedback only: stays 0 here)
     late: int = 0  # sum of servicepulse_late_events_total
@@ -115,10 +120,14 @@ class Sample:
     elapsed_s: float
     produced: int
     processed: int  # interaction events consumed by the worker's ingest
-    rss_mib: float
-    cpu_percent: float
+    rss_mib: float  # worker
+    worker_cpu: float  # % of one core
     broker_rss_mib: float
-    lag: int
+    broker_cpu: float
+    bench_cpu: float  # this process (generator, producer, tail)
+    system_cpu: float  # whole machine, % of all cores
+    backlog: int  # records the worker group has not committed (input and internal topics)
+    lag: int  # servicepulse_consumer_lag_messages, changelog partitions excluded
     open_cases: int
     cases: int
     contacts: int
@@ -131,6 +140,7 @@ class Sample:
     dedupe_ids: int
     metric_series: int
     event_time: str  # occurred_at of the last produced event
+    scrape_seconds: float  # how long /metrics took to answer (nan: failed, figures are stale)
 
 
 @dataclass
@@ -189,13 +199,16 @@ def worker_settings(bootstrap: str, run_id: str) -> Settings:
     )
 
 
-def worker_env(settings: Settings) -> dict[str, str]:
+def worker_env(settings: Settings, compression: str) -> dict[str, str]:
     env = {
         f"SERVICEPULSE_{name.upper()}": getattr(settings, name)
         for name in Settings.model_fields
         if name.startswith("topic_")
     }
     env["SERVICEPULSE_PARTITIONS"] = str(settings.partitions)
+    if compression != "none":
+        # Faust's own (unprefixed) setting: the worker's changelog and output batches.
+        env["PRODUCER_COMPRESSION_TYPE"] = compression
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return env
 
@@ -218,30 +231,49 @@ async def wait_ready(worker: WorkerProcess, timeout: float = 120.0) -> None:
     raise BenchmarkError(f"worker not ready within {timeout} s:\n{worker.log_tail()}")
 
 
+def _value(line: str) -> int:
+    return int(float(line.rsplit(" ", 1)[1]))
+
+
 def parse_metrics(text: str) -> WorkerMetrics:
+    """The figures of interest, by a line scan (the page holds ~20k series; a full parse with
+    prometheus_client's parser takes ~0.5 s)."""
     consumed = lag = open_cases = dedupe = late = observations = series = 0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            series += 1
-            name, value = sample.name, int(sample.value)
-            if name == "servicepulse_events_consumed_total":
-                if sample.labels.get("type") == "interaction":
-                    consumed += value
-            elif name == "servicepulse_consumer_lag_messages":
-                lag += value
-            elif name == "servicepulse_open_cases":
-                open_cases += value
-            elif name == "servicepulse_dedupe_ids":
-                dedupe += value
-            elif name == "servicepulse_late_events_total":
-                late += value
-            elif name == "servicepulse_sli_observations_total":
-                observations += value
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        series += 1
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name == "servicepulse_events_consumed_total":
+            if 'type="interaction"' in line:
+                consumed += _value(line)
+        elif name == "servicepulse_consumer_lag_messages":
+            # The worker also reports its changelog and assignor partitions, whose fetch
+            # position stops after recovery: not a backlog.
+            if '-changelog"' not in line and "__assignor" not in line:
+                lag += _value(line)
+        elif name == "servicepulse_open_cases":
+            open_cases += _value(line)
+        elif name == "servicepulse_dedupe_ids":
+            dedupe += _value(line)
+        elif name == "servicepulse_late_events_total":
+            late += _value(line)
+        elif name == "servicepulse_sli_observations_total":
+            observations += _value(line)
     return WorkerMetrics(consumed, lag, open_cases, dedupe, late, observations, series)
 
 
+def _fetch_metrics(port: int) -> str:
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=METRICS_TIMEOUT_SECONDS) as response:
+        body: bytes = response.read()
+        return body.decode()
+
+
 async def read_metrics(worker: WorkerProcess) -> WorkerMetrics:
-    return parse_metrics(await asyncio.to_thread(worker.metrics_text))
+    """One scrape. The page is served from the worker's event loop, so under load it can take
+    seconds; the timeout is longer than WorkerProcess.metrics_text's."""
+    return parse_metrics(await asyncio.to_thread(_fetch_metrics, worker.web_port))
 
 
 def event_time(record: GeneratedRecord) -> str:
@@ -261,15 +293,6 @@ def interactions(count: int) -> Iterator[GeneratedRecord]:
         if record.event_type != INTERACTION_TYPE or record.key is None:
             raise BenchmarkError(f"generator yielded a non-interaction record: {record.kind}")
         yield record
-
-
-def rss_mib(process: psutil.Process | None) -> float:
-    if process is None:
-        return 0.0
-    try:
-        return float(process.memory_info().rss) / MIB
-    except psutil.Error:
-        return 0.0
 
 
 def slope_per_100k(samples: Sequence[Sample]) -> float:
@@ -300,6 +323,48 @@ def at_share(samples: Sequence[Sample], total: int, share: float) -> Sample:
 # --------------------------------------------------------------------------------------------
 
 
+class Backlog:
+    """Records the worker group has not committed yet, over the topics it consumes (input and
+    internal; not changelogs), read from the broker: nothing is asked of the worker."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.group = settings.app_id
+        self.topics = [
+            settings.topic_interactions,
+            settings.internal_interaction_topic,
+            settings.internal_observation_topic,
+            settings.internal_contact_topic,
+        ]
+        self.partitions = [
+            TopicPartition(topic, partition)
+            for topic in self.topics
+            for partition in range(settings.partitions)
+        ]
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        self.offsets = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
+        )
+
+    async def start(self) -> None:
+        await self.admin.start()
+        await self.offsets.start()
+
+    async def stop(self) -> None:
+        await self.offsets.stop()
+        await self.admin.close()
+
+    async def measure(self) -> int:
+        committed = await self.admin.list_consumer_group_offsets(
+            self.group, partitions=self.partitions
+        )
+        ends = await self.offsets.end_offsets(self.partitions)
+        total = 0
+        for tp in self.partitions:
+            done = committed[tp].offset if tp in committed else -1
+            total += max(0, ends[tp] - max(done, 0))
+        return total
+
+
 @dataclass
 class Run:
     args: argparse.Namespace
@@ -308,8 +373,10 @@ class Run:
     broker_pid: int | None
     csv_path: Path
     tail: Tail
+    backlog_probe: Backlog
     samples: list[Sample] = field(default_factory=list)
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
+    backlog: int = 0  # uncommitted records, see Backlog
     produced: int = 0
     last_event_time: str = ""
     started: float = field(default_factory=time.monotonic)
@@ -317,12 +384,12 @@ class Run:
     produce_seconds: float = 0.0
     max_backlog_seen: int = 0
 
-    async def poll_metrics(self) -> None:
+    async def poll_backlog(self) -> None:
         while True:
             ensure_alive(self.worker)
-            with contextlib.suppress(OSError):
-                self.metrics = await read_metrics(self.worker)
-            await asyncio.sleep(METRICS_POLL_SECONDS)
+            self.backlog = await self.backlog_probe.measure()
+            self.max_backlog_seen = max(self.max_backlog_seen, self.backlog)
+            await asyncio.sleep(BACKLOG_POLL_SECONDS)
 
     async def tail_topics(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -348,45 +415,56 @@ class Run:
     async def sample_loop(self, out: IO[str]) -> None:
         writer = csv.writer(out)
         writer.writerow([f.name for f in fields(Sample)])
-        worker_process = psutil.Process(self.worker.process.pid) if self.worker.process else None
-        broker_process = psutil.Process(self.broker_pid) if self.broker_pid else None
-        if worker_process is not None:
-            worker_process.cpu_percent(None)
         last_progress = time.monotonic()
         last_processed = 0
         while True:
             await asyncio.sleep(self.args.sample_seconds)
-            sample = self.take_sample(worker_process, broker_process)
+            sample = await self.take_sample()
             writer.writerow(list(asdict(sample).values()))
             out.flush()
+            available = psutil.virtual_memory().available / MIB
+            if available < self.args.min_available_mib:
+                raise BenchmarkError(
+                    f"machine memory available {available:,.0f} MiB < "
+                    f"{self.args.min_available_mib:,} MiB (broker RSS "
+                    f"{sample.broker_rss_mib:,.0f} MiB, worker {sample.rss_mib:,.0f} MiB); "
+                    "stopping before it runs out"
+                )
             now = time.monotonic()
             if now - last_progress >= PROGRESS_SECONDS:
                 rate = (sample.processed - last_processed) / (now - last_progress)
                 last_progress, last_processed = now, sample.processed
                 console.print(
-                    f"[{sample.elapsed_s / 60:5.1f} min] processed {sample.processed:>9,} "
-                    f"({sample.processed / self.args.events:4.0%}) at {rate:,.0f}/s | "
-                    f"RSS {sample.rss_mib:,.0f} MiB | lag {sample.lag:,} | "
+                    f"[{sample.elapsed_s / 60:5.1f} min] {sample.processed:>9,} "
+                    f"({sample.processed / self.args.events:4.0%}) {rate:4,.0f}/s | "
+                    f"RSS {sample.rss_mib:,.0f} MiB | backlog {sample.backlog:,} | "
                     f"cases {sample.cases:,} contacts {sample.contacts:,} "
                     f"panes {sample.panes:,} | finals {sample.finals:,} | "
-                    f"event time {sample.event_time[:16]}"
+                    f"{sample.event_time[:13]}"
                 )
 
-    def take_sample(
-        self, worker_process: psutil.Process | None, broker_process: psutil.Process | None
-    ) -> Sample:
+    async def take_sample(self) -> Sample:
+        """Scrapes /metrics, then reads everything else at the moment the scrape returned."""
+        scrape_started = time.monotonic()
+        try:
+            self.metrics = await read_metrics(self.worker)
+            scrape_seconds = time.monotonic() - scrape_started
+        except OSError:
+            scrape_seconds = float("nan")  # the figures below are from the previous scrape
         metrics = self.metrics
-        cpu = 0.0
-        if worker_process is not None:
-            with contextlib.suppress(psutil.Error):
-                cpu = worker_process.cpu_percent(None)
+        worker_cpu, worker_rss = self.usage.worker()
+        broker_cpu, broker_rss = self.usage.broker()
         sample = Sample(
             elapsed_s=round(time.monotonic() - self.started, 1),
             produced=self.produced,
             processed=metrics.consumed,
-            rss_mib=round(rss_mib(worker_process), 1),
-            cpu_percent=cpu,
-            broker_rss_mib=round(rss_mib(broker_process), 1),
+            rss_mib=round(worker_rss, 1),
+            worker_cpu=worker_cpu,
+            broker_rss_mib=round(broker_rss, 1),
+            broker_cpu=broker_cpu,
+            bench_cpu=self.usage.bench(),
+            system_cpu=psutil.cpu_percent(None),
+            backlog=self.backlog,
             lag=metrics.lag,
             open_cases=metrics.open_cases,
             cases=self.tail.count("cases"),
@@ -400,14 +478,27 @@ class Run:
             dedupe_ids=metrics.dedupe_ids,
             metric_series=metrics.series,
             event_time=self.last_event_time,
+            scrape_seconds=round(scrape_seconds, 3),
         )
         self.samples.append(sample)
         return sample
 
+    @property
+    def usage(self) -> Usage:
+        if self._usage is None:
+            worker_pid = self.worker.process.pid if self.worker.process else None
+            self._usage = Usage(worker_pid, self.broker_pid)
+        return self._usage
+
+    _usage: Usage | None = None
+
     async def produce_all(self) -> None:
         """Produces the events in batches, keeping the worker's backlog under the limit."""
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap, acks="all", linger_ms=5
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            acks="all",
+            linger_ms=5,
+            compression_type=None if self.args.compression == "none" else self.args.compression,
         )
         await producer.start()
         try:
@@ -416,9 +507,7 @@ class Run:
             remaining = self.args.events
             while remaining > 0:
                 ensure_alive(self.worker)
-                backlog = max(self.produced - self.metrics.consumed, self.metrics.lag)
-                self.max_backlog_seen = max(self.max_backlog_seen, backlog)
-                if backlog + BATCH > self.args.max_backlog:
+                if self.backlog + BATCH > self.args.max_backlog:
                     await asyncio.sleep(0.05)
                     continue
                 if self.args.rate_cap is not None:
@@ -435,30 +524,57 @@ class Run:
                 ]
                 await asyncio.gather(*futures)
                 self.produced += len(batch)
+                self.backlog += len(batch)  # until the next measurement
                 remaining -= len(batch)
                 self.last_event_time = event_time(batch[-1])
             self.produce_seconds = time.monotonic() - self.produce_started
         finally:
             await producer.stop()
 
-    async def drain(self, timeout: float = 600.0) -> None:
-        """Until every event is consumed and the lag on every topic is 0 (twice in a row)."""
+    async def drain(self, timeout: float = 900.0) -> None:
+        """Until the worker has committed every record of the topics it consumes."""
         deadline = time.monotonic() + timeout
-        in_a_row = 0
-        while in_a_row < 2:
+        while True:
+            ensure_alive(self.worker)
+            self.backlog = await self.backlog_probe.measure()
+            if self.backlog == 0:
+                return
             if time.monotonic() > deadline:
                 raise BenchmarkError(
-                    f"worker did not catch up within {timeout} s: consumed "
-                    f"{self.metrics.consumed}/{self.produced}, lag {self.metrics.lag}"
+                    f"worker did not catch up within {timeout} s: {self.backlog} records left"
                 )
-            ensure_alive(self.worker)
-            with contextlib.suppress(OSError):
-                self.metrics = await read_metrics(self.worker)
-            metrics = self.metrics
-            done = metrics.consumed >= self.produced and metrics.lag == 0
-            in_a_row = in_a_row + 1 if done else 0
-            # The lag gauge is refreshed every 5 s by the worker.
-            await asyncio.sleep(5.5 if done else 1.0)
+            await asyncio.sleep(BACKLOG_POLL_SECONDS)
+
+
+class Usage:
+    """CPU (% of one core since the previous call) and RSS (MiB) of the processes involved."""
+
+    def __init__(self, worker_pid: int | None, broker_pid: int | None) -> None:
+        self._worker = psutil.Process(worker_pid) if worker_pid is not None else None
+        self._broker = psutil.Process(broker_pid) if broker_pid is not None else None
+        self._bench = psutil.Process()
+        for process in (self._worker, self._broker, self._bench):
+            if process is not None:
+                process.cpu_percent(None)
+        psutil.cpu_percent(None)
+
+    @staticmethod
+    def _measure(process: psutil.Process | None) -> tuple[float, float]:
+        if process is None:
+            return 0.0, 0.0
+        try:
+            return process.cpu_percent(None), float(process.memory_info().rss) / MIB
+        except psutil.Error:
+            return 0.0, 0.0
+
+    def worker(self) -> tuple[float, float]:
+        return self._measure(self._worker)
+
+    def broker(self) -> tuple[float, float]:
+        return self._measure(self._broker)
+
+    def bench(self) -> float:
+        return self._measure(self._bench)[0]
 
 
 async def run(
@@ -474,7 +590,7 @@ async def run(
     phase("1. One servicepulse worker on fresh topics")
     await ensure_topics(settings)
     worker = WorkerProcess(
-        bootstrap, workdir, app_id=settings.app_id, extra_env=worker_env(settings)
+        bootstrap, workdir, app_id=settings.app_id, extra_env=worker_env(settings, args.compression)
     )
     workers.append(worker)
     worker.start()
@@ -482,21 +598,22 @@ async def run(
     console.print(f"worker pid {pid}, app id {settings.app_id}, log {worker.log_path}")
     await wait_ready(worker)
     metrics = await read_metrics(worker)
-    process = psutil.Process(worker.process.pid) if worker.process else None
-    console.print(f"worker ready; RSS {rss_mib(process):,.1f} MiB, {metrics.series} series")
-
     tail = Tail(
         changelogs={f"{settings.app_id}-{name}-changelog": label for label, name in TABLES.items()},
         windows_topic=settings.topic_windows,
         late_topic=settings.topic_late,
     )
-    state = Run(args, settings, worker, broker_pid, csv_path, tail, metrics=metrics)
+    probe = Backlog(settings)
+    await probe.start()
+    state = Run(args, settings, worker, broker_pid, csv_path, tail, probe, metrics=metrics)
+    _, rss = state.usage.worker()
+    console.print(f"worker ready; RSS {rss:,.1f} MiB, {metrics.series} metric series")
 
     phase(f"2. Streaming {args.events:,} interaction events (backlog <= {args.max_backlog:,})")
     console.print(f"samples every {args.sample_seconds:g} s -> {csv_path}")
     with csv_path.open("w", newline="") as out:
         background = [
-            asyncio.create_task(state.poll_metrics()),
+            asyncio.create_task(state.poll_backlog()),
             asyncio.create_task(state.tail_topics()),
             asyncio.create_task(state.sample_loop(out)),
         ]
@@ -511,20 +628,18 @@ async def run(
                 f"produced {state.produced:,} events in {state.produce_seconds / 60:.1f} min "
                 f"({state.produced / state.produce_seconds:,.0f}/s); draining"
             )
+            background[0].cancel()  # drain measures the backlog itself
             await state.drain()
             # One last sample with everything processed and the tail caught up.
             await asyncio.sleep(args.sample_seconds)
-            state.take_sample(
-                process, psutil.Process(broker_pid) if broker_pid is not None else None
-            )
-            row = asdict(state.samples[-1]).values()
-            csv.writer(out).writerow(list(row))
+            csv.writer(out).writerow(list(asdict(await state.take_sample()).values()))
         finally:
             for task in (producing, *background):
                 task.cancel()
             for task in (producing, *background):
                 with contextlib.suppress(asyncio.CancelledError, BenchmarkError):
                     await task
+            await probe.stop()
     return state
 
 
@@ -544,14 +659,14 @@ def progress_table(state: Run) -> Table:
     total = state.args.events
     table = Table(title="worker RSS vs events processed", show_header=True)
     for name in ("share", "processed", "RSS MiB", "wall min", "cases", "contacts", "panes",
-                 "alert st.", "open cases", "finals", "late", "event time (produced)"):  # fmt: skip
+                 "open cases", "finals", "late", "event time"):  # fmt: skip
         table.add_column(name, justify="left" if name.startswith("event") else "right")
     for tenth in range(1, 11):
         s = at_share(state.samples, total, tenth / 10)
         table.add_row(
             f"{tenth * 10}%", f"{s.processed:,}", f"{s.rss_mib:,.1f}", f"{s.elapsed_s / 60:.1f}",
-            f"{s.cases:,}", f"{s.contacts:,}", f"{s.panes:,}", f"{s.alert_states:,}",
-            f"{s.open_cases:,}", f"{s.finals:,}", f"{s.late:,}", s.event_time[:16],
+            f"{s.cases:,}", f"{s.contacts:,}", f"{s.panes:,}", f"{s.open_cases:,}",
+            f"{s.finals:,}", f"{s.late:,}", s.event_time[:13],
         )  # fmt: skip
     return table
 
@@ -623,10 +738,27 @@ def summary(state: Run, result: Verdict) -> Table:
         f"{last.cases:,} / {last.contacts:,} / {last.panes:,} / {last.alert_states:,}",
         "cases / customer-contacts / window-panes / alert-states (live keys)",
     )
-    table.add_row("open cases at the end", f"{last.open_cases:,}", "servicepulse_open_cases")
+    half = at_share(state.samples, state.args.events, 0.5)
+    for label, before, after in (
+        ("cases", half.cases, last.cases),
+        ("customer-contacts", half.contacts, last.contacts),
+        ("window-panes", half.panes, last.panes),
+        ("alert-states", half.alert_states, last.alert_states),
+        ("open cases", half.open_cases, last.open_cases),
+    ):
+        change = f"{(after - before) / before:+.0%}" if before else "n/a"
+        table.add_row(f"  {label}, 50 % -> 100 %", f"{before:,} -> {after:,}", change)
     table.add_row(
         "metric series", f"{state.samples[0].metric_series:,} -> {last.metric_series:,}", ""
     )
+    scrapes = sorted(x.scrape_seconds for x in state.samples if not math.isnan(x.scrape_seconds))
+    failed = sum(1 for x in state.samples if math.isnan(x.scrape_seconds))
+    if scrapes:
+        table.add_row(
+            "/metrics scrape",
+            f"p50 {scrapes[len(scrapes) // 2]:.2f} s, max {scrapes[-1]:.2f} s",
+            f"served from the worker's event loop; {failed} of {len(state.samples)} failed",
+        )
     table.add_row("broker RSS at the end", f"{last.broker_rss_mib:,.0f} MiB", "Tansu, memory")
     table.add_section()
     rate = state.produced / state.produce_seconds if state.produce_seconds else float("nan")
@@ -639,6 +771,9 @@ def summary(state: Run, result: Verdict) -> Table:
     )
     cap = state.args.rate_cap
     table.add_row("rate cap", "none" if cap is None else f"{cap:,.0f} ev/s", "")
+    table.add_row(
+        "compression", state.args.compression, "worker (PRODUCER_COMPRESSION_TYPE) and producer"
+    )
     table.add_row("partitions per topic", str(state.settings.partitions), "")
     table.add_row("CPU count", str(os.cpu_count()), platform.machine())
     table.add_row("Python", platform.python_version(), platform.platform())
@@ -684,6 +819,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=DEFAULT_SAMPLE_SECONDS,
         metavar="S",
         help=f"seconds between samples (default {DEFAULT_SAMPLE_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--compression",
+        choices=("gzip", "none"),
+        default=DEFAULT_COMPRESSION,
+        help="compression of the worker's and this producer's batches; the memory-storage "
+        "broker keeps every record, ~19 KB per input event uncompressed, about half with gzip "
+        f"(default {DEFAULT_COMPRESSION})",
+    )
+    parser.add_argument(
+        "--min-available-mib",
+        type=int,
+        default=DEFAULT_MIN_AVAILABLE_MIB,
+        metavar="M",
+        help="stop if the machine's available memory falls below M MiB (the memory-storage "
+        f"broker keeps every record; default {DEFAULT_MIN_AVAILABLE_MIB:,})",
     )
     parser.add_argument(
         "--out",

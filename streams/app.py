@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+import secrets
+
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from processors.standards import StandardsConfig, load_standards
+from streams.benchmarks import register_benchmarks, register_public_feed
 from streams.cases import register_case_correlation
 from streams.feedback import register_feedback_scoring
 from streams.health import register_health
 from streams.ingest import register_ingest
+from streams.journeys import register_journeys
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.windows import register_windows
 
 # Dead-letter records (base64 of up to a full input record) exceed Kafka's 1 MiB default.
 PRODUCER_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+
+class MissingPseudonymKey(Exception):
+    """The worker would see raw identifiers it cannot pseudonymise."""
+
+
+def resolve_pseudonym_key(settings: Settings) -> bytes:
+    """The configured HMAC key; in demo mode a random one per run; otherwise refuse."""
+    key = settings.pseudonym_key_bytes()
+    if key is not None:
+        return key
+    if settings.demo_mode:
+        return secrets.token_bytes(32)
+    raise MissingPseudonymKey(
+        "no pseudonym key: set SERVICEPULSE_PSEUDONYM_KEY or SERVICEPULSE_PSEUDONYM_KEY_FILE "
+        "(at least 16 bytes; customer_ref values that are raw e-mails, phones or SSNs are "
+        "replaced by HMAC-SHA256 pseudonyms), or SERVICEPULSE_DEMO_MODE=true for a demo"
+    )
 
 
 def create_app(
@@ -26,6 +48,7 @@ def create_app(
     """The worker's app; `standards` defaults to loading `settings.standards` (may raise
     StandardsFileError naming the file, location and problem)."""
     standards = standards if standards is not None else load_standards(settings.standards)
+    pseudonym_key = resolve_pseudonym_key(settings)
     app = faust.App(
         settings.app_id,
         broker=";".join(f"kafka://{server}" for server in settings.bootstrap_servers),
@@ -56,9 +79,12 @@ def create_app(
             generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
-    register_ingest(app, settings, metrics)
+    register_ingest(app, settings, metrics, pseudonym_key)
     register_feedback_scoring(app, settings, metrics)
     register_case_correlation(app, settings, metrics, standards)
     register_windows(app, settings, metrics, standards)
+    register_journeys(app, settings, metrics, standards)
+    register_benchmarks(app, settings, metrics, standards)
+    register_public_feed(app, settings, metrics)
     register_health(app, metrics)
     return app

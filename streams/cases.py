@@ -1,9 +1,8 @@
 """Case correlation: interactions (re-keyed by case_id) → case table → observations.
 
     <app>-interactions-by-case-id ──▶ cases[case_id] ──▶ <app>-observations-by-group
-                                         │                  (time_to_first_response, …)
-                                         └─ opened + customer_ref ─▶ <app>-contacts-by-customer
-    <app>-contacts-by-customer ──▶ contacts[customer_ref] ──▶ repeat_contact_rate observations
+                                                            (time_to_first_response, …)
+Repeat contacts are observed per customer, in streams.journeys.
 
 Each case keeps the event_ids it applied, so redeliveries change nothing; out-of-order and
 cross-agency events are handled in processors.cases. Closed cases are deleted once their
@@ -17,12 +16,12 @@ from typing import Any
 
 import faust
 
-from processors.cases import apply_contact, apply_interaction, open_case_age
+from processors.cases import apply_interaction, open_case_age
 from processors.dedupe import ExpiryIndex
 from processors.records import SourcePosition, dumps, observation_record
 from processors.standards import StandardsConfig
 from processors.window_engine import group_key
-from schemas.models import INTERACTION_TYPE, InteractionEvent, InteractionKind
+from schemas.models import INTERACTION_TYPE, InteractionEvent
 from streams.deadletters import DeadLetters
 from streams.ingest import parse_internal_envelope
 from streams.metrics import Metrics
@@ -41,17 +40,10 @@ def register_case_correlation(
     observations = app.topic(
         settings.internal_observation_topic, key_serializer="raw", value_serializer="raw"
     )
-    contacts_topic = app.topic(
-        settings.internal_contact_topic, key_serializer="raw", value_serializer="raw"
-    )
     dead_letters = DeadLetters(app, settings, metrics)
     cases = app.Table(
         "cases", default=None, partitions=settings.partitions, key_type=str,
         help="case_id -> case state (processors.cases)",
-    )  # fmt: skip
-    contacts = app.Table(
-        "customer-contacts", default=None, partitions=settings.partitions, key_type=str,
-        help="customer_ref -> recent case openings (processors.cases.apply_contact)",
     )  # fmt: skip
     # Closed cases wait for deletion here, oldest close first, per partition (event time).
     closed = ExpiryIndex(CLOSED_CASE_RETENTION_SECONDS)
@@ -107,8 +99,6 @@ def register_case_correlation(
                     metrics.first_response.labels(*labels).observe(obs.value)
                 elif obs.standard == "time_to_resolution":
                     metrics.resolution.labels(*labels).observe(obs.value)
-            if event.kind == InteractionKind.OPENED and event.customer_ref is not None:
-                await contacts_topic.send(key=event.customer_ref.encode(), value=message.value)
             case["p"] = message.partition
             cases[event.case_id] = case
             at = event.occurred_at_epoch
@@ -122,35 +112,6 @@ def register_case_correlation(
             metrics.processing_latency.labels("cases").observe(
                 max(0.0, time.time() - input_timestamp)
             )
-
-    @app.agent(contacts_topic, name="repeat-contacts")
-    async def repeat_contacts(stream: faust.StreamT[bytes]) -> None:
-        async for record in stream.events():
-            try:
-                document, _, _ = parse_internal_envelope(record.message.value)
-                event = InteractionEvent.model_validate(document)
-                customer_ref = event.customer_ref
-                if customer_ref is None:
-                    raise ValueError("contact record without customer_ref")
-            except Exception as err:  # only a foreign writer on our internal topic gets here
-                await dead_letters.foreign(record.message, err, INTERACTION_TYPE)
-                continue
-            days = standards.repeat_contact_days(event.agency, event.service, event.channel)
-            history, found = apply_contact(
-                contacts.get(customer_ref), customer_ref, event.service,
-                event.occurred_at_epoch, days,
-                agency=event.agency, channel=event.channel.value, case_id=event.case_id,
-            )  # fmt: skip
-            if found is None:
-                continue
-            origin = SourcePosition(
-                record.message.topic, record.message.partition, record.message.offset
-            )
-            key = group_key(found.agency, found.service, found.channel).encode()
-            await observations.send(
-                key=key, value=dumps(observation_record(found, event.event_id, origin))
-            )
-            contacts[customer_ref] = history
 
     @app.timer(OPEN_CASES_REPORT_SECONDS)  # type: ignore[untyped-decorator]
     async def report_open_cases() -> None:

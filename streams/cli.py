@@ -56,12 +56,16 @@ def worker() -> None:
     """
     settings = _settings_or_exit()
     from processors.standards import StandardsFileError
+    from streams.app import MissingPseudonymKey
     from streams.worker import run_worker
 
     try:
         run_worker(settings)
     except StandardsFileError as err:
         err_console.print(f"[red]error:[/red] standards file: {err}")
+        raise typer.Exit(2) from None
+    except MissingPseudonymKey as err:
+        err_console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from None
 
 

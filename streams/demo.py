@@ -190,7 +190,8 @@ def run_demo(duration: float | None, rate: float, port: int, web_port: int) -> i
         asyncio.run(ensure_topics(settings))
         env = {**os.environ, "SERVICEPULSE_KAFKA_BOOTSTRAP": broker.bootstrap,
                "SERVICEPULSE_WEB_PORT": str(web_port), "SERVICEPULSE_WEB_HOST": "127.0.0.1",
-               "SERVICEPULSE_DATA_DIR": str(settings.data_dir)}  # fmt: skip
+               "SERVICEPULSE_DATA_DIR": str(settings.data_dir),
+               "SERVICEPULSE_DEMO_MODE": "true"}  # fmt: skip
         with log_path.open("wb") as log:
             worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
                                       stdout=log, stderr=subprocess.STDOUT)  # fmt: skip

@@ -1,4 +1,6 @@
-"""Feedback scoring: re-keyed valid feedback → dedupe by event_id → TextBlob → feedback.scored.
+"""Feedback scoring: re-keyed valid feedback → dedupe by event_id → feedback.scored.
+
+Sentiment was scored at ingest on the original comment (TextBlob), which then was redacted.
 
 The dedupe table maps event_id → {"seen": first-seen wall time, "p": partition}; its changelog
 restores it after a restart. Ids older than the horizon are deleted partition by partition (a
@@ -15,11 +17,10 @@ import faust
 from processors.cases import feedback_observations
 from processors.dedupe import ExpiryIndex, is_duplicate
 from processors.records import SourcePosition, dumps, observation_record, scored_feedback
-from processors.sentiment import score_comment
 from processors.window_engine import group_key
 from schemas.models import FEEDBACK_TYPE, FeedbackEvent
 from streams.deadletters import DeadLetters
-from streams.ingest import parse_internal_envelope
+from streams.ingest import parse_envelope_sentiment, parse_internal_envelope
 from streams.metrics import Metrics
 from streams.settings import Settings
 
@@ -83,6 +84,8 @@ def register_feedback_scoring(app: faust.App, settings: Settings, metrics: Metri
             try:
                 document, position, input_timestamp = parse_internal_envelope(message.value)
                 event = FeedbackEvent.model_validate(document)
+                # Scored at ingest on the original comment; only redacted text travels.
+                sentiment = parse_envelope_sentiment(message.value)
             except Exception as err:  # only a foreign writer on our internal topic gets here
                 await dead_letters.foreign(message, err, FEEDBACK_TYPE)
                 continue
@@ -90,7 +93,6 @@ def register_feedback_scoring(app: faust.App, settings: Settings, metrics: Metri
             if is_duplicate(first_seen and first_seen["seen"], now, expiry.horizon_seconds):
                 metrics.events_duplicate.labels("feedback").inc()
                 continue
-            sentiment = score_comment(event.comment)
             # Outputs first, then the record that the event was handled: a worker stopped in
             # between repeats outputs (consumers dedupe by event_id; windows by origin)
             # rather than losing them.

@@ -1,11 +1,16 @@
 """Ingest: raw input records → validated events re-keyed for their flow, or dead letters.
 
-    feedback.events    ─decode─┬─ valid ─▶ <app>-feedback-by-event-id   (key: event_id)
-    interaction.events ─decode─┤          <app>-interactions-by-case-id (key: case_id)
+    feedback.events    ─decode─┬─ valid ─protect─▶ <app>-feedback-by-event-id   (key: event_id)
+    interaction.events ─decode─┤                   <app>-interactions-by-case-id (key: case_id)
+                               │                   <app>-events-by-customer (key: customer_ref)
                                └─ rejected ─▶ events.deadletter (original bytes + reason)
 
 Re-keying puts a redelivered event in the same partition as its first copy, so the dedupe
-table downstream sees both whatever key the publisher used.
+table downstream sees both whatever key the publisher used. Protection happens here, before
+anything is written: sentiment is scored on the original comment in memory, then the comment
+is redacted and a customer_ref that is a raw e-mail, phone or SSN becomes an HMAC pseudonym,
+so no topic servicepulse writes (changelogs included) holds them. The dead-letter topic keeps
+rejected records' original bytes by design and must be access-restricted.
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ from typing import Any
 import faust
 
 from processors.decoding import RejectCategory, Rejection, decode_event
+from processors.pseudonym import protect_customer_ref
 from processors.records import SourcePosition, dumps
+from processors.redaction import redact
+from processors.sentiment import Sentiment, score_comment
 from schemas.models import FEEDBACK_TYPE, INTERACTION_TYPE, FeedbackEvent, InteractionEvent
 from streams.deadletters import DeadLetters
 from streams.metrics import Metrics
@@ -26,12 +34,18 @@ _SHORT_TYPE = {FEEDBACK_TYPE: "feedback", INTERACTION_TYPE: "interaction"}
 
 
 def internal_envelope(
-    event: FeedbackEvent | InteractionEvent, source: SourcePosition, timestamp: float
+    event: FeedbackEvent | InteractionEvent,
+    source: SourcePosition,
+    timestamp: float,
+    sentiment: Sentiment | None = None,
 ) -> bytes:
-    """What crosses the internal re-keyed topic: the event, where it came from, and when."""
+    """What crosses the internal re-keyed topics: the protected event (comment redacted,
+    customer_ref pseudonymous), its sentiment (scored on the original text), where it came
+    from, and when."""
     return dumps(
         {
             "event": event.model_dump(mode="json", exclude_none=True),
+            "sentiment": sentiment.as_dict() if sentiment is not None else None,
             "source": source.as_dict(),
             "input_timestamp": timestamp,
         }
@@ -44,8 +58,38 @@ def parse_internal_envelope(raw: bytes) -> tuple[dict[str, Any], SourcePosition,
     return document["event"], source, float(document["input_timestamp"])
 
 
-def register_ingest(app: faust.App, settings: Settings, metrics: Metrics) -> None:
+def parse_envelope_sentiment(raw: bytes) -> Sentiment | None:
+    found = json.loads(raw).get("sentiment")
+    return None if found is None else Sentiment(**found)
+
+
+def protect(
+    event: FeedbackEvent | InteractionEvent, key: bytes, metrics: Metrics
+) -> tuple[FeedbackEvent | InteractionEvent, Sentiment | None]:
+    """The event as it may be written anywhere: comment redacted (after scoring sentiment on
+    the original text, in memory), customer_ref pseudonymised if it is a raw identifier."""
+    changes: dict[str, Any] = {}
+    sentiment = None
+    if isinstance(event, FeedbackEvent) and event.comment is not None:
+        sentiment = score_comment(event.comment)
+        redaction = redact(event.comment)
+        for pii_type, count in redaction.counts.items():
+            metrics.pii_redactions.labels(pii_type).inc(count)
+        changes["comment"] = redaction.text
+    if event.customer_ref is not None:
+        protected_ref = protect_customer_ref(event.customer_ref, key)
+        if protected_ref != event.customer_ref:
+            metrics.customer_refs_pseudonymized.inc()
+            changes["customer_ref"] = protected_ref
+    return (event.model_copy(update=changes) if changes else event), sentiment
+
+
+def register_ingest(app: faust.App, settings: Settings, metrics: Metrics, key: bytes) -> None:
+    """`key`: the HMAC key for customer_ref values that are raw PII."""
     dead_letters = DeadLetters(app, settings, metrics)
+    by_customer = app.topic(
+        settings.internal_contact_topic, key_serializer="raw", value_serializer="raw"
+    )
     routes = [
         (settings.topic_feedback, FEEDBACK_TYPE, settings.internal_feedback_topic),
         (settings.topic_interactions, INTERACTION_TYPE, settings.internal_interaction_topic),
@@ -54,7 +98,9 @@ def register_ingest(app: faust.App, settings: Settings, metrics: Metrics) -> Non
         source_topic = app.topic(input_name, key_serializer="raw", value_serializer="raw")
         internal_topic = app.topic(internal_name, key_serializer="raw", value_serializer="raw")
         app.agent(source_topic, name=f"ingest-{_SHORT_TYPE[event_type]}")(
-            _ingest_agent(settings, metrics, event_type, internal_topic, dead_letters)
+            _ingest_agent(
+                settings, metrics, event_type, internal_topic, by_customer, dead_letters, key
+            )
         )
 
 
@@ -63,7 +109,9 @@ def _ingest_agent(
     metrics: Metrics,
     event_type: str,
     internal_topic: faust.TopicT,
+    by_customer: faust.TopicT,
     dead_letters: DeadLetters,
+    pseudonym_key: bytes,
 ) -> Any:
     short_type = _SHORT_TYPE[event_type]
 
@@ -79,13 +127,14 @@ def _ingest_agent(
             if isinstance(result, Rejection):
                 await dead_letters.send(message, result, event_type)
                 continue
-            key = result.event_id if isinstance(result, FeedbackEvent) else result.case_id
+            protected, sentiment = protect(result, pseudonym_key, metrics)
+            key = protected.event_id if isinstance(protected, FeedbackEvent) else protected.case_id
             metrics.events_consumed.labels(
-                short_type, metrics.agency(result.agency), result.channel.value
+                short_type, metrics.agency(protected.agency), protected.channel.value
             ).inc()
-            await internal_topic.send(
-                key=key.encode(),
-                value=internal_envelope(result, source, message.timestamp),
-            )
+            envelope = internal_envelope(protected, source, message.timestamp, sentiment)
+            await internal_topic.send(key=key.encode(), value=envelope)
+            if protected.customer_ref is not None:
+                await by_customer.send(key=protected.customer_ref.encode(), value=envelope)
 
     return ingest

@@ -157,6 +157,36 @@ class Metrics:
             ["topic", "partition"],
             registry=registry,
         )
+        # --- PII protection, journeys, benchmarks ---
+        self.pii_redactions = Counter(
+            "servicepulse_pii_redactions_total",
+            "Identifiers replaced by a typed placeholder in comments, by type (EMAIL, PHONE, …)",
+            ["type"],
+            registry=registry,
+        )
+        self.customer_refs_pseudonymized = Counter(
+            "servicepulse_customer_refs_pseudonymized_total",
+            "customer_ref values that looked like raw PII and were replaced by an HMAC pseudonym",
+            registry=registry,
+        )
+        self.journeys_run_around = Counter(
+            "servicepulse_journeys_run_around_total",
+            "Customer journeys newly flagged as run-around, by the agency of the flagging event",
+            ["agency"],
+            registry=registry,
+        )
+        self.benchmark_rank = Gauge(
+            "servicepulse_benchmark_percentile_rank",
+            "Percentile rank (0-100, higher is better) of a group's compliance among its peers",
+            STANDARD_LABELS,
+            registry=registry,
+        )
+        self.benchmark_gap = Gauge(
+            "servicepulse_benchmark_gap_to_best_in_class",
+            "Best-in-class compliance minus the group's (positive: short of best in class)",
+            STANDARD_LABELS,
+            registry=registry,
+        )
         self.dedupe_ids = Gauge(
             "servicepulse_dedupe_ids",
             "event_ids remembered for redelivery detection, per partition of this worker",

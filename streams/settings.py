@@ -8,13 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processors.decoding import DEFAULT_MAX_EVENT_BYTES
 from processors.windows import WindowSpec
 
 DEFAULT_STANDARDS_FILE = Path(__file__).with_name("standards.default.yaml")
+MIN_PSEUDONYM_KEY_BYTES = 16
 
 
 def parse_window_specs(text: str) -> tuple[WindowSpec, ...]:
@@ -73,6 +74,33 @@ class Settings(BaseSettings):
         "https://servicepulse.dev/runbooks/standards",
         description="Alert runbook links: <base>#<standard>",
     )
+    topic_journeys: str = Field("customer.journeys", description="Output: customer journeys")
+    topic_benchmarks: str = Field("service.benchmarks", description="Output: peer benchmarks")
+    topic_public: str = Field(
+        "public.performance", description="Output: public-safe daily performance"
+    )
+    public_min_responses: int = Field(
+        10, ge=1, description="public.performance suppresses groups with fewer responses"
+    )
+    benchmark_window: str = Field(
+        "one_day", description="Window family whose finals feed the peer benchmarks"
+    )
+    journey_horizon_days: float = Field(
+        90.0, gt=0, description="A journey idle this long (event time) is forgotten"
+    )
+    run_around_transfers: int = Field(3, ge=1, description="Run-around: transfers in a case")
+    run_around_agencies: int = Field(2, ge=2, description="Run-around: agencies for one need")
+    run_around_repeats: int = Field(3, ge=2, description="Run-around: openings for one need")
+    run_around_window_days: int = Field(30, ge=1, description="Run-around: repeat window")
+    pseudonym_key: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key for customer_ref values that are raw PII"
+    )
+    pseudonym_key_file: Path | None = Field(
+        None, description="File holding the pseudonym key (a mounted secret)"
+    )
+    demo_mode: bool = Field(
+        False, description="Allows starting without a pseudonym key (a random one per run)"
+    )
     standards: Path = Field(
         DEFAULT_STANDARDS_FILE, description="Service standards YAML (default: shipped example)"
     )
@@ -113,9 +141,21 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _alert_window_exists(self) -> Settings:
         names = [spec.name for spec in parse_window_specs(self.windows)]
-        if self.alert_window not in names:
+        for setting in ("alert_window", "benchmark_window"):
+            if getattr(self, setting) not in names:
+                raise ValueError(
+                    f"{setting} {getattr(self, setting)!r} is not one of the windows {names}"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _pseudonym_key_usable(self) -> Settings:
+        if self.pseudonym_key_file is not None and not self.pseudonym_key_file.is_file():
+            raise ValueError(f"pseudonym_key_file {self.pseudonym_key_file} is not a file")
+        key = self.pseudonym_key_bytes()
+        if key is not None and len(key) < MIN_PSEUDONYM_KEY_BYTES:
             raise ValueError(
-                f"alert_window {self.alert_window!r} is not one of the windows {names}"
+                f"the pseudonym key must be at least {MIN_PSEUDONYM_KEY_BYTES} bytes"
             )
         return self
 
@@ -130,8 +170,26 @@ class Settings(BaseSettings):
 
     @property
     def internal_contact_topic(self) -> str:
-        """Case openings keyed by customer_ref, for repeat-contact detection."""
-        return f"{self.app_id}-contacts-by-customer"
+        """Every event with a customer_ref, keyed by it: journeys and repeat contacts."""
+        return f"{self.app_id}-events-by-customer"
+
+    @property
+    def internal_benchmark_topic(self) -> str:
+        """Finals of the benchmark window, on ONE partition: ranking needs every peer."""
+        return f"{self.app_id}-benchmark-inputs"
+
+    @property
+    def internal_daily_topic(self) -> str:
+        """Calendar-day finals keyed by agency|service, for the public feed."""
+        return f"{self.app_id}-daily-by-service"
+
+    def pseudonym_key_bytes(self) -> bytes | None:
+        """The configured key (the file wins over the variable); None if neither is set."""
+        if self.pseudonym_key_file is not None:
+            return self.pseudonym_key_file.read_bytes().strip()
+        if self.pseudonym_key is not None:
+            return self.pseudonym_key.get_secret_value().encode()
+        return None
 
     @property
     def bootstrap_servers(self) -> list[str]:

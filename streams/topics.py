@@ -31,6 +31,10 @@ def topic_names(settings: Settings) -> list[str]:
         settings.topic_alerts,
         settings.internal_observation_topic,
         settings.internal_contact_topic,
+        settings.internal_daily_topic,
+        settings.topic_journeys,
+        settings.topic_benchmarks,
+        settings.topic_public,
     ]
 
 
@@ -49,10 +53,14 @@ async def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
     try:
         existing = set(await admin.list_topics())
         missing = [name for name in topic_names(settings) if name not in existing]
+        # Peer ranking needs every group's value in one place: one partition.
+        single = {settings.internal_benchmark_topic}
+        if settings.internal_benchmark_topic not in existing:
+            missing.append(settings.internal_benchmark_topic)
         new_topics = [
             NewTopic(
                 name,
-                num_partitions=settings.partitions,
+                num_partitions=1 if name in single else settings.partitions,
                 replication_factor=settings.replication_factor,
                 topic_configs=(
                     {"max.message.bytes": str(DEADLETTER_MAX_MESSAGE_BYTES)}

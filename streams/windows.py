@@ -36,6 +36,7 @@ from processors.throttle import UpdateThrottle
 from processors.window_engine import Origin, WindowEngine, group_key
 from processors.windows import WindowSpec
 from schemas.models import INTERACTION_TYPE
+from streams.benchmarks import PUBLIC_STANDARDS, is_calendar_day
 from streams.deadletters import DeadLetters
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -67,6 +68,11 @@ def register_windows(
         runbook_base_url=settings.runbook_base_url,
     )
     engine = WindowEngine(standards, settings.window_specs, settings.grace_seconds)
+    benchmark_inputs = app.topic(
+        settings.internal_benchmark_topic, key_serializer="raw", value_serializer="raw",
+        partitions=1,
+    )  # fmt: skip
+    daily = app.topic(settings.internal_daily_topic, key_serializer="raw", value_serializer="raw")
     throttle: UpdateThrottle[WindowRef] = UpdateThrottle(settings.window_update_seconds)
     latest_start: dict[tuple[str, ...], str] = {}
 
@@ -142,6 +148,11 @@ def register_windows(
                 await publish(final)
                 if final["window"] == settings.alert_window and applied.standard is not None:
                     await evaluate_alerts(final, applied.standard)
+                if final["window"] == settings.benchmark_window:
+                    await benchmark_inputs.send(key=b"benchmarks", value=dumps(final))
+                if final["standard"] in PUBLIC_STANDARDS and is_calendar_day(final):
+                    key = f"{final['agency']}|{final['service']}".encode()
+                    await daily.send(key=key, value=dumps(final))
             engine.commit(panes, applied)
 
     async def evaluate_alerts(final: dict[str, Any], standard: Standard) -> None:

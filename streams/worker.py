@@ -8,7 +8,7 @@ import logging
 import faust
 
 from processors.standards import load_standards
-from streams.app import create_app
+from streams.app import create_app, resolve_pseudonym_key
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 def run_worker(settings: Settings) -> None:
     """Raises StandardsFileError before touching Kafka if the standards file is unusable."""
     standards = load_standards(settings.standards)
+    resolve_pseudonym_key(settings)  # refuse to start before touching Kafka
     created = asyncio.run(ensure_topics(settings))
     if created:
         log.info("created topics: %s", ", ".join(created))

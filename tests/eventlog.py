@@ -42,9 +42,10 @@ def generate(cases: int = 400, seed: int = 11, spacing: float = 30.0
         base = {"agency": agency, "service": service, "channel": channel, "case_id": case_id,
                 "customer_ref": customer}  # fmt: skip
 
-        def interaction(kind: str, at: float, suffix: str, **extra: Any) -> None:
-            event = {**base, "event_id": f"{case_id}-{suffix}", "occurred_at": rfc3339(at),
-                     "kind": kind, **extra}  # fmt: skip
+        def interaction(kind: str, at: float, suffix: str, base: dict[str, Any] = base,
+                        **extra: Any) -> None:  # fmt: skip
+            event = {**base, "event_id": f"{base['case_id']}-{suffix}",
+                     "occurred_at": rfc3339(at), "kind": kind, **extra}  # fmt: skip
             timed.append((at, "interaction", event))
 
         interaction("opened", opened, "open")
@@ -73,7 +74,7 @@ def generate(cases: int = 400, seed: int = 11, spacing: float = 30.0
     # opened event (out of order), plus exact redeliveries and far-late stragglers.
     timed.sort(key=lambda item: item[0])
     log = [(kind, event) for _, kind, event in timed]
-    for index, (kind, event) in enumerate(log):
+    for index, (_, event) in enumerate(log):
         if event.get("kind") == "first_response" and int(event["case_id"][5:]) % 7 == 0:
             opened_at = next(i for i, (_, e) in enumerate(log)
                              if e.get("case_id") == event["case_id"] and e.get("kind") == "opened")

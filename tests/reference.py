@@ -63,9 +63,9 @@ def observations_from_log(events: list[tuple[str, dict[str, Any]]], repeat_days:
                 negative = float(TextBlob(comment).sentiment.polarity < -0.1)
                 out.append(RefObservation(group, "negative_sentiment_share", at, negative))
             continue
-        case = cases.setdefault(event["case_id"], {"opened": None, "first": None,
-                                                   "transfers": [], "closed": None,
-                                                   "self_service": False, "done": set()})  # fmt: skip
+        fresh = {"opened": None, "first": None, "transfers": [], "closed": None,
+                 "self_service": False, "done": set()}  # fmt: skip
+        case = cases.setdefault(event["case_id"], fresh)
         step = event["kind"]
         if step == "opened":
             case["opened"] = (at, group)
@@ -88,7 +88,7 @@ def observations_from_log(events: list[tuple[str, dict[str, Any]]], repeat_days:
 
 
 def _holder(case: dict[str, Any], t: float) -> tuple[str, str, str]:
-    opened_at, (agency, service, channel) = case["opened"]
+    _, (agency, service, channel) = case["opened"]
     for at, to_agency, to_service in sorted(case["transfers"], key=lambda tr: tr[0]):
         if at <= t:
             agency, service = to_agency or agency, to_service or service
@@ -194,8 +194,9 @@ def summarise(values: list[float], standard: dict[str, Any]) -> dict[str, Any]:
     if count < standard["minimum_sample"]:
         status = "insufficient_data"
     elif direction == "at_least":
+        at_risk_below = min(bound * (1 + margin), 1.0)
         status = ("breached" if measured < bound
-                  else "at_risk" if measured < min(bound * (1 + margin), 1.0) else "met")  # fmt: skip
+                  else "at_risk" if measured < at_risk_below else "met")  # fmt: skip
     else:
         status = ("breached" if measured > bound
                   else "at_risk" if measured > bound * (1 - margin) else "met")  # fmt: skip

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import TopicPartition
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from streams.broker import free_port
+from streams.settings import Settings
 
 
 @dataclass
@@ -45,6 +45,7 @@ class WorkerProcess:
             SERVICEPULSE_WEB_HOST="127.0.0.1",
             SERVICEPULSE_DATA_DIR=str(self.workdir / f"data-{self.web_port}"),
             SERVICEPULSE_APP_ID=self.app_id,
+            SERVICEPULSE_PSEUDONYM_KEY="integration-test-pseudonym-key",
         )
         env.update(self.extra_env)
         return env
@@ -170,37 +171,42 @@ def values(records: Iterable[ConsumerRecord[bytes, bytes]]) -> list[dict[str, An
     return [json.loads(record.value) for record in records if record.value is not None]
 
 
-async def consumer_lag(bootstrap: str, group: str) -> int:
-    """Messages the group has not yet committed, over the partitions of every topic (the
-    group's own internal topics included) it has committed on; -1 before any commit."""
+async def consumer_lag(bootstrap: str, group: str, topics: list[str]) -> int:
+    """Messages on `topics` the group has not committed yet (a partition it never committed
+    on counts from offset 0: the worker reads from the earliest offset)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
                                 enable_auto_commit=False)  # fmt: skip
     await consumer.start()
     try:
-        topics = await consumer.topics()
+        await consumer.topics()
         partitions = [
             TopicPartition(topic, partition)
-            for topic in sorted(topics)
+            for topic in topics
             for partition in sorted(consumer.partitions_for_topic(topic) or ())
         ]
-        committed = {tp: await consumer.committed(tp) for tp in partitions}
-        committed = {tp: offset for tp, offset in committed.items() if offset is not None}
-        if not committed:
-            return -1
-        ends = await consumer.end_offsets(list(committed))
-        return sum(max(0, ends[tp] - offset) for tp, offset in committed.items())
+        ends = await consumer.end_offsets(partitions)
+        lag = 0
+        for tp in partitions:
+            committed = await consumer.committed(tp)
+            lag += max(0, ends[tp] - (committed or 0))
+        return lag
     finally:
         await consumer.stop()
 
 
-async def wait_caught_up(bootstrap: str, group: str, timeout: float = 120.0) -> None:
-    """Until the worker group has committed everything on every topic it reads (twice in a
-    row, since one agent's output is another's input)."""
+async def wait_caught_up(settings: Settings, timeout: float = 120.0) -> None:
+    """Until the worker group has committed everything on every topic it reads, inputs and
+    internal topics alike (twice in a row: one agent's output is another's input)."""
+    topics = [settings.topic_feedback, settings.topic_interactions,
+              settings.internal_feedback_topic, settings.internal_interaction_topic,
+              settings.internal_observation_topic, settings.internal_contact_topic]  # fmt: skip
+    bootstrap, group = settings.kafka_bootstrap, settings.app_id
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     zero_in_a_row = 0
     while loop.time() < deadline:
-        zero_in_a_row = zero_in_a_row + 1 if await consumer_lag(bootstrap, group) == 0 else 0
+        lag = await consumer_lag(bootstrap, group, topics)
+        zero_in_a_row = zero_in_a_row + 1 if lag == 0 else 0
         if zero_in_a_row >= 2:
             return
         await asyncio.sleep(1.0)

@@ -101,7 +101,7 @@ async def _publish(settings: Settings, generator: FeedbackGenerator, count: int)
         pairs = [(record.key, record.value) for record in records
                  if (record.event_type == FEEDBACK_TYPE) == feedback]  # fmt: skip
         await produce(settings.kafka_bootstrap, topic, pairs)
-    await wait_caught_up(settings.kafka_bootstrap, settings.app_id, timeout=180)
+    await wait_caught_up(settings, timeout=180)
 
 
 def _prometheus_config(directory: Path, worker_port: int) -> Path:

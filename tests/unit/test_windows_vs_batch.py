@@ -25,9 +25,14 @@ def reference_standards(config: StandardsConfig) -> dict[Any, dict[str, dict[str
     groups |= {("ssa", "retirement", g[2]) for g in GROUPS}
     return {
         group: {
-            name: {"kind": s.kind, "target": s.target, "objective": s.objective,
-                   "direction": s.direction, "minimum_sample": s.minimum_sample,
-                   "at_risk_margin": s.at_risk_margin}  # fmt: skip
+            name: {
+                "kind": s.kind,
+                "target": s.target,
+                "objective": s.objective,
+                "direction": s.direction,
+                "minimum_sample": s.minimum_sample,
+                "at_risk_margin": s.at_risk_margin,
+            }
             for name, s in config.for_group(*group).items()
         }
         for group in groups

@@ -1,0 +1,120 @@
+"""Peer benchmarks and the public transparency feed, both fed by final windows.
+
+    standard-windows ──finals of benchmark_window──▶ <app>-benchmark-inputs (ONE partition)
+        ──▶ latest[group|standard] ──▶ service.benchmarks + rank/gap gauges
+    standard-windows ──calendar-day finals (one_day windows starting 00:00 UTC)──▶
+        <app>-daily-by-service (key agency|service) ──▶ days[agency|service|day]
+        ──▶ public.performance (suppressed below public_min_responses; no free text)
+
+Benchmarks rank compliance (the share of observations meeting the standard: higher is better
+for every standard), among peers offering the same service (or using the same channel), and
+measure the distance to best-in-class compliance from the standards file.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import faust
+
+from processors.peer_benchmarks import benchmark_messages
+from processors.records import dumps, epoch_of
+from processors.standards import StandardsConfig
+from processors.transparency import DURATION_STANDARDS, public_performance
+from streams.metrics import Metrics
+from streams.settings import Settings
+
+SECONDS_PER_DAY = 86_400
+PUBLIC_STANDARDS = ("csat", *DURATION_STANDARDS)
+
+
+def is_calendar_day(final: dict[str, Any]) -> bool:
+    start, end = epoch_of(final["window_start"]), epoch_of(final["window_end"])
+    return end - start == SECONDS_PER_DAY and start % SECONDS_PER_DAY == 0
+
+
+def register_benchmarks(
+    app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
+) -> None:
+    inputs = app.topic(
+        settings.internal_benchmark_topic, key_serializer="raw", value_serializer="raw",
+        partitions=1,
+    )  # fmt: skip
+    output = app.topic(settings.topic_benchmarks, key_serializer="raw", value_serializer="raw")
+    latest = app.Table(
+        "benchmark-latest", default=None, partitions=1, key_type=str,
+        help="agency|service|channel|standard -> latest final compliance of benchmark_window",
+    )  # fmt: skip
+    config = standards.benchmarks
+
+    @app.agent(inputs, name="peer-benchmarks")
+    async def peer_benchmarks(stream: faust.StreamT[bytes]) -> None:
+        async for record in stream.events():
+            final = json.loads(record.message.value)
+            if final.get("compliance") is None:
+                continue
+            standard = final["standard"]
+            key = "|".join((final["agency"], final["service"], final["channel"], standard))
+            values = {
+                tuple(k.split("|")): v["compliance"]
+                for k, v in latest.items()
+                if k.endswith(f"|{standard}")
+            }
+            values[(final["agency"], final["service"], final["channel"], standard)] = final[
+                "compliance"
+            ]
+            messages = benchmark_messages(
+                values,
+                window=final["window"],
+                as_of=epoch_of(final["window_end"]),
+                peer_by=config.peer_by,  # type: ignore[arg-type]
+                best_in_class=config.best_in_class,
+                directions={standard: "at_least"},
+            )
+            for message in messages:
+                await output.send(
+                    key="|".join((message["agency"], message["service"], message["channel"],
+                                  standard)).encode(),
+                    value=dumps(message),
+                )  # fmt: skip
+                labels = (metrics.agency(message["agency"]), metrics.service(message["service"]),
+                          message["channel"], standard)  # fmt: skip
+                metrics.benchmark_rank.labels(*labels).set(message["percentile_rank"])
+                if message.get("gap_to_best_in_class") is not None:
+                    metrics.benchmark_gap.labels(*labels).set(message["gap_to_best_in_class"])
+            latest[key] = {"compliance": final["compliance"], "at": final["window_end"]}
+
+
+def register_public_feed(app: faust.App, settings: Settings, metrics: Metrics) -> None:
+    daily = app.topic(settings.internal_daily_topic, key_serializer="raw", value_serializer="raw")
+    public = app.topic(settings.topic_public, key_serializer="raw", value_serializer="raw")
+    days = app.Table(
+        "public-days", default=None, partitions=settings.partitions, key_type=str,
+        help="agency|service|day -> {channel|standard: [count, good]}",
+    )  # fmt: skip
+
+    @app.agent(daily, name="public-performance")
+    async def public_performance_feed(stream: faust.StreamT[bytes]) -> None:
+        async for record in stream.events():
+            final = json.loads(record.message.value)
+            day = final["window_start"][:10]
+            key = f"{final['agency']}|{final['service']}|{day}"
+            state = dict(days.get(key) or {})
+            good = round((final["compliance"] or 0.0) * final["count"])
+            if final["standard"] == "csat":
+                good = int(final.get("hits", good))
+            state[f"{final['channel']}|{final['standard']}"] = [final["count"], good]
+            group: dict[str, Any] = {"agency": final["agency"], "service": final["service"],
+                                     "responses": 0, "satisfied": 0, "durations": {}}  # fmt: skip
+            for part, (count, met) in state.items():
+                standard = part.split("|")[1]
+                if standard == "csat":
+                    group["responses"] += count
+                    group["satisfied"] += met
+                else:
+                    measured, within = group["durations"].get(standard, [0, 0])
+                    group["durations"][standard] = [measured + count, within + met]
+            for row in public_performance(day, {key: group}, settings.public_min_responses):
+                await public.send(key=key.encode(), value=dumps(row))
+            days[key] = state

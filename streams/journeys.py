@@ -1,0 +1,143 @@
+"""Customer journeys: every event with a customer_ref, keyed by it, → one picture per customer.
+
+    <app>-events-by-customer ──▶ customers[customer_ref] ──▶ customer.journeys
+                                   (journey + recent openings)   <app>-observations-by-group
+                                                                  (repeat_contact_rate,
+                                                                   run_around_rate)
+
+customer_ref is already pseudonymous here (ingest protected it). A journey idle for
+`journey_horizon_days` of its partition's event time is deleted.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import faust
+
+from processors.cases import apply_contact
+from processors.dedupe import ExpiryIndex
+from processors.journeys import RunAroundRules, apply_journey_event, journey_message
+from processors.records import SourcePosition, dumps, observation_record
+from processors.standards import StandardsConfig
+from processors.window_engine import group_key
+from schemas.models import (
+    FEEDBACK_TYPE,
+    INTERACTION_TYPE,
+    FeedbackEvent,
+    InteractionEvent,
+    InteractionKind,
+)
+from streams.deadletters import DeadLetters
+from streams.ingest import parse_internal_envelope
+from streams.metrics import Metrics
+from streams.settings import Settings
+
+SECONDS_PER_DAY = 86_400.0
+
+
+def register_journeys(
+    app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
+) -> None:
+    source = app.topic(
+        settings.internal_contact_topic, key_serializer="raw", value_serializer="raw"
+    )
+    observations = app.topic(
+        settings.internal_observation_topic, key_serializer="raw", value_serializer="raw"
+    )
+    journeys_topic = app.topic(
+        settings.topic_journeys, key_serializer="raw", value_serializer="raw"
+    )
+    dead_letters = DeadLetters(app, settings, metrics)
+    customers = app.Table(
+        "customers", default=None, partitions=settings.partitions, key_type=str,
+        help="customer_ref -> {journey, contacts (repeat-contact history), p}",
+    )  # fmt: skip
+    rules = RunAroundRules(
+        max_transfers_per_case=settings.run_around_transfers,
+        max_agencies_same_need=settings.run_around_agencies,
+        max_repeat_contacts=settings.run_around_repeats,
+        repeat_window_days=settings.run_around_window_days,
+    )
+    horizon = settings.journey_horizon_days * SECONDS_PER_DAY
+    idle = ExpiryIndex(horizon)
+    partition_clock: dict[int, float] = {}
+
+    def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        for tp in args[0] if args else kwargs.get("revoked", ()):
+            if tp.topic == settings.internal_contact_topic:
+                idle.forget(tp.partition)
+
+    app.on_partitions_revoked.connect(on_revoked)
+
+    def expire_idle(partition: int, now: float) -> None:
+        if not idle.has(partition):
+            idle.rebuild(
+                partition,
+                (
+                    (ref, entry["journey"]["last_event_at"])
+                    for ref, entry in customers.items()
+                    if entry.get("p") == partition
+                ),
+            )
+        for ref, last_at in idle.expired(partition, now):
+            entry = customers.get(ref)
+            if entry is not None and entry["journey"]["last_event_at"] == last_at:
+                del customers[ref]
+
+    @app.agent(source, name="customer-journeys")
+    async def customer_journeys(stream: faust.StreamT[bytes]) -> None:
+        async for record in stream.events():
+            message = record.message
+            try:
+                document, _, input_timestamp = parse_internal_envelope(message.value)
+                event: FeedbackEvent | InteractionEvent = (
+                    InteractionEvent.model_validate(document)
+                    if "kind" in document
+                    else FeedbackEvent.model_validate(document)
+                )
+                ref = event.customer_ref
+                if ref is None:
+                    raise ValueError("record without customer_ref")
+            except Exception as err:  # only a foreign writer on our internal topic gets here
+                expected = INTERACTION_TYPE if b'"kind"' in (message.value or b"") else (
+                    FEEDBACK_TYPE
+                )
+                await dead_letters.foreign(message, err, expected)
+                continue
+            entry = customers.get(ref) or {"journey": None, "contacts": None}
+            journey, update = apply_journey_event(entry["journey"], event, rules)
+            if update is None:
+                metrics.events_duplicate.labels("journey").inc()
+                continue
+            found = list(update.observations)
+            contacts = entry["contacts"]
+            if isinstance(event, InteractionEvent) and event.kind == InteractionKind.OPENED:
+                days = standards.repeat_contact_days(event.agency, event.service, event.channel)
+                contacts, repeat = apply_contact(
+                    contacts, ref, event.service, event.occurred_at_epoch, days,
+                    agency=event.agency, channel=event.channel.value, case_id=event.case_id,
+                )  # fmt: skip
+                if repeat is not None:
+                    found.append(repeat)
+            # Outputs first, then the journey (see streams.cases for why).
+            origin = SourcePosition(message.topic, message.partition, message.offset)
+            for obs in found:
+                key = group_key(obs.agency, obs.service, obs.channel).encode()
+                value = dumps(observation_record(obs, event.event_id, origin))
+                await observations.send(key=key, value=value)
+            at = journey["last_event_at"]
+            await journeys_topic.send(
+                key=ref.encode(), value=dumps(journey_message(ref, journey, at))
+            )
+            if update.newly_run_around:
+                metrics.journeys_run_around.labels(metrics.agency(event.agency)).inc()
+            customers[ref] = {"journey": journey, "contacts": contacts, "p": message.partition}
+            idle.note(message.partition, ref, at)
+            clock = max(partition_clock.get(message.partition, at), at)
+            partition_clock[message.partition] = clock
+            expire_idle(message.partition, clock)
+            metrics.processing_latency.labels("journeys").observe(
+                max(0.0, time.time() - input_timestamp)
+            )
