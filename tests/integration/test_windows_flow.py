@@ -36,6 +36,10 @@ async def isolated_settings(bootstrap: str, name: str) -> tuple[Settings, dict[s
         "SERVICEPULSE_TOPIC_DEADLETTER": f"{name}.deadletter",
         "SERVICEPULSE_TOPIC_WINDOWS": f"{name}.windows",
         "SERVICEPULSE_TOPIC_LATE": f"{name}.late",
+        "SERVICEPULSE_TOPIC_ALERTS": f"{name}.alerts",
+        "SERVICEPULSE_TOPIC_JOURNEYS": f"{name}.journeys",
+        "SERVICEPULSE_TOPIC_BENCHMARKS": f"{name}.benchmarks",
+        "SERVICEPULSE_TOPIC_PUBLIC": f"{name}.public",
         "SERVICEPULSE_GRACE_SECONDS": str(GRACE),
     }
     settings = Settings(
