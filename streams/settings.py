@@ -83,7 +83,7 @@ class Settings(BaseSettings):
         10, ge=1, description="public.performance suppresses groups with fewer responses"
     )
     benchmark_window: str = Field(
-        "one_day", description="Window family whose finals feed the peer benchmarks"
+        "one_hour", description="Window family whose finals feed the peer benchmarks"
     )
     journey_horizon_days: float = Field(
         90.0, gt=0, description="A journey idle this long (event time) is forgotten"

@@ -199,7 +199,8 @@ async def wait_caught_up(settings: Settings, timeout: float = 120.0) -> None:
     internal topics alike (twice in a row: one agent's output is another's input)."""
     topics = [settings.topic_feedback, settings.topic_interactions,
               settings.internal_feedback_topic, settings.internal_interaction_topic,
-              settings.internal_observation_topic, settings.internal_contact_topic]  # fmt: skip
+              settings.internal_observation_topic, settings.internal_contact_topic,
+              settings.internal_benchmark_topic, settings.internal_daily_topic]  # fmt: skip
     bootstrap, group = settings.kafka_bootstrap, settings.app_id
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -119,6 +119,14 @@ def case_events(case: str, customer: str, agency: str, start: float, transfers: 
     return events
 
 
+async def publish(settings: Any, interactions: list[dict[str, Any]],
+                  surveys: list[dict[str, Any]]) -> None:  # fmt: skip
+    await produce(settings.kafka_bootstrap, settings.topic_interactions,
+                  [(e["case_id"].encode(), json.dumps(e).encode()) for e in interactions])
+    await produce(settings.kafka_bootstrap, settings.topic_feedback,
+                  [(e["event_id"].encode(), json.dumps(e).encode()) for e in surveys])
+
+
 async def test_journeys_flag_run_around_and_feed_benchmarks_and_public_feed(broker, start_worker):
     settings, env = await isolated_settings(broker.bootstrap, "journey")
     env["SERVICEPULSE_GRACE_SECONDS"] = "600"
@@ -131,17 +139,17 @@ async def test_journeys_flag_run_around_and_feed_benchmarks_and_public_feed(brok
     for n in range(30):  # other agencies' phone channel: peers for the benchmark
         interactions += case_events(f"case-peer-{n}", f"c-peer-{n}", ["ssa", "irs"][n % 2],
                                     3 + n, transfers=0)  # fmt: skip
-    # A day later, quiet traffic pushes event time on, so day windows close.
-    interactions += case_events("case-tail", "c-tail", "va", 2 * 24 * 60, transfers=0)
     surveys = [{"event_id": f"s-{n}", "occurred_at": at(10 + n), "agency": "va",
                 "service": "benefits", "channel": "phone", "csat": 5 if n % 4 else 2,
                 "customer_ref": "c-calm"} for n in range(15)]  # fmt: skip
-    surveys.append({"event_id": "s-tail", "occurred_at": at(2 * 24 * 60), "agency": "va",
-                    "service": "benefits", "channel": "phone", "csat": 5})  # fmt: skip
-    await produce(settings.kafka_bootstrap, settings.topic_interactions,
-                  [(e["case_id"].encode(), json.dumps(e).encode()) for e in interactions])
-    await produce(settings.kafka_bootstrap, settings.topic_feedback,
-                  [(e["event_id"].encode(), json.dumps(e).encode()) for e in surveys])
+    await publish(settings, interactions, surveys)
+    # Two days later (published once the above is in), quiet traffic pushes event time on,
+    # so day windows close; published together, it could overtake them and make them late.
+    await wait_caught_up(settings)
+    tail_survey = {"event_id": "s-tail", "occurred_at": at(2 * 24 * 60), "agency": "va",
+                   "service": "benefits", "channel": "phone", "csat": 5}  # fmt: skip
+    await publish(settings, case_events("case-tail", "c-tail", "va", 2 * 24 * 60, transfers=0),
+                  [tail_survey])  # fmt: skip
 
     def latest(records: list[Any]) -> dict[str, dict[str, Any]]:
         return {r.key.decode(): json.loads(r.value) for r in records}

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from processors.standards import load_standards
 from streams.settings import DEFAULT_STANDARDS_FILE, Settings
@@ -27,7 +29,9 @@ pytestmark = pytest.mark.integration
 GRACE = 43_200.0
 
 
-async def isolated_settings(bootstrap: str, name: str) -> tuple[Settings, dict[str, str]]:
+async def isolated_settings(
+    bootstrap: str, name: str, standards: Path | None = None
+) -> tuple[Settings, dict[str, str]]:
     env = {
         "SERVICEPULSE_APP_ID": f"sp-{name}",
         "SERVICEPULSE_TOPIC_FEEDBACK": f"{name}.feedback",
@@ -42,6 +46,8 @@ async def isolated_settings(bootstrap: str, name: str) -> tuple[Settings, dict[s
         "SERVICEPULSE_TOPIC_PUBLIC": f"{name}.public",
         "SERVICEPULSE_GRACE_SECONDS": str(GRACE),
     }
+    if standards is not None:
+        env["SERVICEPULSE_STANDARDS"] = str(standards)
     settings = Settings(
         kafka_bootstrap=bootstrap,
         **{key.removeprefix("SERVICEPULSE_").lower(): value for key, value in env.items()},
@@ -50,8 +56,22 @@ async def isolated_settings(bootstrap: str, name: str) -> tuple[Settings, dict[s
     return settings, env
 
 
-def expected_finals(log: list[tuple[str, dict[str, Any]]]) -> dict[tuple[Any, ...], Any]:
-    config = load_standards(DEFAULT_STANDARDS_FILE)
+@pytest.fixture
+def standards_file(tmp_path: Path) -> Path:
+    """The shipped standards without run_around_rate: the batch recomputation here covers the
+    case and feedback standards (run-around is covered by test_customer_picture)."""
+    document = yaml.safe_load(DEFAULT_STANDARDS_FILE.read_text())
+    del document["defaults"]["standards"]["run_around_rate"]
+    document["benchmarks"]["best_in_class"].pop("run_around_rate", None)
+    path = tmp_path / "standards.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def expected_finals(
+    log: list[tuple[str, dict[str, Any]]], standards: Path
+) -> dict[tuple[Any, ...], Any]:
+    config = load_standards(standards)
     return reference.final_windows(
         reference.observations_from_log(log, repeat_days=30),
         reference_standards(config), WINDOWS, GRACE,
@@ -122,10 +142,10 @@ def assert_equal_to_batch(streamed: dict[Any, Any], expected: dict[Any, Any]) ->
         assert got["value"] == pytest.approx(want["value"], rel=0.01), key
 
 
-async def test_streaming_finals_equal_batch_recomputation(broker, start_worker):
-    settings, env = await isolated_settings(broker.bootstrap, "batch")
+async def test_streaming_finals_equal_batch_recomputation(broker, start_worker, standards_file):
+    settings, env = await isolated_settings(broker.bootstrap, "batch", standards_file)
     log = generate(cases=300, seed=21)
-    expected = expected_finals(log)
+    expected = expected_finals(log, standards_file)
     start_worker(extra_env=env).start()
     await publish_log(settings, log)
     streamed = await collect_finals(settings, len(expected))
@@ -135,10 +155,12 @@ async def test_streaming_finals_equal_batch_recomputation(broker, start_worker):
     assert {json.loads(r.value)["event_id"] for r in late} >= {f"late-{n}" for n in range(6)}
 
 
-async def test_restart_mid_stream_neither_resets_nor_double_counts(broker, start_worker):
-    settings, env = await isolated_settings(broker.bootstrap, "restart")
+async def test_restart_mid_stream_neither_resets_nor_double_counts(
+    broker, start_worker, standards_file
+):
+    settings, env = await isolated_settings(broker.bootstrap, "restart", standards_file)
     log = generate(cases=300, seed=22)
-    expected = expected_finals(log)
+    expected = expected_finals(log, standards_file)
     worker = start_worker(extra_env=env).start()
     half = len(log) // 2
     await publish_log(settings, log[:half])
@@ -156,10 +178,12 @@ async def test_restart_mid_stream_neither_resets_nor_double_counts(broker, start
     assert_equal_to_batch(streamed, expected)
 
 
-async def test_two_workers_split_partitions_and_produce_the_same_finals(broker, start_worker):
-    settings, env = await isolated_settings(broker.bootstrap, "scaleout")
+async def test_two_workers_split_partitions_and_produce_the_same_finals(
+    broker, start_worker, standards_file
+):
+    settings, env = await isolated_settings(broker.bootstrap, "scaleout", standards_file)
     log = generate(cases=300, seed=23)
-    expected = expected_finals(log)
+    expected = expected_finals(log, standards_file)
     first = start_worker(extra_env=env).start()
     second = start_worker(extra_env=env).start()
     first.wait_ready()
