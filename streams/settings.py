@@ -144,18 +144,22 @@ class Settings(BaseSettings):
         for setting in ("alert_window", "benchmark_window"):
             if getattr(self, setting) not in names:
                 raise ValueError(
-                    f"{setting} {getattr(self, setting)!r} is not one of the windows {names}"
+                    f"SERVICEPULSE_{setting.upper()}={getattr(self, setting)!r} is not one of "
+                    f"the windows in SERVICEPULSE_WINDOWS ({', '.join(names)})"
                 )
         return self
 
     @model_validator(mode="after")
     def _pseudonym_key_usable(self) -> Settings:
         if self.pseudonym_key_file is not None and not self.pseudonym_key_file.is_file():
-            raise ValueError(f"pseudonym_key_file {self.pseudonym_key_file} is not a file")
+            raise ValueError(
+                f"SERVICEPULSE_PSEUDONYM_KEY_FILE={str(self.pseudonym_key_file)!r} is not a file"
+            )
         key = self.pseudonym_key_bytes()
         if key is not None and len(key) < MIN_PSEUDONYM_KEY_BYTES:
             raise ValueError(
-                f"the pseudonym key must be at least {MIN_PSEUDONYM_KEY_BYTES} bytes"
+                "SERVICEPULSE_PSEUDONYM_KEY(_FILE): the key must be at least "
+                f"{MIN_PSEUDONYM_KEY_BYTES} bytes"
             )
         return self
 
@@ -213,6 +217,9 @@ def load_settings() -> Settings:
     except ValidationError as err:
         problems = []
         for error in err.errors(include_url=False):
+            if not error["loc"]:  # a rule across settings; its message names them
+                problems.append(error["msg"].removeprefix("Value error, "))
+                continue
             name = "SERVICEPULSE_" + "_".join(str(part) for part in error["loc"]).upper()
             problems.append(f"{name}={error.get('input')!r}: {error['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -155,3 +155,22 @@ def test_settings_are_frozen() -> None:
     settings = load_settings()
     with pytest.raises(Exception):  # noqa: B017 - pydantic raises ValidationError
         settings.web_port = 1  # type: ignore[misc]
+
+
+def test_pseudonym_key_rules(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SERVICEPULSE_PSEUDONYM_KEY", "short")
+    with pytest.raises(SettingsError, match=r"SERVICEPULSE_PSEUDONYM_KEY\(_FILE\).*16 bytes"):
+        load_settings()
+    key_file = tmp_path / "key"
+    key_file.write_text("a-key-from-a-mounted-secret\n")
+    monkeypatch.setenv("SERVICEPULSE_PSEUDONYM_KEY_FILE", str(key_file))
+    assert load_settings().pseudonym_key_bytes() == b"a-key-from-a-mounted-secret"
+    monkeypatch.setenv("SERVICEPULSE_PSEUDONYM_KEY_FILE", str(tmp_path / "missing"))
+    with pytest.raises(SettingsError, match=r"SERVICEPULSE_PSEUDONYM_KEY_FILE=.*is not a file"):
+        load_settings()
+
+
+def test_alert_window_must_be_a_configured_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVICEPULSE_ALERT_WINDOW", "one_week")
+    with pytest.raises(SettingsError, match="SERVICEPULSE_ALERT_WINDOW='one_week'"):
+        load_settings()

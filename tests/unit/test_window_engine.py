@@ -1,0 +1,104 @@
+"""WindowEngine bookkeeping: repeats by offset and by origin, meta written last, expiry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from processors.cases import Observation
+from processors.standards import StandardsConfig, load_standards
+from processors.throttle import UpdateThrottle
+from processors.window_engine import Origin, WindowEngine
+from streams.settings import DEFAULT_STANDARDS_FILE
+
+T0 = 1_793_606_400.0  # 2026-11-02T08:00:00Z
+
+
+@pytest.fixture(scope="module")
+def config() -> StandardsConfig:
+    return load_standards(DEFAULT_STANDARDS_FILE)
+
+
+def csat(at: float, hit: bool = True) -> Observation:
+    return Observation("ssa", "retirement", "phone", "csat", at, 1.0 if hit else 0.0)
+
+
+def count_in_pane(store: dict[str, Any], at: float) -> int:
+    start = int(at) // 300 * 300
+    return int(store[f"p|ssa|retirement|phone|csat|300:{start}"]["agg"]["count"])
+
+
+def apply(engine: WindowEngine, store: dict[str, Any], obs: Observation, offset: int,
+          origin: Origin | None = None) -> Any:  # fmt: skip
+    applied = engine.apply(store, obs, offset, origin)
+    engine.commit(store, applied)
+    return applied
+
+
+def test_reread_offset_is_a_repeat(config: StandardsConfig) -> None:
+    engine, store = WindowEngine(config), {}
+    apply(engine, store, csat(T0), 5)
+    assert apply(engine, store, csat(T0), 5).duplicate
+    assert count_in_pane(store, T0) == 1
+
+
+def test_upstream_re_emission_is_a_repeat_by_origin(config: StandardsConfig) -> None:
+    engine, store = WindowEngine(config), {}
+    apply(engine, store, csat(T0), 1, Origin("in:0", 40))
+    # The upstream agent restarted and emitted the same observation again (a new offset here).
+    assert apply(engine, store, csat(T0), 2, Origin("in:0", 40)).duplicate
+    assert not apply(engine, store, csat(T0 + 1), 3, Origin("in:0", 41)).duplicate
+    assert not apply(engine, store, csat(T0 + 2), 4, Origin("in:1", 7)).duplicate
+    assert count_in_pane(store, T0) == 3
+
+
+def test_meta_is_written_only_by_commit(config: StandardsConfig) -> None:
+    engine, store = WindowEngine(config), {}
+    applied = engine.apply(store, csat(T0), 1)
+    assert "m|ssa|retirement|phone|csat" not in store  # a stop here re-applies on restart
+    # Re-applying after such a stop does not count twice: the pane remembers the offset.
+    engine.commit(store, engine.apply(store, csat(T0), 1))
+    assert count_in_pane(store, T0) == 1
+    assert applied.meta is not None and store["m|ssa|retirement|phone|csat"]["off"] == 1
+
+
+def test_late_observation_is_reported_not_counted(config: StandardsConfig) -> None:
+    engine, store = WindowEngine(config, grace_s=600), {}
+    apply(engine, store, csat(T0 + 3600), 1)
+    late = apply(engine, store, csat(T0), 2)
+    assert late.late and not late.finals
+    assert f"p|ssa|retirement|phone|csat|300:{int(T0)}" not in store
+
+
+def test_finals_once_and_panes_expire(config: StandardsConfig) -> None:
+    engine, store = WindowEngine(config, grace_s=600), {}
+    finals = []
+    for n in range(0, 3 * 86_400, 600):  # three days, an observation every 10 minutes
+        finals += apply(engine, store, csat(T0 + n), n // 600 + 1).finals
+    keys = [(f["window"], f["window_start"]) for f in finals]
+    assert len(keys) == len(set(keys))
+    assert {f["window"] for f in finals} == {"five_minutes", "one_hour", "one_day"}
+    # Only panes a still-open window can need are kept: about a day's worth, not three.
+    five_minute_panes = [k for k in store if k.startswith("p|") and "|300:" in k]
+    assert len(five_minute_panes) < 86_400 / 300 + 20
+
+
+def test_updates_only_for_the_newest_window_of_each_family(config: StandardsConfig) -> None:
+    engine, store = WindowEngine(config), {}
+    touched = apply(engine, store, csat(T0 + 10), 1).touched
+    assert [(spec.name, start) for _, _, spec, start in touched] == [
+        ("five_minutes", int(T0)), ("one_hour", int(T0)), ("one_day", int(T0) // 3600 * 3600),
+    ]  # fmt: skip
+
+
+def test_throttle_rate_limits_per_key_and_forgets_old_emissions() -> None:
+    throttle: UpdateThrottle[str] = UpdateThrottle(5.0)
+    throttle.touch("a")
+    assert throttle.due(100.0) == ["a"]
+    throttle.touch("a")
+    assert throttle.due(102.0) == []
+    assert throttle.due(105.0) == ["a"]
+    throttle.touch("b")
+    assert throttle.due(200.0) == ["b"]
+    assert len(throttle._last) == 1  # "a" emitted long ago: forgotten
