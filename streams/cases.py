@@ -11,18 +11,19 @@ partition's event time is `CLOSED_CASE_RETENTION_SECONDS` past the close.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 import faust
 
 from processors.cases import apply_interaction, open_case_age
-from processors.dedupe import ExpiryIndex
 from processors.records import SourcePosition, dumps, observation_record
 from processors.standards import StandardsConfig
 from processors.window_engine import group_key
 from schemas.models import INTERACTION_TYPE, InteractionEvent
 from streams.deadletters import DeadLetters
+from streams.expiry import EventTimeExpiry
 from streams.ingest import parse_internal_envelope
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -45,32 +46,15 @@ def register_case_correlation(
         "cases", default=None, partitions=settings.partitions, key_type=str,
         help="case_id -> case state (processors.cases)",
     )  # fmt: skip
-    # Closed cases wait for deletion here, oldest close first, per partition (event time).
-    closed = ExpiryIndex(CLOSED_CASE_RETENTION_SECONDS)
-    partition_clock: dict[int, float] = {}
+    # Closed cases are deleted once their partition's event time is the retention past the
+    # close (a reopened case is noted again when it closes again).
+    closed = EventTimeExpiry(
+        app, settings.internal_interaction_topic, cases, CLOSED_CASE_RETENTION_SECONDS,
+        noted_at=lambda case: case["last_closed_at"] if closed_now(case) else None,
+    )  # fmt: skip
 
-    def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        for tp in args[0] if args else kwargs.get("revoked", ()):
-            if tp.topic == settings.internal_interaction_topic:
-                closed.forget(tp.partition)
-
-    app.on_partitions_revoked.connect(on_revoked)
-
-    def expire_closed(partition: int, now: float) -> None:
-        if not closed.has(partition):
-            closed.rebuild(
-                partition,
-                (
-                    (case_id, case["last_closed_at"])
-                    for case_id, case in cases.items()
-                    if case.get("p") == partition and case["last_closed_at"] is not None
-                ),
-            )
-        for case_id, closed_at in closed.expired(partition, now):
-            case = cases.get(case_id)
-            still_closed = case is not None and open_case_age(case, now) is None
-            if still_closed and case is not None and case["last_closed_at"] == closed_at:
-                del cases[case_id]
+    def closed_now(case: dict[str, Any]) -> bool:
+        return open_case_age(case, math.inf) is None and case["last_closed_at"] is not None
 
     @app.agent(source, name="correlate-cases")
     async def correlate_cases(stream: faust.StreamT[bytes]) -> None:
@@ -101,14 +85,11 @@ def register_case_correlation(
                     metrics.resolution.labels(*labels).observe(obs.value)
             case["p"] = message.partition
             cases[event.case_id] = case
-            at = event.occurred_at_epoch
-            partition_clock[message.partition] = max(
-                partition_clock.get(message.partition, at), at
-            )
+            closed.advance(message.partition, event.occurred_at_epoch)
             closed_at = case["last_closed_at"]
-            if closed_at is not None and (before is None or before["last_closed_at"] != closed_at):
+            if closed_now(case) and (before is None or before["last_closed_at"] != closed_at):
                 closed.note(message.partition, event.case_id, closed_at)
-            expire_closed(message.partition, partition_clock[message.partition])
+            closed.expire(message.partition)
             metrics.processing_latency.labels("cases").observe(
                 max(0.0, time.time() - input_timestamp)
             )
@@ -124,7 +105,7 @@ def register_case_correlation(
         oldest: dict[tuple[str, str], float] = {}
         for case in list(cases.values()):
             partition = case.get("p")
-            now = partition_clock.get(partition, 0.0) if partition is not None else 0.0
+            now = closed.now(partition)
             age = open_case_age(case, now) if partition in active else None
             if age is not None:
                 labels = (metrics.agency(case["agency"]), metrics.service(case["service"]))

@@ -12,12 +12,10 @@ customer_ref is already pseudonymous here (ingest protected it). A journey idle 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import faust
 
 from processors.cases import apply_contact
-from processors.dedupe import ExpiryIndex
 from processors.journeys import RunAroundRules, apply_journey_event, journey_message
 from processors.records import SourcePosition, dumps, observation_record
 from processors.standards import StandardsConfig
@@ -30,6 +28,7 @@ from schemas.models import (
     InteractionKind,
 )
 from streams.deadletters import DeadLetters
+from streams.expiry import EventTimeExpiry
 from streams.ingest import parse_internal_envelope
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -60,31 +59,11 @@ def register_journeys(
         max_repeat_contacts=settings.run_around_repeats,
         repeat_window_days=settings.run_around_window_days,
     )
-    horizon = settings.journey_horizon_days * SECONDS_PER_DAY
-    idle = ExpiryIndex(horizon)
-    partition_clock: dict[int, float] = {}
-
-    def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        for tp in args[0] if args else kwargs.get("revoked", ()):
-            if tp.topic == settings.internal_contact_topic:
-                idle.forget(tp.partition)
-
-    app.on_partitions_revoked.connect(on_revoked)
-
-    def expire_idle(partition: int, now: float) -> None:
-        if not idle.has(partition):
-            idle.rebuild(
-                partition,
-                (
-                    (ref, entry["journey"]["last_event_at"])
-                    for ref, entry in customers.items()
-                    if entry.get("p") == partition
-                ),
-            )
-        for ref, last_at in idle.expired(partition, now):
-            entry = customers.get(ref)
-            if entry is not None and entry["journey"]["last_event_at"] == last_at:
-                del customers[ref]
+    idle = EventTimeExpiry(
+        app, settings.internal_contact_topic, customers,
+        settings.journey_horizon_days * SECONDS_PER_DAY,
+        noted_at=lambda entry: entry["journey"]["last_event_at"],
+    )  # fmt: skip
 
     @app.agent(source, name="customer-journeys")
     async def customer_journeys(stream: faust.StreamT[bytes]) -> None:
@@ -135,9 +114,8 @@ def register_journeys(
                 metrics.journeys_run_around.labels(metrics.agency(event.agency)).inc()
             customers[ref] = {"journey": journey, "contacts": contacts, "p": message.partition}
             idle.note(message.partition, ref, at)
-            clock = max(partition_clock.get(message.partition, at), at)
-            partition_clock[message.partition] = clock
-            expire_idle(message.partition, clock)
+            idle.advance(message.partition, at)
+            idle.expire(message.partition)
             metrics.processing_latency.labels("journeys").observe(
                 max(0.0, time.time() - input_timestamp)
             )

@@ -121,6 +121,14 @@ class Settings(BaseSettings):
     rebalance_timeout_seconds: float = Field(6.0, gt=0, description="Consumer rebalance timeout")
     session_timeout_seconds: float = Field(6.0, gt=0, description="Consumer session timeout")
     heartbeat_interval_seconds: float = Field(1.0, gt=0, description="Consumer heartbeat")
+    producer_max_batch_bytes: int = Field(
+        1,
+        ge=1,
+        description=(
+            "Producer batch size; 1 = one record per batch, which the embedded Tansu broker "
+            "needs (see README); 16384 or more on Apache Kafka, Redpanda or MSK"
+        ),
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
 
     @field_validator("kafka_bootstrap")
