@@ -51,7 +51,7 @@ from streams.broker import EmbeddedBroker, free_port  # noqa: E402
 from streams.generator import FeedbackGenerator, GeneratedRecord  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.topics import ensure_topics  # noqa: E402
-from tests.integration.support import WorkerProcess, produce  # noqa: E402
+from tests.integration.support import WorkerProcess, produce, wait_caught_up  # noqa: E402
 
 DEFAULT_EVENTS = 10_000
 DEFAULT_LATENCY_EVENTS = 3_000
@@ -439,6 +439,9 @@ async def run(
         )
 
         phase("4. Latency produced → scored at a fixed rate")
+        # Phase 3 left work behind it in the downstream agents (windows, journeys): let the
+        # worker finish it, or the latency figure would measure that backlog.
+        await wait_caught_up(settings, timeout=600)
         rate = args.rate or min(RATE_SHARE * measured.throughput.per_second, RATE_CAP)
         console.print(
             f"producing {len(later)} records at {rate:,.0f} events/s (~{len(later) / rate:.0f} s)"

@@ -102,3 +102,36 @@ def test_throttle_rate_limits_per_key_and_forgets_old_emissions() -> None:
     throttle.touch("b")
     assert throttle.due(200.0) == ["b"]
     assert len(throttle._last) == 1  # "a" emitted long ago: forgotten
+
+
+def test_window_and_late_messages_satisfy_their_published_schemas(
+    config: StandardsConfig,
+) -> None:
+    from processors.records import late_record
+    from schemas.contract import validator
+
+    engine, store = WindowEngine(config, grace_s=600), {}
+    messages = []
+    for n in range(0, 2 * 86_400, 900):
+        messages += apply(engine, store, csat(T0 + n, hit=n % 2 == 0), n + 1).finals
+        ttfr = Observation("ssa", "retirement", "phone", "time_to_first_response", T0 + n, 60.0 * n)
+        messages += apply(engine, store, ttfr, n + 2).finals
+    update = engine.window_message(store, "ssa|retirement|phone", "csat",
+                                   engine.specs[0], int(T0 + 2 * 86_400 - 900) // 300 * 300,
+                                   final=False)  # fmt: skip
+    assert update is not None
+    messages.append(update)
+    windows = validator("service-window.v1")
+    assert {m["kind"] for m in messages} == {"duration", "rate"}
+    for message in messages:
+        windows.validate(message)
+    late = late_record(csat(T0), "e-1", T0 + 7200, 600)
+    validator("late-observation.v1").validate(late)
+
+
+def test_published_standard_names_match_the_standards_catalogue() -> None:
+    from processors.standards import STANDARD_NAMES
+    from schemas.contract import load_schema
+
+    enum = load_schema("service-window.v1")["$defs"]["standardName"]["enum"]
+    assert enum == sorted(STANDARD_NAMES)
