@@ -8,6 +8,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from processors.standards import StandardsConfig, load_standards
+from streams import tansu_compat
 from streams.benchmarks import register_benchmarks, register_public_feed
 from streams.cases import register_case_correlation
 from streams.feedback import register_feedback_scoring
@@ -47,6 +48,7 @@ def create_app(
 ) -> faust.App:
     """The worker's app; `standards` defaults to loading `settings.standards` (may raise
     StandardsFileError naming the file, location and problem)."""
+    tansu_compat.install()
     standards = standards if standards is not None else load_standards(settings.standards)
     pseudonym_key = resolve_pseudonym_key(settings)
     app = faust.App(
@@ -64,9 +66,6 @@ def create_app(
         broker_session_timeout=settings.session_timeout_seconds,
         broker_heartbeat_interval=settings.heartbeat_interval_seconds,
         producer_max_request_size=PRODUCER_MAX_REQUEST_BYTES,
-        # Tansu reports a partition's end offset as the start of its last batch + 1; Faust's
-        # table recovery reads up to that offset, so records after the first of a multi-record
-        # batch would be skipped on restart. One record per batch keeps recovery complete.
         producer_max_batch_size=settings.producer_max_batch_bytes,
         consumer_auto_offset_reset="earliest",
         # Topics are created up front by streams.topics.ensure_topics, with explicit partitions.

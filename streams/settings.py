@@ -122,12 +122,7 @@ class Settings(BaseSettings):
     session_timeout_seconds: float = Field(6.0, gt=0, description="Consumer session timeout")
     heartbeat_interval_seconds: float = Field(1.0, gt=0, description="Consumer heartbeat")
     producer_max_batch_bytes: int = Field(
-        1,
-        ge=1,
-        description=(
-            "Producer batch size; 1 = one record per batch, which the embedded Tansu broker "
-            "needs (see README); 16384 or more on Apache Kafka, Redpanda or MSK"
-        ),
+        16384, ge=1, description="Producer batch size per partition (aiokafka max_batch_size)"
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
 

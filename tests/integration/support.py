@@ -20,6 +20,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from streams.broker import free_port
 from streams.settings import Settings
+from streams.tansu_compat import true_end_offsets
 
 
 @dataclass
@@ -112,10 +113,7 @@ async def produce(
     bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]
 ) -> list[tuple[int, int]]:
     """Sends (key, value) pairs in order; returns their (partition, offset)."""
-    # One record per batch: Tansu reports end offsets at the start of a partition's last batch,
-    # which would make wait_caught_up's lag arithmetic undercount.
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4 << 20,
-                                max_batch_size=1)  # fmt: skip
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4 << 20)
     await producer.start()
     try:
         futures = [await producer.send(topic, value=value, key=key) for key, value in records]
@@ -187,7 +185,8 @@ async def consumer_lag(bootstrap: str, group: str, topics: list[str]) -> int:
             for topic in topics
             for partition in sorted(consumer.partitions_for_topic(topic) or ())
         ]
-        ends = await consumer.end_offsets(partitions)
+        # Tansu's own end offsets stop at the start of a partition's last batch.
+        ends = await true_end_offsets([bootstrap], await consumer.end_offsets(partitions))
         lag = 0
         for tp in partitions:
             committed = await consumer.committed(tp)

@@ -1,6 +1,5 @@
-"""The embedded broker's end-offset behaviour that SERVICEPULSE_PRODUCER_MAX_BATCH_BYTES=1
-works around. If a Tansu upgrade fixes it, this test fails: then the default can go back to
-normal batching."""
+"""The embedded broker's end-offset behaviour that streams/tansu_compat.py corrects. If a Tansu
+upgrade fixes it, the first test fails: the correction can then go."""
 
 from __future__ import annotations
 
@@ -40,3 +39,13 @@ async def test_end_offset_is_the_start_of_the_last_batch(broker):
 
 async def test_one_record_batches_give_the_true_end_offset(broker):
     assert await end_offset_after_batches(broker.bootstrap, "offsets.single", 1) == 12
+
+
+async def test_the_correction_finds_the_true_end(broker):
+    from aiokafka.structs import TopicPartition
+
+    from streams.tansu_compat import true_end_offsets
+
+    reported = await end_offset_after_batches(broker.bootstrap, "offsets.corrected", 16384)
+    tp = TopicPartition("offsets.corrected", 0)
+    assert await true_end_offsets([broker.bootstrap], {tp: reported}) == {tp: 12}
