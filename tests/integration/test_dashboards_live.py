@@ -40,7 +40,7 @@ from streams.generator import FeedbackGenerator
 from streams.settings import Settings
 from tests.integration.support import WorkerProcess, produce, wait_caught_up, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES_FILE = ROOT / "deploy" / "prometheus" / "servicepulse.rules.yml"
@@ -48,8 +48,8 @@ DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
 # Grafana's built-in interval variables, as a short demo run can answer them.
 BUILTINS = {"__rate_interval": "1m", "__interval": "1m", "__range": "1m",
             "__range_s": "60", "__interval_ms": "60000"}  # fmt: skip
-FIRST_BATCH = 3000
-SECOND_BATCH = 2000
+FIRST_BATCH = 2000
+SECOND_BATCH = 1200
 
 
 def _binary(name: str) -> str:
