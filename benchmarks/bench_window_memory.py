@@ -69,6 +69,13 @@ DEFAULT_MAX_BACKLOG = 5_000
 DEFAULT_SAMPLE_SECONDS = 5.0
 DEFAULT_MIN_AVAILABLE_MIB = 2048
 DEFAULT_COMPRESSION = "gzip"
+# Six times the generator's usual arrivals: ~0.63 s of event time per event (~140k events a
+# day across the catalogue), so 1 M events span ~7 days of event time and the first quarter
+# ~1.8 days. Replaying at the usual density, each event would carry ~5 window finals.
+DEFAULT_ARRIVALS_SCALE = 6.0
+# Retention of closed cases and idle journeys (and the run-around window they must cover),
+# shortened so that every horizon passes within the first quarter of a 1 M-event run.
+DEFAULT_HORIZON_DAYS = 1
 DEFAULT_OUT = Path("/tmp/servicepulse-bench")
 BATCH = 250  # records produced per batch
 BACKLOG_POLL_SECONDS = 1.0
@@ -223,12 +230,16 @@ def worker_settings(bootstrap: str, run_id: str) -> Settings:
     )
 
 
-def worker_env(settings: Settings, compression: str, extra: Sequence[str]) -> dict[str, str]:
+def worker_env(
+    settings: Settings, compression: str, horizon_days: int, extra: Sequence[str]
+) -> dict[str, str]:
     env = {
         f"SERVICEPULSE_{name.upper()}": getattr(settings, name)
         for name in Settings.model_fields
         if name.startswith("topic_")
     }
+    for name in ("CLOSED_CASE_RETENTION_DAYS", "JOURNEY_HORIZON_DAYS", "RUN_AROUND_WINDOW_DAYS"):
+        env[f"SERVICEPULSE_{name}"] = str(horizon_days)
     env["SERVICEPULSE_PARTITIONS"] = str(settings.partitions)
     if compression != "none":
         # Faust's own (unprefixed) setting: the worker's changelog and output batches.
@@ -311,11 +322,12 @@ def event_time(record: GeneratedRecord) -> str:
     return str(value)
 
 
-def interactions(count: int) -> Iterator[GeneratedRecord]:
+def interactions(count: int, arrivals_scale: float) -> Iterator[GeneratedRecord]:
     """Valid case-lifecycle interactions only, keyed by case_id."""
     generator = FeedbackGenerator(
-        seed=SEED, malformed_share=0.0, redelivery_share=0.0, case_share=1.0
-    )
+        seed=SEED, malformed_share=0.0, redelivery_share=0.0, case_share=1.0,
+        arrivals_per_hour_scale=arrivals_scale,
+    )  # fmt: skip
     for record in generator.records(count):
         if record.event_type != INTERACTION_TYPE or record.key is None:
             raise BenchmarkError(f"generator yielded a non-interaction record: {record.kind}")
@@ -561,7 +573,7 @@ class Run:
         )
         await producer.start()
         try:
-            records = interactions(self.args.events)
+            records = interactions(self.args.events, self.args.arrivals_scale)
             self.produce_started = time.monotonic()
             remaining = self.args.events
             while remaining > 0:
@@ -663,7 +675,7 @@ async def run(
         bootstrap,
         workdir,
         app_id=settings.app_id,
-        extra_env=worker_env(settings, args.compression, args.worker_env),
+        extra_env=worker_env(settings, args.compression, args.horizon_days, args.worker_env),
     )
     workers.append(worker)
     worker.start()
@@ -773,6 +785,8 @@ def outcome_of(state: Run, complete: bool) -> Outcome:
     about = [
         ("rate cap", cap, ""),
         ("compression", args.compression, "worker (PRODUCER_COMPRESSION_TYPE) and producer"),
+        ("arrivals scale", f"{args.arrivals_scale:g}", "x the generator's usual events/hour"),
+        ("state horizons", f"{args.horizon_days} d", "closed cases, journeys, run-around"),
         ("partitions per topic", str(state.settings.partitions), ""),
         ("CPU count", str(os.cpu_count()), platform.machine()),
         ("Python", platform.python_version(), platform.platform()),
@@ -1036,6 +1050,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         f"broker keeps every record (default {DEFAULT_COMPRESSION})",
     )
     parser.add_argument(
+        "--arrivals-scale",
+        type=float,
+        default=DEFAULT_ARRIVALS_SCALE,
+        metavar="X",
+        help="events per hour of event time, as a multiple of the generator's usual rate "
+        f"(default {DEFAULT_ARRIVALS_SCALE:g}: ~0.63 s of event time per event)",
+    )
+    parser.add_argument(
+        "--horizon-days",
+        type=int,
+        default=DEFAULT_HORIZON_DAYS,
+        metavar="D",
+        help="the worker's closed-case retention, journey horizon and run-around window, in "
+        f"days of event time (default {DEFAULT_HORIZON_DAYS})",
+    )
+    parser.add_argument(
         "--worker-env",
         action="append",
         default=[],
@@ -1069,6 +1099,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.events < 1000:
         parser.error("--events must be at least 1000")
+    if args.arrivals_scale <= 0:
+        parser.error("--arrivals-scale must be positive")
+    if args.horizon_days < 1:
+        parser.error("--horizon-days must be at least 1")
     if args.rate_cap is not None and args.rate_cap <= 0:
         parser.error("--rate-cap must be positive")
     if args.max_backlog < 2 * BATCH:

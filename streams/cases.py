@@ -6,7 +6,8 @@ Repeat contacts are observed per customer, in streams.journeys.
 
 Each case keeps the event_ids it applied, so redeliveries change nothing; out-of-order and
 cross-agency events are handled in processors.cases. Closed cases are deleted once their
-partition's event time is `CLOSED_CASE_RETENTION_SECONDS` past the close.
+partition's event time is `closed_case_retention_days` past the close (a redelivery or late
+event of a forgotten case starts a new partial case).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import faust
 
-from processors.cases import apply_interaction, open_case_age
+from processors.cases import SECONDS_PER_DAY, apply_interaction, open_case_age
 from processors.records import SourcePosition, dumps, observation_record
 from processors.standards import StandardsConfig
 from processors.window_engine import group_key
@@ -28,7 +29,6 @@ from streams.ingest import parse_internal_envelope
 from streams.metrics import Metrics
 from streams.settings import Settings
 
-CLOSED_CASE_RETENTION_SECONDS = 30 * 86_400.0
 OPEN_CASES_REPORT_SECONDS = 10.0
 
 
@@ -49,7 +49,8 @@ def register_case_correlation(
     # Closed cases are deleted once their partition's event time is the retention past the
     # close (a reopened case is noted again when it closes again).
     closed = EventTimeExpiry(
-        app, settings.internal_interaction_topic, cases, CLOSED_CASE_RETENTION_SECONDS,
+        app, settings.internal_interaction_topic, cases,
+        settings.closed_case_retention_days * SECONDS_PER_DAY,
         noted_at=lambda case: case["last_closed_at"] if closed_now(case) else None,
     )  # fmt: skip
 

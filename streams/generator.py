@@ -716,7 +716,12 @@ class FeedbackGenerator:
         redelivery_share: float = 0.03,
         cloudevents_share: float = 0.2,
         case_share: float = 0.5,
+        arrivals_per_hour_scale: float = 1.0,
     ) -> None:
+        if not arrivals_per_hour_scale > 0:
+            raise ValueError(
+                f"arrivals_per_hour_scale must be positive (got {arrivals_per_hour_scale})"
+            )
         for name, share in (
             ("malformed_share", malformed_share),
             ("redelivery_share", redelivery_share),
@@ -732,6 +737,7 @@ class FeedbackGenerator:
         self.redelivery_share = redelivery_share
         self.cloudevents_share = cloudevents_share
         self.case_share = case_share
+        self.arrivals_per_hour_scale = arrivals_per_hour_scale
         self._rng = random.Random(seed)
         begin = start if start is not None else DEFAULT_START
         if begin.tzinfo is None:
@@ -795,10 +801,12 @@ class FeedbackGenerator:
         return GeneratedRecord(event_type, key, value, KIND_VALID, None)
 
     def _gap_ms(self) -> int:
-        # A few seconds apart on average, busier in office hours (event-time hour, UTC-5).
+        # A few seconds apart on average, busier in office hours (event-time hour, UTC-5);
+        # a larger arrivals scale models a busier set of agencies (case durations unchanged).
         hour = (self._now_ms // _HOUR - 5) % 24
-        mean = 2.5 if 8 <= hour < 18 else 6.0
-        return max(50, min(20_000, int(self._rng.expovariate(1.0 / mean) * 1000)))
+        mean = (2.5 if 8 <= hour < 18 else 6.0) / self.arrivals_per_hour_scale
+        gap = int(self._rng.expovariate(1.0 / mean) * 1000)
+        return max(round(50 / self.arrivals_per_hour_scale), min(20_000, gap))
 
     def _event_time(self, due_ms: int) -> int:
         """Late events keep their time (within a bound); a few arrive slightly out of order."""

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     journey_horizon_days: float = Field(
         90.0, gt=0, description="A journey idle this long (event time) is forgotten"
     )
+    closed_case_retention_days: float = Field(
+        30.0, gt=0, description="A closed case is forgotten this long (event time) after closing"
+    )
     run_around_transfers: int = Field(3, ge=1, description="Run-around: transfers in a case")
     run_around_agencies: int = Field(2, ge=2, description="Run-around: agencies for one need")
     run_around_repeats: int = Field(3, ge=2, description="Run-around: openings for one need")
@@ -150,6 +153,16 @@ class Settings(BaseSettings):
                     f"SERVICEPULSE_{setting.upper()}={getattr(self, setting)!r} is not one of "
                     f"the windows in SERVICEPULSE_WINDOWS ({', '.join(names)})"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _journeys_cover_run_around_window(self) -> Settings:
+        # A journey forgotten before the repeat window ends would hide repeat contacts.
+        if self.journey_horizon_days < self.run_around_window_days:
+            raise ValueError(
+                f"SERVICEPULSE_JOURNEY_HORIZON_DAYS={self.journey_horizon_days:g} is shorter "
+                f"than SERVICEPULSE_RUN_AROUND_WINDOW_DAYS={self.run_around_window_days}"
+            )
         return self
 
     @model_validator(mode="after")

@@ -302,3 +302,27 @@ def test_shares_are_configurable() -> None:
     assert {r.event_type for r in feedback_only} == {FEEDBACK_TYPE}
     with pytest.raises(ValueError):
         FeedbackGenerator(malformed_share=1.5)
+
+
+def _event_time_span(generator: FeedbackGenerator, count: int) -> float:
+    times = []
+    for record in generator.records(count):
+        event = decode_event(record.value, record.event_type)
+        assert not isinstance(event, Rejection)
+        times.append(event.occurred_at_epoch)
+    return max(times) - min(times)
+
+
+def test_arrivals_scale_packs_more_events_into_each_hour() -> None:
+    office_hours = datetime(2027, 1, 4, 14, 0, tzinfo=UTC)  # 09:00 at UTC-5, for both runs
+
+    def clean(scale: float) -> FeedbackGenerator:
+        return FeedbackGenerator(
+            seed=4, start=office_hours, malformed_share=0, redelivery_share=0,
+            arrivals_per_hour_scale=scale,
+        )  # fmt: skip
+
+    usual, busy = _event_time_span(clean(1.0), 2_000), _event_time_span(clean(10.0), 2_000)
+    assert 8.5 < usual / busy < 11.5
+    with pytest.raises(ValueError, match="arrivals_per_hour_scale"):
+        FeedbackGenerator(arrivals_per_hour_scale=0)

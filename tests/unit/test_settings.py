@@ -174,3 +174,20 @@ def test_alert_window_must_be_a_configured_window(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("SERVICEPULSE_ALERT_WINDOW", "one_week")
     with pytest.raises(SettingsError, match="SERVICEPULSE_ALERT_WINDOW='one_week'"):
         load_settings()
+
+
+def test_state_horizons(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert settings.closed_case_retention_days == 30.0
+    assert settings.journey_horizon_days == 90.0
+    monkeypatch.setenv("SERVICEPULSE_CLOSED_CASE_RETENTION_DAYS", "1.5")
+    monkeypatch.setenv("SERVICEPULSE_JOURNEY_HORIZON_DAYS", "2")
+    monkeypatch.setenv("SERVICEPULSE_RUN_AROUND_WINDOW_DAYS", "2")
+    settings = load_settings()
+    assert (settings.closed_case_retention_days, settings.journey_horizon_days) == (1.5, 2.0)
+    monkeypatch.setenv("SERVICEPULSE_JOURNEY_HORIZON_DAYS", "1")
+    with pytest.raises(SettingsError, match="JOURNEY_HORIZON_DAYS=1 is shorter than"):
+        load_settings()
+    monkeypatch.setenv("SERVICEPULSE_CLOSED_CASE_RETENTION_DAYS", "0")
+    with pytest.raises(SettingsError, match="CLOSED_CASE_RETENTION_DAYS"):
+        load_settings()
