@@ -1,8 +1,9 @@
 """Public-safe daily performance: what an agency can publish on its open-data page.
 
-The stream edge keeps one day state per UTC day (a plain dict in a Faust table) and folds in
-every observation with :func:`add_to_day`; :func:`public_performance` turns a finished day
-into ``public.performance`` rows (schema ``public-performance.v1``), one per agency/service.
+The stream edge keeps one row per agency, service and UTC day (a plain dict in a Faust table)
+and folds in each calendar-day window final of that day with :func:`fold_final`;
+:func:`day_group` sums the channels, and :func:`public_performance` turns that into
+``public.performance`` rows (schema ``public-performance.v1``), one per agency/service.
 
 What a row holds, and what it never holds:
 
@@ -25,12 +26,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from processors.cases import Observation
-
-DayState = dict[str, Any]
+DayParts = dict[str, list[int]]  # "channel|standard" -> [count, good]
 
 DEFAULT_MIN_RESPONSES = 10
 DURATION_STANDARDS = ("time_to_first_response", "time_to_resolution")
+PUBLIC_STANDARDS = ("csat", *DURATION_STANDARDS)
 _DECIMALS = 3
 
 
@@ -39,52 +39,36 @@ def day_of(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).date().isoformat()
 
 
-def new_day(day: str) -> DayState:
-    """An empty day state."""
-    return {"day": day, "groups": {}}
+def fold_final(parts: Mapping[str, list[int]] | None, final: Mapping[str, Any]) -> DayParts:
+    """A day's parts with one calendar-day window final in (a new dict).
 
-
-def add_to_day(
-    state: DayState | None, observation: Observation, *, target_seconds: float | None = None
-) -> DayState:
-    """Fold one observation into its day's state (None: start the day of ``observation.at``).
-
-    ``target_seconds`` is the group's target for duration standards (from the standards file);
-    a duration observation without one is not counted toward compliance. Observations of
-    other standards than csat and the duration standards are ignored. Returns a new dict.
+    One part per channel and standard: its count and how many met the target (csat: answered
+    4–5). Standards the public feed does not show are ignored.
     """
-    day = day_of(observation.at)
-    current = state if state is not None else new_day(day)
-    if current["day"] != day:
-        raise ValueError(f"observation of {day} added to the state of {current['day']}")
-    counted = observation.standard == "csat" or (
-        observation.standard in DURATION_STANDARDS and target_seconds is not None
-    )
-    if not counted:
-        return current
-    key = f"{observation.agency}/{observation.service}"
-    groups = dict(current["groups"])
-    group = dict(
-        groups.get(key)
-        or {
-            "agency": observation.agency,
-            "service": observation.service,
-            "responses": 0,
-            "satisfied": 0,
-            "durations": {},
-        }
-    )
-    if observation.standard == "csat":
-        group["responses"] += 1
-        group["satisfied"] += 1 if observation.value >= 1.0 else 0
-    elif target_seconds is not None:
-        durations = dict(group["durations"])
-        measured, within = durations.get(observation.standard, [0, 0])
-        met = observation.value <= target_seconds
-        durations[observation.standard] = [measured + 1, within + (1 if met else 0)]
-        group["durations"] = durations
-    groups[key] = group
-    return {"day": day, "groups": groups}
+    folded = dict(parts or {})
+    if final["standard"] not in PUBLIC_STANDARDS:
+        return folded
+    good = round((final["compliance"] or 0.0) * final["count"])
+    if final["standard"] == "csat":
+        good = int(final.get("hits", good))
+    folded[f"{final['channel']}|{final['standard']}"] = [int(final["count"]), good]
+    return folded
+
+
+def day_group(agency: str, service: str, parts: Mapping[str, list[int]]) -> dict[str, Any]:
+    """The channels of a day summed: what :func:`public_performance` publishes from."""
+    group: dict[str, Any] = {
+        "agency": agency, "service": service, "responses": 0, "satisfied": 0, "durations": {},
+    }  # fmt: skip
+    for part, (count, good) in parts.items():
+        standard = part.rsplit("|", 1)[1]
+        if standard == "csat":
+            group["responses"] += count
+            group["satisfied"] += good
+        elif standard in DURATION_STANDARDS:
+            measured, within = group["durations"].get(standard, [0, 0])
+            group["durations"][standard] = [measured + count, within + good]
+    return group
 
 
 def public_performance(

@@ -6,6 +6,10 @@
         <app>-daily-by-service (key agency|service) ──▶ days[agency|service|day]
         ──▶ public.performance (suppressed below public_min_responses; no free text)
 
+A day's row is kept `public_days_retention_days` of event time past its end: the finals of a
+quiet channel or standard can come long after the others. A final for a day already forgotten
+is counted and logged, not published (its row would hide the others' counts).
+
 Benchmarks rank compliance (the share of observations meeting the standard: higher is better
 for every standard), among peers offering the same service (or using the same channel), and
 measure the distance to best-in-class compliance from the standards file.
@@ -14,6 +18,7 @@ measure the distance to best-in-class compliance from the standards file.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import faust
@@ -21,12 +26,14 @@ import faust
 from processors.peer_benchmarks import benchmark_messages
 from processors.records import dumps, epoch_of
 from processors.standards import StandardsConfig
-from processors.transparency import DURATION_STANDARDS, public_performance
+from processors.transparency import day_group, fold_final, public_performance
+from streams.expiry import EventTimeExpiry
 from streams.metrics import Metrics
 from streams.settings import Settings
 
+log = logging.getLogger(__name__)
+
 SECONDS_PER_DAY = 86_400
-PUBLIC_STANDARDS = ("csat", *DURATION_STANDARDS)
 
 
 def is_calendar_day(final: dict[str, Any]) -> bool:
@@ -99,30 +106,37 @@ def register_public_feed(app: faust.App, settings: Settings, metrics: Metrics) -
     public = app.topic(settings.topic_public, key_serializer="raw", value_serializer="raw")
     days = app.Table(
         "public-days", default=None, partitions=settings.partitions, key_type=str,
-        help="agency|service|day -> {channel|standard: [count, good]}",
+        help="agency|service|day -> {p: partition, end: epoch s, parts: {channel|std: [n, ok]}}",
+    )  # fmt: skip
+
+    retention = EventTimeExpiry(
+        app, settings.internal_daily_topic, days,
+        settings.public_days_retention_days * SECONDS_PER_DAY,
+        noted_at=lambda row: row.get("end"),
     )  # fmt: skip
 
     @app.agent(daily, name="public-performance")
     async def public_performance_feed(stream: faust.StreamT[bytes]) -> None:
         async for record in stream.events():
             final = json.loads(record.message.value)
+            partition = record.message.partition
             day = final["window_start"][:10]
             key = f"{final['agency']}|{final['service']}|{day}"
-            state = dict(days.get(key) or {})
-            good = round((final["compliance"] or 0.0) * final["count"])
-            if final["standard"] == "csat":
-                good = int(final.get("hits", good))
-            state[f"{final['channel']}|{final['standard']}"] = [final["count"], good]
-            group: dict[str, Any] = {"agency": final["agency"], "service": final["service"],
-                                     "responses": 0, "satisfied": 0, "durations": {}}  # fmt: skip
-            for part, (count, met) in state.items():
-                standard = part.split("|")[1]
-                if standard == "csat":
-                    group["responses"] += count
-                    group["satisfied"] += met
-                else:
-                    measured, within = group["durations"].get(standard, [0, 0])
-                    group["durations"][standard] = [measured + count, within + met]
+            day_end = epoch_of(final["window_end"])
+            now = retention.advance(partition, day_end)
+            if day_end <= now - retention.index.horizon_seconds and key not in days:
+                metrics.public_finals_expired.inc()
+                log.warning(
+                    "public feed: final for %s %s %s arrived after its day was forgotten "
+                    "(SERVICEPULSE_PUBLIC_DAYS_RETENTION_DAYS=%g); not published",
+                    key, final["channel"], final["standard"],
+                    settings.public_days_retention_days,
+                )  # fmt: skip
+                continue
+            parts = fold_final((days.get(key) or {}).get("parts"), final)
+            group = day_group(final["agency"], final["service"], parts)
             for row in public_performance(day, {key: group}, settings.public_min_responses):
                 await public.send(key=key.encode(), value=dumps(row))
-            days[key] = state
+            days[key] = {"p": partition, "end": day_end, "parts": parts}
+            retention.note(partition, key, day_end)
+            retention.expire(partition)

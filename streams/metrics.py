@@ -169,6 +169,12 @@ class Metrics:
             "customer_ref values that looked like raw PII and were replaced by an HMAC pseudonym",
             registry=registry,
         )
+        self.public_finals_expired = Counter(
+            "servicepulse_public_finals_expired_total",
+            "Calendar-day finals that arrived after their day left the public feed's state "
+            "(SERVICEPULSE_PUBLIC_DAYS_RETENTION_DAYS) and were not published",
+            registry=registry,
+        )
         self.journeys_run_around = Counter(
             "servicepulse_journeys_run_around_total",
             "Customer journeys newly flagged as run-around, by the agency of the flagging event",

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     journey_horizon_days: float = Field(
         90.0, gt=0, description="A journey idle this long (event time) is forgotten"
     )
+    public_days_retention_days: float = Field(
+        7.0, gt=0, description="A day of the public feed is kept this long past its end"
+    )
     closed_case_retention_days: float = Field(
         30.0, gt=0, description="A closed case is forgotten this long (event time) after closing"
     )

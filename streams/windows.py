@@ -33,10 +33,11 @@ from processors.alerts import AlertPolicy, firing, step
 from processors.records import dumps, epoch_of, late_record, parse_observation_record
 from processors.standards import Standard, StandardsConfig
 from processors.throttle import UpdateThrottle
+from processors.transparency import PUBLIC_STANDARDS
 from processors.window_engine import Origin, WindowEngine, group_key
 from processors.windows import WindowSpec
 from schemas.models import INTERACTION_TYPE
-from streams.benchmarks import PUBLIC_STANDARDS, is_calendar_day
+from streams.benchmarks import is_calendar_day
 from streams.deadletters import DeadLetters
 from streams.metrics import Metrics
 from streams.settings import Settings

@@ -190,3 +190,45 @@ async def test_journeys_flag_run_around_and_feed_benchmarks_and_public_feed(brok
     assert all(set(row) == {"day", "agency", "service", "suppressed"}
                for row in rows if row["suppressed"])  # fmt: skip
     assert all("comment" not in json.dumps(row) for row in rows)
+
+
+async def test_public_feed_forgets_old_days_and_counts_finals_that_come_later(
+    broker, start_worker
+):
+    settings, env = await isolated_settings(broker.bootstrap, "publicdays")
+    env["SERVICEPULSE_GRACE_SECONDS"] = "600"
+    env["SERVICEPULSE_PUBLIC_DAYS_RETENTION_DAYS"] = "1"
+    worker = start_worker(extra_env=env).start()
+    day = 24 * 60  # minutes
+
+    def survey(name: str, minutes: float, channel: str = "phone") -> dict[str, Any]:
+        return {"event_id": f"pd-{name}", "occurred_at": at(minutes), "agency": "va",
+                "service": "benefits", "channel": channel, "csat": 5}  # fmt: skip
+
+    # Each step is published once the previous one is processed, so that the order in which
+    # the day windows close is the one described.
+    steps = [
+        # 2026-11-02: twelve phone answers and one web answer.
+        [survey(f"phone-{n}", 60 + n) for n in range(12)] + [survey("web-1", 90, "web")],
+        [survey("phone-later", 2 * day + 240)],  # closes phone's 11-02: a row of 12 responses
+        [survey("phone-much-later", 3 * day + 240)],  # closes phone's 11-04: 11-02 forgotten
+        [survey("web-later", 4 * day + 240, "web")],  # closes web's 11-02: too late to publish
+    ]
+    for step in steps:
+        await publish(settings, [], step)
+        await wait_caught_up(settings)
+
+    def expired_total() -> float:
+        for line in worker.metrics_text().splitlines():
+            if line.startswith("servicepulse_public_finals_expired_total "):
+                return float(line.split()[1])
+        return 0.0
+
+    assert expired_total() == 1.0
+    rows = [json.loads(r.value) for r in await consume(
+        settings.kafka_bootstrap, [settings.topic_public],
+        lambda got: any(json.loads(r.value)["day"] == "2026-11-04" for r in got), settle=3.0,
+    )]  # fmt: skip
+    first_day = [row for row in rows if row["day"] == "2026-11-02"]
+    assert [row["responses"] for row in first_day] == [12]  # the late web final changed nothing
+    assert [row["suppressed"] for row in rows if row["day"] == "2026-11-04"] == [True]

@@ -2,37 +2,34 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from processors.cases import Observation
 from processors.transparency import (
-    DayState,
-    add_to_day,
+    DayParts,
+    day_group,
     day_of,
+    fold_final,
     public_performance,
 )
 from schemas.contract import validator
 
 T0 = 1_777_626_000.0  # 2026-05-01T09:00:00Z
-TARGET = 3600.0
+DAY = "2026-05-01"
 
 
-def csat(value: float, agency: str = "ssa", service: str = "retirement") -> Observation:
-    return Observation(agency, service, "phone", "csat", T0, value)
+def final(
+    standard: str, count: int, compliance: float | None, channel: str = "phone", **extra: Any
+) -> dict[str, Any]:
+    """A calendar-day window final as the window agent publishes it (the fields used here)."""
+    return {"agency": "ssa", "service": "retirement", "channel": channel, "standard": standard,
+            "count": count, "compliance": compliance, **extra}  # fmt: skip
 
 
-def duration(seconds: float, standard: str = "time_to_first_response") -> Observation:
-    return Observation("ssa", "retirement", "phone", standard, T0, seconds)
-
-
-def build(csats: list[float], durations: list[float]) -> DayState:
-    state: DayState | None = None
-    for value in csats:
-        state = add_to_day(state, csat(value))
-    for seconds in durations:
-        state = add_to_day(state, duration(seconds), target_seconds=TARGET)
-    assert state is not None
-    return state
+def build(*finals: dict[str, Any]) -> dict[str, Any]:
+    parts: DayParts | None = None
+    for item in finals:
+        parts = fold_final(parts, item)
+    return {"ssa|retirement": day_group("ssa", "retirement", parts or {})}
 
 
 def test_day_of_is_utc() -> None:
@@ -40,8 +37,12 @@ def test_day_of_is_utc() -> None:
 
 
 def test_published_row() -> None:
-    state = build([1.0] * 8 + [0.0] * 4, [60.0] * 9 + [7200.0] * 3)
-    (row,) = public_performance(state["day"], state["groups"])
+    groups = build(
+        final("csat", 8, 0.75, hits=6),
+        final("csat", 4, 0.5, channel="web", hits=2),
+        final("time_to_first_response", 12, 0.75),
+    )
+    (row,) = public_performance(DAY, groups)
     assert row == {
         "day": "2026-05-01",
         "agency": "ssa",
@@ -54,9 +55,21 @@ def test_published_row() -> None:
     validator("public-performance.v1").validate(row)
 
 
+def test_channels_add_up_and_a_repeated_final_replaces_its_part() -> None:
+    groups = build(
+        final("time_to_resolution", 10, 0.5),
+        final("time_to_resolution", 20, 1.0, channel="web"),
+        final("time_to_resolution", 10, 0.9),  # the phone part again: replaces, not adds
+        final("csat", 10, 1.0, hits=10),
+    )
+    assert groups["ssa|retirement"]["durations"] == {"time_to_resolution": [30, 29]}
+    (row,) = public_performance(DAY, groups)
+    assert row["compliance"]["time_to_resolution"] == {"cases": 30, "within_target_share": 0.967}
+
+
 def test_small_groups_are_marked_suppressed_without_values() -> None:
-    state = build([1.0] * 9, [60.0] * 50)
-    (row,) = public_performance(state["day"], state["groups"])
+    (row,) = public_performance(DAY, build(final("csat", 9, 1.0, hits=9),
+                                           final("time_to_first_response", 50, 1.0)))  # fmt: skip
     assert row == {
         "day": "2026-05-01",
         "agency": "ssa",
@@ -67,31 +80,27 @@ def test_small_groups_are_marked_suppressed_without_values() -> None:
 
 
 def test_small_compliance_cells_are_left_out() -> None:
-    state = build([1.0] * 10, [60.0] * 3)
-    (row,) = public_performance(state["day"], state["groups"])
+    groups = build(final("csat", 10, 1.0, hits=10), final("time_to_first_response", 3, 1.0))
+    (row,) = public_performance(DAY, groups)
     assert row["compliance"] == {}
-    assert public_performance(state["day"], state["groups"], min_responses=3)[0]["compliance"]
+    assert public_performance(DAY, groups, min_responses=3)[0]["compliance"]
 
 
-def test_other_standards_and_untargeted_durations_are_ignored() -> None:
-    state = add_to_day(None, Observation("ssa", "r", "web", "abandonment_rate", T0, 1.0))
-    assert state["groups"] == {}
-    assert add_to_day(state, duration(10.0)) == state  # no target known
-
-
-def test_accumulator_is_pure_and_checks_the_day() -> None:
-    state = build([1.0], [])
-    before = {**state, "groups": dict(state["groups"])}
-    add_to_day(state, csat(0.0))
-    assert state == before
-    with pytest.raises(ValueError):
-        add_to_day(state, Observation("ssa", "r", "web", "csat", T0 + 86_400, 1.0))
+def test_other_standards_are_ignored_and_folding_is_pure() -> None:
+    parts = fold_final(None, final("csat", 10, 0.8, hits=8))
+    assert fold_final(parts, final("abandonment_rate", 40, 0.9)) == parts
+    before = dict(parts)
+    fold_final(parts, final("csat", 3, 0.0, channel="web", hits=0))
+    assert parts == before
+    assert fold_final(None, final("time_to_first_response", 4, None)) == {
+        "phone|time_to_first_response": [4, 0]
+    }
 
 
 def test_rows_carry_nothing_private() -> None:
-    state = build([1.0] * 20, [60.0] * 20)
-    state = add_to_day(state, csat(1.0, agency="irs", service="refunds"))
-    rows = public_performance(state["day"], state["groups"])
+    groups = build(final("csat", 20, 1.0, hits=20), final("time_to_first_response", 20, 1.0))
+    groups["irs|refunds"] = day_group("irs", "refunds", {"web|csat": [1, 1]})
+    rows = public_performance(DAY, groups)
     assert [(r["agency"], r["suppressed"]) for r in rows] == [("irs", True), ("ssa", False)]
     allowed = {"day", "agency", "service", "suppressed", "responses", "satisfaction_share",
                "compliance"}  # fmt: skip
