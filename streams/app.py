@@ -67,6 +67,10 @@ def create_app(
         broker_heartbeat_interval=settings.heartbeat_interval_seconds,
         producer_max_request_size=PRODUCER_MAX_REQUEST_BYTES,
         producer_max_batch_size=settings.producer_max_batch_bytes,
+        # Without a linger every agent's send is its own request and record batch: on Tansu's
+        # memory storage that made the broker ~6x costlier in CPU and ~2.5x bigger (see
+        # benchmarks/README.md); 50 ms is small next to the fetch waits between hops.
+        producer_linger=settings.producer_linger_seconds,
         consumer_auto_offset_reset="earliest",
         # Topics are created up front by streams.topics.ensure_topics, with explicit partitions.
         topic_allow_declare=True,

@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     producer_max_batch_bytes: int = Field(
         16384, ge=1, description="Producer batch size per partition (aiokafka max_batch_size)"
     )
+    producer_linger_seconds: float = Field(
+        0.05, ge=0, description="Producer wait to fill a batch (aiokafka linger_ms, in seconds)"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
 
     @field_validator("kafka_bootstrap")

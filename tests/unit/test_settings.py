@@ -36,6 +36,7 @@ def test_defaults() -> None:
     assert settings.topic_deadletter == "events.deadletter"
     assert settings.max_event_bytes == DEFAULT_MAX_EVENT_BYTES
     assert settings.dedupe_horizon_seconds == 86_400.0
+    assert settings.producer_linger_seconds == 0.05
     assert settings.log_level == "info"
 
 

@@ -1,0 +1,20 @@
+"""streams.app: the settings reach Faust's configuration (no broker is contacted)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from streams.app import create_app
+from streams.settings import Settings
+
+
+def test_producer_and_group_settings_reach_faust(tmp_path) -> None:
+    settings = Settings(
+        app_id="sp-conf", data_dir=tmp_path, demo_mode=True, producer_linger_seconds=0.2,
+        producer_max_batch_bytes=32768, session_timeout_seconds=7.0,
+    )  # fmt: skip
+    conf = create_app(settings, registry=CollectorRegistry()).conf
+    assert conf.producer_linger == 0.2
+    assert conf.producer_max_batch_size == 32768
+    assert conf.broker_session_timeout == 7.0
+    assert conf.processing_guarantee.value == "at_least_once"
