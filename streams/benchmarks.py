@@ -23,6 +23,7 @@ from typing import Any
 
 import faust
 
+from processors.cases import SECONDS_PER_DAY
 from processors.peer_benchmarks import benchmark_messages
 from processors.records import dumps, epoch_of
 from processors.standards import StandardsConfig
@@ -32,8 +33,6 @@ from streams.metrics import Metrics
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
-
-SECONDS_PER_DAY = 86_400
 
 
 def is_calendar_day(final: dict[str, Any]) -> bool:
@@ -123,8 +122,8 @@ def register_public_feed(app: faust.App, settings: Settings, metrics: Metrics) -
             day = final["window_start"][:10]
             key = f"{final['agency']}|{final['service']}|{day}"
             day_end = epoch_of(final["window_end"])
-            now = retention.advance(partition, day_end)
-            if day_end <= now - retention.index.horizon_seconds and key not in days:
+            retention.advance(partition, day_end)
+            if retention.is_past_horizon(partition, day_end) and key not in days:
                 metrics.public_finals_expired.inc()
                 log.warning(
                     "public feed: final for %s %s %s arrived after its day was forgotten "

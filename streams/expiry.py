@@ -45,6 +45,10 @@ class EventTimeExpiry:
     def now(self, partition: int | None) -> float:
         return self.clock.get(partition, 0.0) if partition is not None else 0.0
 
+    def is_past_horizon(self, partition: int, at: float) -> bool:
+        """True when a row noted at ``at`` is (or would be) deleted by ``expire``."""
+        return at <= self.now(partition) - self.index.horizon_seconds
+
     def expire(self, partition: int) -> None:
         """Deletes the rows of ``partition`` noted more than the horizon ago (and not noted
         again since); called inside the agent loop with the current event's partition."""

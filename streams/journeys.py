@@ -15,7 +15,7 @@ import time
 
 import faust
 
-from processors.cases import apply_contact
+from processors.cases import SECONDS_PER_DAY, apply_contact
 from processors.journeys import RunAroundRules, apply_journey_event, journey_message
 from processors.records import SourcePosition, dumps, observation_record
 from processors.standards import StandardsConfig
@@ -32,8 +32,6 @@ from streams.expiry import EventTimeExpiry
 from streams.ingest import parse_internal_envelope
 from streams.metrics import Metrics
 from streams.settings import Settings
-
-SECONDS_PER_DAY = 86_400.0
 
 
 def register_journeys(

@@ -8,6 +8,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
+from streams.tansu_compat import true_end_offsets
+
 pytestmark = pytest.mark.integration
 
 
@@ -42,10 +44,6 @@ async def test_one_record_batches_give_the_true_end_offset(broker):
 
 
 async def test_the_correction_finds_the_true_end(broker):
-    from aiokafka.structs import TopicPartition
-
-    from streams.tansu_compat import true_end_offsets
-
     reported = await end_offset_after_batches(broker.bootstrap, "offsets.corrected", 16384)
     tp = TopicPartition("offsets.corrected", 0)
     assert await true_end_offsets([broker.bootstrap], {tp: reported}) == {tp: 12}
