@@ -57,11 +57,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from schemas.models import INTERACTION_TYPE  # noqa: E402
-from streams.broker import EmbeddedBroker, free_port  # noqa: E402
-from streams.generator import FeedbackGenerator, GeneratedRecord  # noqa: E402
-from streams.settings import Settings  # noqa: E402
-from streams.topics import ensure_topics  # noqa: E402
+from servicepulse.schemas.models import INTERACTION_TYPE  # noqa: E402
+from servicepulse.streams.broker import EmbeddedBroker, free_port  # noqa: E402
+from servicepulse.streams.generator import FeedbackGenerator, GeneratedRecord  # noqa: E402
+from servicepulse.streams.settings import Settings  # noqa: E402
+from servicepulse.streams.topics import ensure_topics  # noqa: E402
 from tests.integration.support import WorkerProcess  # noqa: E402
 
 DEFAULT_EVENTS = 1_000_000

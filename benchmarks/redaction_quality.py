@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from processors.redaction import redact  # noqa: E402
-from processors.redaction_eval import OVERALL, evaluate  # noqa: E402
+from servicepulse.processors.redaction import redact  # noqa: E402
+from servicepulse.processors.redaction_eval import OVERALL, evaluate  # noqa: E402
 
 DEFAULT_CORPUS = ROOT / "tests" / "unit" / "data" / "pii_corpus.jsonl"
 

@@ -27,7 +27,7 @@ from ddsketch.ddsketch import BaseDDSketch
 from ddsketch.mapping import LogarithmicMapping
 from ddsketch.store import DenseStore
 
-from processors.standards import Standard
+from servicepulse.processors.standards import Standard
 
 RELATIVE_ACCURACY = 0.01
 QUANTILES = {"p50": 0.50, "p90": 0.90, "p99": 0.99}

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from processors.standards import Standard
+from servicepulse.processors.standards import Standard
 
 Severity = Literal["warning", "critical"]
 AlertState = dict[str, Any]

@@ -28,7 +28,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from schemas.models import FeedbackEvent, InteractionEvent, InteractionKind
+from servicepulse.schemas.models import FeedbackEvent, InteractionEvent, InteractionKind
 
 Case = dict[str, Any]
 History = dict[str, Any]

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from schemas.models import EVENT_MODELS, FeedbackEvent, InteractionEvent, Rfc3339Text
+from servicepulse.schemas.models import EVENT_MODELS, FeedbackEvent, InteractionEvent, Rfc3339Text
 
 DEFAULT_MAX_EVENT_BYTES = 64 * 1024
 

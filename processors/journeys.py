@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from processors.cases import CLOSING_KINDS, SECONDS_PER_DAY, Observation
-from processors.pseudonym import looks_like_raw_pii
-from schemas.models import FeedbackEvent, InteractionEvent, InteractionKind
+from servicepulse.processors.cases import CLOSING_KINDS, SECONDS_PER_DAY, Observation
+from servicepulse.processors.pseudonym import looks_like_raw_pii
+from servicepulse.schemas.models import FeedbackEvent, InteractionEvent, InteractionKind
 
 Journey = dict[str, Any]
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from processors.standards import STANDARD_SPECS, Direction
+from servicepulse.processors.standards import STANDARD_SPECS, Direction
 
 PeerBy = Literal["service", "channel"]
 GroupKey = tuple[str, str, str, str]  # agency, service, channel, standard

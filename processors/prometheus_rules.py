@@ -35,8 +35,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from processors.alerts import DEFAULT_RUNBOOK_BASE_URL
-from processors.standards import STANDARD_SPECS, StandardsConfig
+from servicepulse.processors.alerts import DEFAULT_RUNBOOK_BASE_URL
+from servicepulse.processors.standards import STANDARD_SPECS, StandardsConfig
 
 GROUP_BY = "agency, service, channel, standard"
 MATCH_ON = "agency, service, channel"

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from processors.cases import Observation
-from processors.decoding import Rejection
-from processors.sentiment import Sentiment
-from schemas.models import FeedbackEvent
+from servicepulse.processors.cases import Observation
+from servicepulse.processors.decoding import Rejection
+from servicepulse.processors.sentiment import Sentiment
+from servicepulse.schemas.models import FeedbackEvent
 
 
 @dataclass(frozen=True, slots=True)

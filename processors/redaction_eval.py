@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from processors.redaction import Span, detect
+from servicepulse.processors.redaction import Span, detect
 
 OVERALL = "overall"
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import yaml
 
-from schemas.models import SHORT_ID_PATTERN, Channel, Drivers
+from servicepulse.schemas.models import SHORT_ID_PATTERN, Channel, Drivers
 
 Kind = Literal["duration", "rate"]
 Direction = Literal["at_most", "at_least"]

@@ -31,11 +31,18 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from processors.aggregates import add_duration, add_rate, empty, is_good, merge_all, summary
-from processors.cases import Observation
-from processors.records import rfc3339
-from processors.standards import Standard, StandardsConfig
-from processors.windows import (
+from servicepulse.processors.aggregates import (
+    add_duration,
+    add_rate,
+    empty,
+    is_good,
+    merge_all,
+    summary,
+)
+from servicepulse.processors.cases import Observation
+from servicepulse.processors.records import rfc3339
+from servicepulse.processors.standards import Standard, StandardsConfig
+from servicepulse.processors.windows import (
     DEFAULT_GRACE_S,
     DEFAULT_WINDOWS,
     WindowSpec,

@@ -1,3 +1,6 @@
 """The thin edge: Faust agents, topics and tables that wire `processors/` to Kafka."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+# The one version string is [project].version in pyproject.toml.
+__version__ = version("servicepulse")

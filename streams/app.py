@@ -7,17 +7,17 @@ import secrets
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from processors.standards import StandardsConfig, load_standards
-from streams import tansu_compat
-from streams.benchmarks import register_benchmarks, register_public_feed
-from streams.cases import register_case_correlation
-from streams.feedback import register_feedback_scoring
-from streams.health import register_health
-from streams.ingest import register_ingest
-from streams.journeys import register_journeys
-from streams.metrics import Metrics
-from streams.settings import Settings
-from streams.windows import register_windows
+from servicepulse.processors.standards import StandardsConfig, load_standards
+from servicepulse.streams import tansu_compat
+from servicepulse.streams.benchmarks import register_benchmarks, register_public_feed
+from servicepulse.streams.cases import register_case_correlation
+from servicepulse.streams.feedback import register_feedback_scoring
+from servicepulse.streams.health import register_health
+from servicepulse.streams.ingest import register_ingest
+from servicepulse.streams.journeys import register_journeys
+from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.settings import Settings
+from servicepulse.streams.windows import register_windows
 
 # Dead-letter records (base64 of up to a full input record) exceed Kafka's 1 MiB default.
 PRODUCER_MAX_REQUEST_BYTES = 4 * 1024 * 1024

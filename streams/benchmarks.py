@@ -23,14 +23,14 @@ from typing import Any
 
 import faust
 
-from processors.cases import SECONDS_PER_DAY
-from processors.peer_benchmarks import benchmark_messages
-from processors.records import dumps, epoch_of
-from processors.standards import StandardsConfig
-from processors.transparency import day_group, fold_final, public_performance
-from streams.expiry import EventTimeExpiry
-from streams.metrics import Metrics
-from streams.settings import Settings
+from servicepulse.processors.cases import SECONDS_PER_DAY
+from servicepulse.processors.peer_benchmarks import benchmark_messages
+from servicepulse.processors.records import dumps, epoch_of
+from servicepulse.processors.standards import StandardsConfig
+from servicepulse.processors.transparency import day_group, fold_final, public_performance
+from servicepulse.streams.expiry import EventTimeExpiry
+from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -18,16 +18,16 @@ from typing import Any
 
 import faust
 
-from processors.cases import SECONDS_PER_DAY, apply_interaction, open_case_age
-from processors.records import SourcePosition, dumps, observation_record
-from processors.standards import StandardsConfig
-from processors.window_engine import group_key
-from schemas.models import INTERACTION_TYPE, InteractionEvent
-from streams.deadletters import DeadLetters
-from streams.expiry import EventTimeExpiry
-from streams.ingest import parse_internal_envelope
-from streams.metrics import Metrics
-from streams.settings import Settings
+from servicepulse.processors.cases import SECONDS_PER_DAY, apply_interaction, open_case_age
+from servicepulse.processors.records import SourcePosition, dumps, observation_record
+from servicepulse.processors.standards import StandardsConfig
+from servicepulse.processors.window_engine import group_key
+from servicepulse.schemas.models import INTERACTION_TYPE, InteractionEvent
+from servicepulse.streams.deadletters import DeadLetters
+from servicepulse.streams.expiry import EventTimeExpiry
+from servicepulse.streams.ingest import parse_internal_envelope
+from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.settings import Settings
 
 OPEN_CASES_REPORT_SECONDS = 10.0
 

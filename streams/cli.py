@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from streams.settings import Settings, SettingsError, load_settings
+from servicepulse.streams.settings import Settings, SettingsError, load_settings
 
 cli = typer.Typer(
     help="servicepulse: customer-feedback stream processor for public-service agencies.",
@@ -34,7 +34,7 @@ def broker(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 to listen and advertise on")] = 9092,
 ) -> None:
     """Run the embedded Tansu Kafka broker (memory storage) in the foreground."""
-    from streams.broker import EmbeddedBroker
+    from servicepulse.streams.broker import EmbeddedBroker
 
     embedded = EmbeddedBroker(port, quiet=False).start()
     err_console.print(f"Tansu broker listening on {embedded.bootstrap} (Ctrl-C stops it)")
@@ -55,9 +55,9 @@ def worker() -> None:
     Creates the topics it needs if absent, serves /metrics on SERVICEPULSE_WEB_PORT.
     """
     settings = _settings_or_exit()
-    from processors.standards import StandardsFileError
-    from streams.app import MissingPseudonymKey
-    from streams.worker import run_worker
+    from servicepulse.processors.standards import StandardsFileError
+    from servicepulse.streams.app import MissingPseudonymKey
+    from servicepulse.streams.worker import run_worker
 
     try:
         run_worker(settings)
@@ -81,8 +81,8 @@ def publish(
     ] = None,
 ) -> None:
     """Validate events from a JSON Lines file and publish the valid ones to their input topic."""
-    from schemas.models import FEEDBACK_TYPE, INTERACTION_TYPE
-    from streams.publish import publish_lines
+    from servicepulse.schemas.models import FEEDBACK_TYPE, INTERACTION_TYPE
+    from servicepulse.streams.publish import publish_lines
 
     settings = _settings_or_exit()
     types = {"feedback": FEEDBACK_TYPE, "interaction": INTERACTION_TYPE, None: None}
@@ -117,7 +117,7 @@ def demo(
     web_port: Annotated[int, typer.Option(help="Worker /metrics port")] = 6066,
 ) -> None:
     """Embedded broker + worker + realistic generator, with a live terminal summary."""
-    from streams.demo import run_demo
+    from servicepulse.streams.demo import run_demo
 
     raise typer.Exit(run_demo(duration=duration, rate=rate, port=port, web_port=web_port))
 
@@ -132,8 +132,8 @@ def rules(
     ] = Path("deploy/prometheus"),
 ) -> None:
     """Generate Prometheus recording rules, burn-rate alerts and prometheus.yml."""
-    from processors.standards import StandardsFileError
-    from streams.rules_cmd import write_rules
+    from servicepulse.processors.standards import StandardsFileError
+    from servicepulse.streams.rules_cmd import write_rules
 
     try:
         written = write_rules(standards, out)

@@ -7,10 +7,10 @@ from typing import Any
 
 import faust
 
-from processors.decoding import RejectCategory, Rejection
-from processors.records import SourcePosition, dead_letter, dumps
-from streams.metrics import Metrics
-from streams.settings import Settings
+from servicepulse.processors.decoding import RejectCategory, Rejection
+from servicepulse.processors.records import SourcePosition, dead_letter, dumps
+from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.settings import Settings
 
 
 class DeadLetters:

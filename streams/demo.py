@@ -26,11 +26,11 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from schemas.models import FEEDBACK_TYPE
-from streams.broker import EmbeddedBroker, free_port
-from streams.generator import FeedbackGenerator
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from servicepulse.schemas.models import FEEDBACK_TYPE
+from servicepulse.streams.broker import EmbeddedBroker, free_port
+from servicepulse.streams.generator import FeedbackGenerator
+from servicepulse.streams.settings import Settings
+from servicepulse.streams.topics import ensure_topics
 
 
 @dataclass
@@ -193,8 +193,10 @@ def run_demo(duration: float | None, rate: float, port: int, web_port: int) -> i
                "SERVICEPULSE_DATA_DIR": str(settings.data_dir),
                "SERVICEPULSE_DEMO_MODE": "true"}  # fmt: skip
         with log_path.open("wb") as log:
-            worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=env,
-                                      stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "servicepulse.streams.cli", "worker"],
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_run(settings, rate, duration, log_path, worker))
         console.print(f"demo stopped; worker log and state in {data_dir}")

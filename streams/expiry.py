@@ -12,7 +12,7 @@ from typing import Any
 
 import faust
 
-from processors.dedupe import ExpiryIndex
+from servicepulse.processors.dedupe import ExpiryIndex
 
 # (row value) -> the time it was noted at, or None if it is not waiting for expiry.
 NotedAt = Callable[[Any], float | None]

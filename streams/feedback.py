@@ -14,15 +14,20 @@ from typing import Any
 
 import faust
 
-from processors.cases import feedback_observations
-from processors.dedupe import ExpiryIndex, is_duplicate
-from processors.records import SourcePosition, dumps, observation_record, scored_feedback
-from processors.window_engine import group_key
-from schemas.models import FEEDBACK_TYPE, FeedbackEvent
-from streams.deadletters import DeadLetters
-from streams.ingest import parse_envelope_sentiment, parse_internal_envelope
-from streams.metrics import Metrics
-from streams.settings import Settings
+from servicepulse.processors.cases import feedback_observations
+from servicepulse.processors.dedupe import ExpiryIndex, is_duplicate
+from servicepulse.processors.records import (
+    SourcePosition,
+    dumps,
+    observation_record,
+    scored_feedback,
+)
+from servicepulse.processors.window_engine import group_key
+from servicepulse.schemas.models import FEEDBACK_TYPE, FeedbackEvent
+from servicepulse.streams.deadletters import DeadLetters
+from servicepulse.streams.ingest import parse_envelope_sentiment, parse_internal_envelope
+from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.settings import Settings
 
 SWEEP_EVERY_SECONDS = 30.0
 

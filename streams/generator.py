@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from processors.decoding import DEFAULT_MAX_EVENT_BYTES, RejectCategory
-from schemas.models import FEEDBACK_TYPE, INTERACTION_TYPE, Channel, InteractionKind
+from servicepulse.processors.decoding import DEFAULT_MAX_EVENT_BYTES, RejectCategory
+from servicepulse.schemas.models import FEEDBACK_TYPE, INTERACTION_TYPE, Channel, InteractionKind
 
 __all__ = [
     "DEFAULT_START",

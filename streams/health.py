@@ -5,7 +5,7 @@ from __future__ import annotations
 import faust
 from faust.exceptions import NotReady
 
-from streams.metrics import Metrics
+from servicepulse.streams.metrics import Metrics
 
 LAG_REPORT_SECONDS = 5.0
 

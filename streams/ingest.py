@@ -20,15 +20,20 @@ from typing import Any
 
 import faust
 
-from processors.decoding import RejectCategory, Rejection, decode_event
-from processors.pseudonym import protect_customer_ref
-from processors.records import SourcePosition, dumps
-from processors.redaction import redact
-from processors.sentiment import Sentiment, score_comment
-from schemas.models import FEEDBACK_TYPE, INTERACTION_TYPE, FeedbackEvent, InteractionEvent
-from streams.deadletters import DeadLetters
-from streams.metrics import Metrics
-from streams.settings import Settings
+from servicepulse.processors.decoding import RejectCategory, Rejection, decode_event
+from servicepulse.processors.pseudonym import protect_customer_ref
+from servicepulse.processors.records import SourcePosition, dumps
+from servicepulse.processors.redaction import redact
+from servicepulse.processors.sentiment import Sentiment, score_comment
+from servicepulse.schemas.models import (
+    FEEDBACK_TYPE,
+    INTERACTION_TYPE,
+    FeedbackEvent,
+    InteractionEvent,
+)
+from servicepulse.streams.deadletters import DeadLetters
+from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.settings import Settings
 
 _SHORT_TYPE = {FEEDBACK_TYPE: "feedback", INTERACTION_TYPE: "interaction"}
 

@@ -15,23 +15,23 @@ import time
 
 import faust
 
-from processors.cases import SECONDS_PER_DAY, apply_contact
-from processors.journeys import RunAroundRules, apply_journey_event, journey_message
-from processors.records import SourcePosition, dumps, observation_record
-from processors.standards import StandardsConfig
-from processors.window_engine import group_key
-from schemas.models import (
+from servicepulse.processors.cases import SECONDS_PER_DAY, apply_contact
+from servicepulse.processors.journeys import RunAroundRules, apply_journey_event, journey_message
+from servicepulse.processors.records import SourcePosition, dumps, observation_record
+from servicepulse.processors.standards import StandardsConfig
+from servicepulse.processors.window_engine import group_key
+from servicepulse.schemas.models import (
     FEEDBACK_TYPE,
     INTERACTION_TYPE,
     FeedbackEvent,
     InteractionEvent,
     InteractionKind,
 )
-from streams.deadletters import DeadLetters
-from streams.expiry import EventTimeExpiry
-from streams.ingest import parse_internal_envelope
-from streams.metrics import Metrics
-from streams.settings import Settings
+from servicepulse.streams.deadletters import DeadLetters
+from servicepulse.streams.expiry import EventTimeExpiry
+from servicepulse.streams.ingest import parse_internal_envelope
+from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.settings import Settings
 
 
 def register_journeys(

@@ -10,9 +10,9 @@ from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from processors.decoding import Rejection, decode_event
-from schemas.models import FEEDBACK_TYPE, INTERACTION_TYPE, FeedbackEvent
-from streams.settings import Settings
+from servicepulse.processors.decoding import Rejection, decode_event
+from servicepulse.schemas.models import FEEDBACK_TYPE, INTERACTION_TYPE, FeedbackEvent
+from servicepulse.streams.settings import Settings
 
 
 @dataclass

@@ -11,8 +11,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from processors.decoding import DEFAULT_MAX_EVENT_BYTES
-from processors.windows import WindowSpec
+from servicepulse.processors.decoding import DEFAULT_MAX_EVENT_BYTES
+from servicepulse.processors.windows import WindowSpec
 
 DEFAULT_STANDARDS_FILE = Path(__file__).with_name("standards.default.yaml")
 MIN_PSEUDONYM_KEY_BYTES = 16

@@ -12,7 +12,7 @@ import contextlib
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from streams.settings import Settings
+from servicepulse.streams.settings import Settings
 
 # Dead-letter records carry the original bytes base64-encoded (4/3 larger) plus metadata.
 DEADLETTER_MAX_MESSAGE_BYTES = 4 * 1024 * 1024

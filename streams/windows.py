@@ -28,19 +28,19 @@ from typing import Any
 import faust
 from faust.exceptions import NotReady
 
-from processors.aggregates import objective_ratio
-from processors.alerts import AlertPolicy, firing, step
-from processors.records import dumps, epoch_of, late_record, parse_observation_record
-from processors.standards import Standard, StandardsConfig
-from processors.throttle import UpdateThrottle
-from processors.transparency import PUBLIC_STANDARDS
-from processors.window_engine import Origin, WindowEngine, group_key
-from processors.windows import WindowSpec
-from schemas.models import INTERACTION_TYPE
-from streams.benchmarks import is_calendar_day
-from streams.deadletters import DeadLetters
-from streams.metrics import Metrics
-from streams.settings import Settings
+from servicepulse.processors.aggregates import objective_ratio
+from servicepulse.processors.alerts import AlertPolicy, firing, step
+from servicepulse.processors.records import dumps, epoch_of, late_record, parse_observation_record
+from servicepulse.processors.standards import Standard, StandardsConfig
+from servicepulse.processors.throttle import UpdateThrottle
+from servicepulse.processors.transparency import PUBLIC_STANDARDS
+from servicepulse.processors.window_engine import Origin, WindowEngine, group_key
+from servicepulse.processors.windows import WindowSpec
+from servicepulse.schemas.models import INTERACTION_TYPE
+from servicepulse.streams.benchmarks import is_calendar_day
+from servicepulse.streams.deadletters import DeadLetters
+from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.settings import Settings
 
 WindowRef = tuple[str, str, WindowSpec, int]  # group, standard, spec, window start
 

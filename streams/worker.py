@@ -7,10 +7,10 @@ import logging
 
 import faust
 
-from processors.standards import load_standards
-from streams.app import create_app, resolve_pseudonym_key
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from servicepulse.processors.standards import load_standards
+from servicepulse.streams.app import create_app, resolve_pseudonym_key
+from servicepulse.streams.settings import Settings
+from servicepulse.streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker, free_port
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from servicepulse.streams.broker import EmbeddedBroker, free_port
+from servicepulse.streams.settings import Settings
+from servicepulse.streams.topics import ensure_topics
 from tests.integration.support import WorkerProcess
 
 

@@ -18,9 +18,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from streams.broker import free_port
-from streams.settings import Settings
-from streams.tansu_compat import true_end_offsets
+from servicepulse.streams.broker import free_port
+from servicepulse.streams.settings import Settings
+from servicepulse.streams.tansu_compat import true_end_offsets
 
 
 @dataclass
@@ -55,7 +55,7 @@ class WorkerProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
+            [sys.executable, "-m", "servicepulse.streams.cli", "worker"],
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,

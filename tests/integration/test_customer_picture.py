@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from textblob import TextBlob
 
-from processors.pseudonym import pseudonymize
+from servicepulse.processors.pseudonym import pseudonymize
 from tests.integration.support import consume, produce, wait_caught_up
 from tests.integration.test_windows_flow import isolated_settings
 
@@ -98,7 +98,7 @@ async def all_topics(bootstrap: str) -> list[str]:
 def test_worker_refuses_to_start_without_a_pseudonym_key(broker, tmp_path):
     env = {"PATH": "/usr/bin:/bin", "SERVICEPULSE_KAFKA_BOOTSTRAP": broker.bootstrap,
            "SERVICEPULSE_DATA_DIR": str(tmp_path)}  # fmt: skip
-    done = subprocess.run([sys.executable, "-m", "streams.cli", "worker"], env=env,
+    done = subprocess.run([sys.executable, "-m", "servicepulse.streams.cli", "worker"], env=env,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2
     assert "SERVICEPULSE_PSEUDONYM_KEY" in done.stderr

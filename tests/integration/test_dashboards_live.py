@@ -34,10 +34,10 @@ from typing import Any
 import pytest
 import yaml
 
-from schemas.models import FEEDBACK_TYPE
-from streams.broker import EmbeddedBroker, free_port
-from streams.generator import FeedbackGenerator
-from streams.settings import Settings
+from servicepulse.schemas.models import FEEDBACK_TYPE
+from servicepulse.streams.broker import EmbeddedBroker, free_port
+from servicepulse.streams.generator import FeedbackGenerator
+from servicepulse.streams.settings import Settings
 from tests.integration.support import WorkerProcess, produce, wait_caught_up, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from textblob import TextBlob
 
-from streams.settings import Settings
+from servicepulse.streams.settings import Settings
 from tests.integration.support import consume, produce, values
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
-from streams.tansu_compat import true_end_offsets
+from servicepulse.streams.tansu_compat import true_end_offsets
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from processors.standards import load_standards
-from streams.settings import DEFAULT_STANDARDS_FILE, Settings
-from streams.topics import ensure_topics
+from servicepulse.processors.standards import load_standards
+from servicepulse.streams.settings import DEFAULT_STANDARDS_FILE, Settings
+from servicepulse.streams.topics import ensure_topics
 from tests import reference
 from tests.eventlog import generate
 from tests.integration.support import consume, produce, wait_caught_up

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from ddsketch import DDSketch, LogarithmicMapping
 
-from processors.aggregates import (
+from servicepulse.processors.aggregates import (
     add_duration,
     add_rate,
     empty,
@@ -20,8 +20,14 @@ from processors.aggregates import (
     summary,
     to_ddsketch,
 )
-from processors.standards import Standard
-from processors.windows import ONE_HOUR, pane_size, pane_start, window_panes, windows_containing
+from servicepulse.processors.standards import Standard
+from servicepulse.processors.windows import (
+    ONE_HOUR,
+    pane_size,
+    pane_start,
+    window_panes,
+    windows_containing,
+)
 
 TTFR = Standard(
     name="time_to_first_response",

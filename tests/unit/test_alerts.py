@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from processors.aggregates import evaluate_status
-from processors.alerts import (
+from servicepulse.processors.aggregates import evaluate_status
+from servicepulse.processors.alerts import (
     AlertPolicy,
     AlertState,
     fingerprint,
@@ -19,8 +19,8 @@ from processors.alerts import (
     initial_state,
     step,
 )
-from processors.standards import Standard
-from schemas import contract
+from servicepulse.processors.standards import Standard
+from servicepulse.schemas import contract
 
 ABANDON = Standard("abandonment_rate", "rate", 0.05, None, "at_most", 20, 0.10)
 CSAT = Standard("csat", "rate", 0.80, None, "at_least", 20, 0.10)

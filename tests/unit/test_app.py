@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from streams.app import create_app
-from streams.settings import Settings
+from servicepulse.streams.app import create_app
+from servicepulse.streams.settings import Settings
 
 
 def test_producer_and_group_settings_reach_faust(tmp_path) -> None:

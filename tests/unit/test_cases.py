@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from processors.cases import (
+from servicepulse.processors.cases import (
     Case,
     Observation,
     apply_contact,
@@ -16,7 +16,13 @@ from processors.cases import (
     holder_at,
     open_case_age,
 )
-from schemas.models import Channel, Drivers, FeedbackEvent, InteractionEvent, InteractionKind
+from servicepulse.schemas.models import (
+    Channel,
+    Drivers,
+    FeedbackEvent,
+    InteractionEvent,
+    InteractionKind,
+)
 
 START = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 T0 = START.timestamp()

@@ -17,11 +17,11 @@ from typing import Any, get_args
 import pytest
 from jsonschema import Draft202012Validator, ValidationError
 
-from processors import records
-from processors.decoding import RejectCategory, Rejection, decode_event
-from processors.sentiment import SentimentLabel, score_comment
-from schemas import contract
-from schemas.models import (
+from servicepulse.processors import records
+from servicepulse.processors.decoding import RejectCategory, Rejection, decode_event
+from servicepulse.processors.sentiment import SentimentLabel, score_comment
+from servicepulse.schemas import contract
+from servicepulse.schemas.models import (
     FEEDBACK_TYPE,
     INTERACTION_TYPE,
     RFC3339_PATTERN,

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from processors.decoding import (
+from servicepulse.processors.decoding import (
     DEFAULT_MAX_EVENT_BYTES,
     RejectCategory,
     Rejection,
     decode_event,
     describe_validation_error,
 )
-from schemas.models import (
+from servicepulse.schemas.models import (
     FEEDBACK_TYPE,
     INTERACTION_TYPE,
     Channel,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from processors.dedupe import ExpiryIndex, is_duplicate
+from servicepulse.processors.dedupe import ExpiryIndex, is_duplicate
 
 
 def test_never_seen_is_not_duplicate() -> None:

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from processors.decoding import RejectCategory, Rejection, decode_event
-from processors.sentiment import score_comment
-from schemas.models import (
+from servicepulse.processors.decoding import RejectCategory, Rejection, decode_event
+from servicepulse.processors.sentiment import score_comment
+from servicepulse.schemas.models import (
     FEEDBACK_TYPE,
     INTERACTION_TYPE,
     Channel,
@@ -19,7 +19,7 @@ from schemas.models import (
     InteractionEvent,
     InteractionKind,
 )
-from streams.generator import FeedbackGenerator, GeneratedRecord
+from servicepulse.streams.generator import FeedbackGenerator, GeneratedRecord
 
 EVENT_CLASS = {FEEDBACK_TYPE: FeedbackEvent, INTERACTION_TYPE: InteractionEvent}
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from processors.cases import Observation
-from processors.journeys import (
+from servicepulse.processors.cases import Observation
+from servicepulse.processors.journeys import (
     Journey,
     JourneyUpdate,
     RunAroundRules,
@@ -20,8 +20,8 @@ from processors.journeys import (
     open_cases,
     run_around_observation,
 )
-from schemas.contract import validator
-from schemas.models import Channel, FeedbackEvent, InteractionEvent, InteractionKind
+from servicepulse.schemas.contract import validator
+from servicepulse.schemas.models import Channel, FeedbackEvent, InteractionEvent, InteractionKind
 
 START = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 T0 = START.timestamp()
@@ -251,7 +251,7 @@ def test_journey_message_matches_the_schema_and_has_no_pii() -> None:
 
 
 def test_empty_journey_message_is_refused() -> None:
-    from processors.journeys import new_journey
+    from servicepulse.processors.journeys import new_journey
 
     with pytest.raises(ValueError):
         journey_message(REF, new_journey(REF), T0)

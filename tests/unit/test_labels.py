@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from processors.labels import OTHER, BoundedLabelValues
+from servicepulse.processors.labels import OTHER, BoundedLabelValues
 
 
 def test_admits_up_to_cap_then_folds() -> None:

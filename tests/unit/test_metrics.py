@@ -7,8 +7,8 @@ import re
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from streams import __version__
-from streams.metrics import LATENCY_BUCKETS, POLARITY_BUCKETS, Metrics
+from servicepulse.streams import __version__
+from servicepulse.streams.metrics import LATENCY_BUCKETS, POLARITY_BUCKETS, Metrics
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from processors.peer_benchmarks import Benchmark, benchmark_messages, benchmarks
-from schemas.contract import validator
+from servicepulse.processors.peer_benchmarks import Benchmark, benchmark_messages, benchmarks
+from servicepulse.schemas.contract import validator
 
 AS_OF = 1_777_626_000.0  # 2026-05-01T09:00:00Z
 

@@ -12,15 +12,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from processors.prometheus_rules import (
+from servicepulse.processors.prometheus_rules import (
     BURN_WINDOWS,
     WINDOWS,
     burn_scopes,
     objective_ratio,
     rules_document,
 )
-from processors.standards import STANDARD_SPECS, StandardsConfig, load_standards, parse_standards
-from streams.rules_cmd import CONFIG_FILE, RULES_FILE, write_rules
+from servicepulse.processors.standards import (
+    STANDARD_SPECS,
+    StandardsConfig,
+    load_standards,
+    parse_standards,
+)
+from servicepulse.streams.rules_cmd import CONFIG_FILE, RULES_FILE, write_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDARDS = ROOT / "deploy" / "standards.example.yaml"
@@ -54,7 +59,7 @@ def test_shipped_files_match_the_generator(tmp_path: Path) -> None:
 def test_cli_rules_command(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from streams.cli import cli
+    from servicepulse.streams.cli import cli
 
     result = CliRunner().invoke(
         cli, ["rules", "--standards", str(STANDARDS), "--out", str(tmp_path / "out")]

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from processors.pseudonym import looks_like_raw_pii, protect_customer_ref, pseudonymize
+from servicepulse.processors.pseudonym import looks_like_raw_pii, protect_customer_ref, pseudonymize
 
 KEY = b"test-key-0123456789"
 

@@ -8,10 +8,16 @@ import re
 
 import pytest
 
-from processors.decoding import RejectCategory, Rejection
-from processors.records import SourcePosition, dead_letter, dumps, rfc3339, scored_feedback
-from processors.sentiment import Sentiment
-from schemas.models import FeedbackEvent
+from servicepulse.processors.decoding import RejectCategory, Rejection
+from servicepulse.processors.records import (
+    SourcePosition,
+    dead_letter,
+    dumps,
+    rfc3339,
+    scored_feedback,
+)
+from servicepulse.processors.sentiment import Sentiment
+from servicepulse.schemas.models import FeedbackEvent
 
 SOURCE = SourcePosition(topic="feedback.events", partition=2, offset=41)
 SCORED_AT = 1777644180.5  # 2026-05-01T14:03:00.500Z

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from processors.redaction import PII_TYPES, WITHHELD, Redaction, detect, redact
-from processors.redaction_eval import OVERALL, evaluate
+from servicepulse.processors.redaction import PII_TYPES, WITHHELD, Redaction, detect, redact
+from servicepulse.processors.redaction_eval import OVERALL, evaluate
 
 CORPUS = Path(__file__).resolve().parent / "data" / "pii_corpus.jsonl"
 

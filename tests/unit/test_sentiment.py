@@ -7,7 +7,7 @@ import math
 import pytest
 from textblob import TextBlob
 
-from processors.sentiment import (
+from servicepulse.processors.sentiment import (
     NEGATIVE_BELOW,
     POSITIVE_ABOVE,
     Sentiment,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from processors.decoding import DEFAULT_MAX_EVENT_BYTES
-from streams.settings import Settings, SettingsError, load_settings
+from servicepulse.processors.decoding import DEFAULT_MAX_EVENT_BYTES
+from servicepulse.streams.settings import Settings, SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from processors.standards import (
+from servicepulse.processors.standards import (
     STANDARD_NAMES,
     Standard,
     StandardsConfig,

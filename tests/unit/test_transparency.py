@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from processors.transparency import (
+from servicepulse.processors.transparency import (
     DayParts,
     day_group,
     day_of,
     fold_final,
     public_performance,
 )
-from schemas.contract import validator
+from servicepulse.schemas.contract import validator
 
 T0 = 1_777_626_000.0  # 2026-05-01T09:00:00Z
 DAY = "2026-05-01"

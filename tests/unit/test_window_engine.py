@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from processors.cases import Observation
-from processors.standards import StandardsConfig, load_standards
-from processors.throttle import UpdateThrottle
-from processors.window_engine import Origin, WindowEngine
-from streams.settings import DEFAULT_STANDARDS_FILE
+from servicepulse.processors.cases import Observation
+from servicepulse.processors.standards import StandardsConfig, load_standards
+from servicepulse.processors.throttle import UpdateThrottle
+from servicepulse.processors.window_engine import Origin, WindowEngine
+from servicepulse.streams.settings import DEFAULT_STANDARDS_FILE
 
 T0 = 1_793_606_400.0  # 2026-11-02T08:00:00Z
 
@@ -107,8 +107,8 @@ def test_throttle_rate_limits_per_key_and_forgets_old_emissions() -> None:
 def test_window_and_late_messages_satisfy_their_published_schemas(
     config: StandardsConfig,
 ) -> None:
-    from processors.records import late_record
-    from schemas.contract import validator
+    from servicepulse.processors.records import late_record
+    from servicepulse.schemas.contract import validator
 
     engine, store = WindowEngine(config, grace_s=600), {}
     messages = []
@@ -130,8 +130,8 @@ def test_window_and_late_messages_satisfy_their_published_schemas(
 
 
 def test_published_standard_names_match_the_standards_catalogue() -> None:
-    from processors.standards import STANDARD_NAMES
-    from schemas.contract import load_schema
+    from servicepulse.processors.standards import STANDARD_NAMES
+    from servicepulse.schemas.contract import load_schema
 
     enum = load_schema("service-window.v1")["$defs"]["standardName"]["enum"]
     assert enum == sorted(STANDARD_NAMES)

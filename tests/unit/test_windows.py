@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from processors.windows import (
+from servicepulse.processors.windows import (
     DEFAULT_GRACE_S,
     DEFAULT_WINDOWS,
     FIVE_MINUTES,

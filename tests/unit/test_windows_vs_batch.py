@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from processors.aggregates import QUANTILES
-from processors.cases import apply_contact, apply_interaction, feedback_observations
-from processors.sentiment import score_comment
-from processors.standards import StandardsConfig, load_standards
-from processors.window_engine import WindowEngine
-from schemas.models import FeedbackEvent, InteractionEvent, InteractionKind
-from streams.settings import DEFAULT_STANDARDS_FILE
+from servicepulse.processors.aggregates import QUANTILES
+from servicepulse.processors.cases import apply_contact, apply_interaction, feedback_observations
+from servicepulse.processors.sentiment import score_comment
+from servicepulse.processors.standards import StandardsConfig, load_standards
+from servicepulse.processors.window_engine import WindowEngine
+from servicepulse.schemas.models import FeedbackEvent, InteractionEvent, InteractionKind
+from servicepulse.streams.settings import DEFAULT_STANDARDS_FILE
 from tests import reference
 from tests.eventlog import GROUPS, generate
 
