@@ -68,30 +68,6 @@ def dead_letter(
     }
 
 
-def observation_record(
-    obs: Observation, source_event_id: str, origin: SourcePosition
-) -> dict[str, Any]:
-    """An observation on the internal observations topic (keyed by its group).
-
-    ``origin`` is the upstream record it was made from: re-emitted after an upstream restart,
-    it carries the same origin, which is how the window agent recognises the repeat.
-    """
-    return {
-        **obs.as_dict(),
-        "event_id": source_event_id,
-        "origin": f"{origin.topic}:{origin.partition}",
-        "origin_offset": origin.offset,
-    }
-
-
-def parse_observation_record(document: dict[str, Any]) -> tuple[Observation, str, str, int]:
-    """(observation, source event_id, origin partition, origin offset)."""
-    fields = {name: document[name] for name in ("agency", "service", "channel", "standard")}
-    observation = Observation(**fields, at=float(document["at"]), value=float(document["value"]))
-    return (observation, str(document["event_id"]), str(document["origin"]),
-            int(document["origin_offset"]))  # fmt: skip
-
-
 def late_record(
     obs: Observation, source_event_id: str, watermark: float, grace_s: float
 ) -> dict[str, Any]:

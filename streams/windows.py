@@ -21,25 +21,26 @@ lost on restart or rebalance: faust-streaming #118, #172; robinhood/faust #662).
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import faust
 from faust.exceptions import NotReady
 
+from servicepulse.processors import envelope
 from servicepulse.processors.aggregates import objective_ratio
 from servicepulse.processors.alerts import AlertPolicy, firing, step
-from servicepulse.processors.records import dumps, epoch_of, late_record, parse_observation_record
+from servicepulse.processors.envelope import WindowFinalRecord
+from servicepulse.processors.records import dumps, epoch_of, late_record
 from servicepulse.processors.standards import Standard, StandardsConfig
 from servicepulse.processors.throttle import UpdateThrottle
 from servicepulse.processors.transparency import PUBLIC_STANDARDS
 from servicepulse.processors.window_engine import Origin, WindowEngine, group_key
 from servicepulse.processors.windows import WindowSpec
-from servicepulse.schemas.models import INTERACTION_TYPE
-from servicepulse.streams.benchmarks import is_calendar_day
-from servicepulse.streams.deadletters import DeadLetters
+from servicepulse.streams import topology
+from servicepulse.streams.deadletters import DeadLetters, run_agent
 from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.public_feed import is_calendar_day
 from servicepulse.streams.settings import Settings
 
 WindowRef = tuple[str, str, WindowSpec, int]  # group, standard, spec, window start
@@ -48,32 +49,21 @@ WindowRef = tuple[str, str, WindowSpec, int]  # group, standard, spec, window st
 def register_windows(
     app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
 ) -> None:
-    source = app.topic(
-        settings.internal_observation_topic, key_serializer="raw", value_serializer="raw"
-    )
-    output = app.topic(settings.topic_windows, key_serializer="raw", value_serializer="raw")
-    late = app.topic(settings.topic_late, key_serializer="raw", value_serializer="raw")
+    source = topology.OBSERVATIONS_BY_GROUP
+    output = topology.topic(app, settings, topology.WINDOWS)
+    late = topology.topic(app, settings, topology.LATE)
     dead_letters = DeadLetters(app, settings, metrics)
-    panes = app.Table(
-        "window-panes", default=None, partitions=settings.partitions, key_type=str,
-        help="m|group -> watermark; p|group|standard|pane -> aggregate (window_engine)",
-    )  # fmt: skip
-    alerts_topic = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="raw")
-    alert_states = app.Table(
-        "alert-states", default=None, partitions=settings.partitions, key_type=str,
-        help="agency|service|channel|standard -> alert state machine (processors.alerts)",
-    )  # fmt: skip
+    panes = topology.table(app, settings, topology.WINDOW_PANES)
+    alerts_topic = topology.topic(app, settings, topology.ALERTS)
+    alert_states = topology.table(app, settings, topology.ALERT_STATES)
     policy = AlertPolicy(
         for_seconds=settings.alert_for_seconds,
         resolve_after_seconds=settings.alert_resolve_seconds,
         runbook_base_url=settings.runbook_base_url,
     )
     engine = WindowEngine(standards, settings.window_specs, settings.grace_seconds)
-    benchmark_inputs = app.topic(
-        settings.internal_benchmark_topic, key_serializer="raw", value_serializer="raw",
-        partitions=1,
-    )  # fmt: skip
-    daily = app.topic(settings.internal_daily_topic, key_serializer="raw", value_serializer="raw")
+    benchmark_inputs = topology.topic(app, settings, topology.BENCHMARK_INPUTS)
+    daily = topology.topic(app, settings, topology.DAILY_BY_SERVICE)
     throttle: UpdateThrottle[WindowRef] = UpdateThrottle(settings.window_update_seconds)
     latest_start: dict[tuple[str, ...], str] = {}
 
@@ -109,52 +99,51 @@ def register_windows(
                 1 if message["status"] == status else 0
             )
 
-    @app.agent(source, name="standard-windows")
-    async def standard_windows(stream: faust.StreamT[bytes]) -> None:
-        async for record in stream.events():
-            message = record.message
-            try:
-                obs, event_id, origin, origin_offset = parse_observation_record(
-                    json.loads(message.value)
-                )
-            except Exception as err:  # only a foreign writer on our internal topic gets here
-                await dead_letters.foreign(message, err, INTERACTION_TYPE)
-                continue
-            applied = engine.apply(panes, obs, message.offset, Origin(origin, origin_offset))
-            if applied.duplicate:
-                engine.commit(panes, applied)
-                continue
-            if applied.late:
-                metrics.late_events.labels(metrics.agency(obs.agency), obs.standard).inc()
-                group = group_key(obs.agency, obs.service, obs.channel)
-                watermark = engine.watermark(panes, group, obs.standard) or obs.at
-                await late.send(
-                    key=message.key,
-                    value=dumps(late_record(obs, event_id, watermark, settings.grace_seconds)),
-                )
-                engine.commit(panes, applied)
-                continue
-            if applied.standard is not None:
-                labels = (metrics.agency(obs.agency), metrics.service(obs.service),
-                          obs.channel, obs.standard)  # fmt: skip
-                metrics.sli_observations.labels(*labels).inc()
-                if applied.good:
-                    metrics.sli_good.labels(*labels).inc()
-                metrics.standard_objective.labels(*labels).set(objective_ratio(applied.standard))
-            for ref in applied.touched:
-                throttle.touch(ref)
-            # Finals (and the alerts they drive) leave before the meta entry that marks them
-            # sent is written.
-            for final in applied.finals:
-                await publish(final)
-                if final["window"] == settings.alert_window and applied.standard is not None:
-                    await evaluate_alerts(final, applied.standard)
-                if final["window"] == settings.benchmark_window:
-                    await benchmark_inputs.send(key=b"benchmarks", value=dumps(final))
-                if final["standard"] in PUBLIC_STANDARDS and is_calendar_day(final):
-                    key = f"{final['agency']}|{final['service']}".encode()
-                    await daily.send(key=key, value=dumps(final))
+    async def window_one(message: Any) -> None:
+        record = envelope.decode_observation(message.value)
+        obs = record.observation
+        applied = engine.apply(
+            panes, obs, message.offset, Origin(record.origin, record.origin_offset)
+        )
+        if applied.duplicate:
             engine.commit(panes, applied)
+            return
+        if applied.late:
+            metrics.late_events.labels(metrics.agency(obs.agency), obs.standard).inc()
+            group = group_key(obs.agency, obs.service, obs.channel)
+            watermark = engine.watermark(panes, group, obs.standard) or obs.at
+            late_value = late_record(obs, record.event_id, watermark, settings.grace_seconds)
+            await late.send(key=message.key, value=dumps(late_value))
+            engine.commit(panes, applied)
+            return
+        if applied.standard is not None:
+            labels = (metrics.agency(obs.agency), metrics.service(obs.service),
+                      obs.channel, obs.standard)  # fmt: skip
+            metrics.sli_observations.labels(*labels).inc()
+            if applied.good:
+                metrics.sli_good.labels(*labels).inc()
+            metrics.standard_objective.labels(*labels).set(objective_ratio(applied.standard))
+        for ref in applied.touched:
+            throttle.touch(ref)
+        # Finals (and the alerts they drive) leave before the meta entry that marks them
+        # sent is written.
+        for final in applied.finals:
+            await send_final(final, applied.standard)
+        engine.commit(panes, applied)
+
+    run_agent(app, settings, dead_letters, source, "standard-windows", window_one)
+
+    async def send_final(final: dict[str, Any], standard: Standard | None) -> None:
+        """A final goes out, steps the alerts, and feeds benchmarks and the public feed."""
+        await publish(final)
+        if final["window"] == settings.alert_window and standard is not None:
+            await evaluate_alerts(final, standard)
+        if final["window"] == settings.benchmark_window:
+            value = envelope.encode(WindowFinalRecord(final))
+            await benchmark_inputs.send(key=b"benchmarks", value=value)
+        if final["standard"] in PUBLIC_STANDARDS and is_calendar_day(final):
+            key = f"{final['agency']}|{final['service']}".encode()
+            await daily.send(key=key, value=envelope.encode(WindowFinalRecord(final)))
 
     async def evaluate_alerts(final: dict[str, Any], standard: Standard) -> None:
         """Each final of the alert window family steps that standard's alert machine, at the
