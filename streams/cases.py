@@ -36,7 +36,7 @@ OPEN_CASES_REPORT_SECONDS = 10.0
 def register_case_correlation(
     app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
 ) -> None:
-    source = topology.INTERACTIONS_BY_CASE_ID
+    source = topology.CORRELATE_CASES.source
     observations = topology.topic(app, settings, topology.OBSERVATIONS_BY_GROUP)
     dead_letters = DeadLetters(app, settings, metrics)
     cases = topology.table(app, settings, topology.CASES)
@@ -83,7 +83,7 @@ def register_case_correlation(
             max(0.0, time.time() - record.input_timestamp)
         )
 
-    run_agent(app, settings, dead_letters, source, "correlate-cases", correlate_one)
+    run_agent(app, settings, dead_letters, topology.CORRELATE_CASES, correlate_one)
 
     @app.timer(OPEN_CASES_REPORT_SECONDS)  # type: ignore[untyped-decorator]
     async def report_open_cases() -> None:

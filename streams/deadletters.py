@@ -43,11 +43,12 @@ def run_agent(
     app: faust.App,
     settings: Settings,
     dead_letters: DeadLetters,
-    source: topology.Topic,
-    name: str,
+    declared: topology.Agent,
     handle: RecordHandler,
 ) -> None:
-    """Registers agent `name` on `source`: `handle` for every record, under the guard."""
+    """Registers the `declared` agent: `handle` for every record of its source, under the
+    guard."""
+    name, source = declared.name, declared.source
 
     async def agent(stream: faust.StreamT[bytes]) -> None:
         async for record in stream.events():

@@ -29,7 +29,7 @@ SWEEP_EVERY_SECONDS = 30.0
 
 
 def register_feedback_scoring(app: faust.App, settings: Settings, metrics: Metrics) -> None:
-    source = topology.FEEDBACK_BY_EVENT_ID
+    source = topology.SCORE_FEEDBACK.source
     observations = topology.topic(app, settings, topology.OBSERVATIONS_BY_GROUP)
     scored = topology.topic(app, settings, topology.SCORED)
     seen_ids = topology.table(app, settings, topology.SEEN_EVENT_IDS)
@@ -99,4 +99,4 @@ def register_feedback_scoring(app: faust.App, settings: Settings, metrics: Metri
             max(0.0, time.time() - record.input_timestamp)
         )
 
-    run_agent(app, settings, dead_letters, source, "score-feedback", score_one)
+    run_agent(app, settings, dead_letters, topology.SCORE_FEEDBACK, score_one)

@@ -59,15 +59,15 @@ def register_ingest(app: faust.App, settings: Settings, metrics: Metrics, key: b
     dead_letters = DeadLetters(app, settings, metrics)
     by_customer = topology.topic(app, settings, topology.EVENTS_BY_CUSTOMER)
     routes = [
-        ("ingest-feedback", topology.FEEDBACK_EVENTS, topology.FEEDBACK_BY_EVENT_ID),
-        ("ingest-interaction", topology.INTERACTION_EVENTS, topology.INTERACTIONS_BY_CASE_ID),
+        (topology.INGEST_FEEDBACK, topology.FEEDBACK_BY_EVENT_ID),
+        (topology.INGEST_INTERACTION, topology.INTERACTIONS_BY_CASE_ID),
     ]
-    for name, source, internal in routes:
+    for agent, internal in routes:
         internal_topic = topology.topic(app, settings, internal)
         handle = _ingest_one(
-            settings, metrics, source.carries, internal_topic, by_customer, dead_letters, key
+            settings, metrics, agent.source.carries, internal_topic, by_customer, dead_letters, key
         )
-        run_agent(app, settings, dead_letters, source, name, handle)
+        run_agent(app, settings, dead_letters, agent, handle)
 
 
 def _ingest_one(

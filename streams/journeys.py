@@ -33,7 +33,7 @@ from servicepulse.streams.settings import Settings
 def register_journeys(
     app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
 ) -> None:
-    source = topology.EVENTS_BY_CUSTOMER
+    source = topology.CUSTOMER_JOURNEYS.source
     observations = topology.topic(app, settings, topology.OBSERVATIONS_BY_GROUP)
     journeys_topic = topology.topic(app, settings, topology.JOURNEYS)
     dead_letters = DeadLetters(app, settings, metrics)
@@ -89,4 +89,4 @@ def register_journeys(
             max(0.0, time.time() - record.input_timestamp)
         )
 
-    run_agent(app, settings, dead_letters, source, "customer-journeys", follow_one)
+    run_agent(app, settings, dead_letters, topology.CUSTOMER_JOURNEYS, follow_one)

@@ -75,4 +75,4 @@ def register_peer_benchmarks(
         latest[key] = {"compliance": final["compliance"], "at": final["window_end"]}
 
     dead_letters = DeadLetters(app, settings, metrics)
-    run_agent(app, settings, dead_letters, topology.BENCHMARK_INPUTS, "peer-benchmarks", rank_one)
+    run_agent(app, settings, dead_letters, topology.PEER_BENCHMARKS, rank_one)

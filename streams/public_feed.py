@@ -35,7 +35,7 @@ def is_calendar_day(final: dict[str, Any]) -> bool:
 
 
 def register_public_feed(app: faust.App, settings: Settings, metrics: Metrics) -> None:
-    source = topology.DAILY_BY_SERVICE
+    source = topology.PUBLIC_PERFORMANCE.source
     public = topology.topic(app, settings, topology.PUBLIC)
     days = topology.table(app, settings, topology.PUBLIC_DAYS)
     retention = EventTimeExpiry(
@@ -68,4 +68,4 @@ def register_public_feed(app: faust.App, settings: Settings, metrics: Metrics) -
         retention.expire(partition)
 
     dead_letters = DeadLetters(app, settings, metrics)
-    run_agent(app, settings, dead_letters, source, "public-performance", publish_one)
+    run_agent(app, settings, dead_letters, topology.PUBLIC_PERFORMANCE, publish_one)

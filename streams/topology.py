@@ -1,8 +1,9 @@
 """Every topic and table of the worker, declared once (names come from Settings).
 
 Flows open topics and tables through `topic()` and `table()`, `streams.topics.ensure_topics`
-creates `TOPICS`, the integration tests wait on `consumed()`, and a unit test checks README's
-architecture section against this module.
+creates `TOPICS`, agents are registered by `AGENTS` entry (streams.deadletters.run_agent), the
+integration tests wait on `consumed()`, and a unit test checks README's architecture section
+against this module.
 
     feedback.events ──▶ ingest-feedback ──▶ FEEDBACK_BY_EVENT_ID ──▶ score-feedback
     interaction.events ─▶ ingest-interaction ─▶ INTERACTIONS_BY_CASE_ID ─▶ correlate-cases
@@ -128,6 +129,27 @@ PUBLIC_DAYS = Table(
 TABLES = (
     SEEN_EVENT_IDS, CASES, CUSTOMERS, WINDOW_PANES, ALERT_STATES, BENCHMARK_LATEST, PUBLIC_DAYS
 )
+
+
+@dataclass(frozen=True)
+class Agent:
+    name: str
+    source: Topic
+
+
+INGEST_FEEDBACK = Agent("ingest-feedback", FEEDBACK_EVENTS)
+INGEST_INTERACTION = Agent("ingest-interaction", INTERACTION_EVENTS)
+SCORE_FEEDBACK = Agent("score-feedback", FEEDBACK_BY_EVENT_ID)
+CORRELATE_CASES = Agent("correlate-cases", INTERACTIONS_BY_CASE_ID)
+CUSTOMER_JOURNEYS = Agent("customer-journeys", EVENTS_BY_CUSTOMER)
+STANDARD_WINDOWS = Agent("standard-windows", OBSERVATIONS_BY_GROUP)
+PEER_BENCHMARKS = Agent("peer-benchmarks", BENCHMARK_INPUTS)
+PUBLIC_PERFORMANCE = Agent("public-performance", DAILY_BY_SERVICE)
+
+AGENTS = (
+    INGEST_FEEDBACK, INGEST_INTERACTION, SCORE_FEEDBACK, CORRELATE_CASES, CUSTOMER_JOURNEYS,
+    STANDARD_WINDOWS, PEER_BENCHMARKS, PUBLIC_PERFORMANCE,
+)  # fmt: skip
 
 
 def consumed(settings: Settings) -> list[str]:

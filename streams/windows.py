@@ -49,7 +49,6 @@ WindowRef = tuple[str, str, WindowSpec, int]  # group, standard, spec, window st
 def register_windows(
     app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
 ) -> None:
-    source = topology.OBSERVATIONS_BY_GROUP
     output = topology.topic(app, settings, topology.WINDOWS)
     late = topology.topic(app, settings, topology.LATE)
     dead_letters = DeadLetters(app, settings, metrics)
@@ -131,7 +130,7 @@ def register_windows(
             await send_final(final, applied.standard)
         engine.commit(panes, applied)
 
-    run_agent(app, settings, dead_letters, source, "standard-windows", window_one)
+    run_agent(app, settings, dead_letters, topology.STANDARD_WINDOWS, window_one)
 
     async def send_final(final: dict[str, Any], standard: Standard | None) -> None:
         """A final goes out, steps the alerts, and feeds benchmarks and the public feed."""

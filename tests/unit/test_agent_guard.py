@@ -64,8 +64,9 @@ def test_a_failing_record_is_dead_lettered_and_the_next_one_processed(
             raise KeyError("missing")
         handled.append(msg.offset)
 
-    source = topology.OBSERVATIONS_BY_GROUP
-    run_agent(app, settings, DeadLetters(app, settings, metrics), source, "a", handle)  # type: ignore[arg-type]
+    declared = topology.Agent("a", topology.OBSERVATIONS_BY_GROUP)
+    dead_letters = DeadLetters(app, settings, metrics)  # type: ignore[arg-type]
+    run_agent(app, settings, dead_letters, declared, handle)  # type: ignore[arg-type]
     stream = FakeStream([message(0, b"ok"), message(1, b"boom"), message(2, b"ok")])
     with caplog.at_level(logging.ERROR):
         asyncio.run(app.agents["a"](stream))
@@ -75,7 +76,7 @@ def test_a_failing_record_is_dead_lettered_and_the_next_one_processed(
     assert key == b"k"
     assert letter["category"] == "internal_error"
     assert letter["source"] == {"topic": "sp-in", "partition": 0, "offset": 1}
-    assert letter["expected_type"] == source.carries == "internal:observation"
+    assert letter["expected_type"] == declared.source.carries == "internal:observation"
     assert "KeyError" in letter["reason"]
     assert metrics.events_deadlettered.labels("sp-in", "internal_error")._value.get() == 1
     [logged] = caplog.records
