@@ -36,24 +36,43 @@ OPEN_CASES_REPORT_SECONDS = 10.0
 def register_case_correlation(
     app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
 ) -> None:
-    source = topology.CORRELATE_CASES.source
-    observations = topology.topic(app, settings, topology.OBSERVATIONS_BY_GROUP)
-    dead_letters = DeadLetters(app, settings, metrics)
-    cases = topology.table(app, settings, topology.CASES)
-    # Closed cases are deleted once their partition's event time is the retention past the
-    # close (a reopened case is noted again when it closes again).
-    closed = EventTimeExpiry(
-        app, source.name(settings), cases,
-        settings.closed_case_retention_days * SECONDS_PER_DAY,
-        noted_at=lambda case: case["last_closed_at"] if closed_now(case) else None,
-    )  # fmt: skip
+    flow = CaseCorrelation(app, settings, metrics)
+    run_agent(app, settings, flow.dead_letters, topology.CORRELATE_CASES, flow.correlate_one)
 
-    def closed_now(case: dict[str, Any]) -> bool:
-        return open_case_age(case, math.inf) is None and case["last_closed_at"] is not None
+    @app.timer(OPEN_CASES_REPORT_SECONDS)  # type: ignore[untyped-decorator]
+    async def report_open_cases() -> None:
+        active = {
+            tp.partition
+            for tp in app.assignor.assigned_actives()
+            if tp.topic == flow.source.name(settings)
+        }
+        flow.report_open_cases(active)
 
-    async def correlate_one(message: Any) -> None:
-        record = envelope.decode_event(message.value, source.accepts)
-        event = record.event
+
+def closed_now(case: dict[str, Any]) -> bool:
+    return open_case_age(case, math.inf) is None and case["last_closed_at"] is not None
+
+
+class CaseCorrelation:
+    """The correlate-cases agent's state (the cases table, closed-case expiry) and steps."""
+
+    def __init__(self, app: faust.App, settings: Settings, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.source = topology.CORRELATE_CASES.source
+        self.observations = topology.topic(app, settings, topology.OBSERVATIONS_BY_GROUP)
+        self.dead_letters = DeadLetters(app, settings, metrics)
+        self.cases = topology.table(app, settings, topology.CASES)
+        # Closed cases are deleted once their partition's event time is the retention past the
+        # close (a reopened case is noted again when it closes again).
+        self.closed = EventTimeExpiry(
+            app, self.source.name(settings), self.cases,
+            settings.closed_case_retention_days * SECONDS_PER_DAY,
+            noted_at=lambda case: case["last_closed_at"] if closed_now(case) else None,
+        )  # fmt: skip
+
+    async def correlate_one(self, message: Any) -> None:
+        record = envelope.decode_event(message.value, self.source.accepts)
+        event, cases, closed, metrics = record.event, self.cases, self.closed, self.metrics
         assert isinstance(event, InteractionEvent)  # the only type this topic accepts
         before = cases.get(event.case_id)
         case, found = apply_interaction(before, event, repeat_days=0)
@@ -66,7 +85,7 @@ def register_case_correlation(
         for obs in found:
             key = group_key(obs.agency, obs.service, obs.channel).encode()
             value = envelope.encode(envelope.observation(obs, event.event_id, origin))
-            await observations.send(key=key, value=value)
+            await self.observations.send(key=key, value=value)
             labels = (metrics.agency(obs.agency), metrics.service(obs.service), obs.channel)
             if obs.standard == "time_to_first_response":
                 metrics.first_response.labels(*labels).observe(obs.value)
@@ -83,20 +102,14 @@ def register_case_correlation(
             max(0.0, time.time() - record.input_timestamp)
         )
 
-    run_agent(app, settings, dead_letters, topology.CORRELATE_CASES, correlate_one)
-
-    @app.timer(OPEN_CASES_REPORT_SECONDS)  # type: ignore[untyped-decorator]
-    async def report_open_cases() -> None:
-        active = {
-            tp.partition
-            for tp in app.assignor.assigned_actives()
-            if tp.topic == source.name(settings)
-        }
+    def report_open_cases(self, active: set[int]) -> None:
+        """Open-case gauges from the cases of the partitions this worker actively owns."""
+        metrics = self.metrics
         counts: dict[tuple[str, str], int] = {}
         oldest: dict[tuple[str, str], float] = {}
-        for case in list(cases.values()):
+        for case in list(self.cases.values()):
             partition = case.get("p")
-            now = closed.now(partition)
+            now = self.closed.now(partition)
             age = open_case_age(case, now) if partition in active else None
             if age is not None:
                 labels = (metrics.agency(case["agency"]), metrics.service(case["service"]))
@@ -107,5 +120,3 @@ def register_case_correlation(
         for labels, count in counts.items():
             metrics.open_cases.labels(*labels).set(count)
             metrics.open_case_oldest_age.labels(*labels).set(oldest[labels])
-
-

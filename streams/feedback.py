@@ -29,25 +29,33 @@ SWEEP_EVERY_SECONDS = 30.0
 
 
 def register_feedback_scoring(app: faust.App, settings: Settings, metrics: Metrics) -> None:
-    source = topology.SCORE_FEEDBACK.source
-    observations = topology.topic(app, settings, topology.OBSERVATIONS_BY_GROUP)
-    scored = topology.topic(app, settings, topology.SCORED)
-    seen_ids = topology.table(app, settings, topology.SEEN_EVENT_IDS)
-    dead_letters = DeadLetters(app, settings, metrics)
+    flow = FeedbackScoring(app, settings, metrics)
+    app.on_partitions_revoked.connect(flow.on_revoked)
+    run_agent(app, settings, flow.dead_letters, topology.SCORE_FEEDBACK, flow.score_one)
 
-    expiry = ExpiryIndex(settings.dedupe_horizon_seconds)
-    last_sweep: dict[int, float] = {}
 
-    def on_revoked(sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+class FeedbackScoring:
+    """The score-feedback agent's state (the dedupe table and its expiry index) and steps."""
+
+    def __init__(self, app: faust.App, settings: Settings, metrics: Metrics) -> None:
+        self.settings, self.metrics = settings, metrics
+        self.source = topology.SCORE_FEEDBACK.source
+        self.observations = topology.topic(app, settings, topology.OBSERVATIONS_BY_GROUP)
+        self.scored = topology.topic(app, settings, topology.SCORED)
+        self.seen_ids = topology.table(app, settings, topology.SEEN_EVENT_IDS)
+        self.dead_letters = DeadLetters(app, settings, metrics)
+        self.expiry = ExpiryIndex(settings.dedupe_horizon_seconds)
+        self.last_sweep: dict[int, float] = {}
+
+    def on_revoked(self, sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
         revoked = args[0] if args else _.get("revoked", ())
         for tp in revoked:
-            if tp.topic == source.name(settings):
-                expiry.forget(tp.partition)
-                last_sweep.pop(tp.partition, None)
+            if tp.topic == self.source.name(self.settings):
+                self.expiry.forget(tp.partition)
+                self.last_sweep.pop(tp.partition, None)
 
-    app.on_partitions_revoked.connect(on_revoked)
-
-    def sweep(partition: int, now: float) -> None:
+    def sweep(self, partition: int, now: float) -> None:
+        expiry, seen_ids = self.expiry, self.seen_ids
         if not expiry.has(partition):
             expiry.rebuild(
                 partition,
@@ -57,29 +65,29 @@ def register_feedback_scoring(app: faust.App, settings: Settings, metrics: Metri
                     if value["p"] == partition
                 ),
             )
-        elif now - last_sweep.get(partition, 0.0) < SWEEP_EVERY_SECONDS:
+        elif now - self.last_sweep.get(partition, 0.0) < SWEEP_EVERY_SECONDS:
             return
-        last_sweep[partition] = now
+        self.last_sweep[partition] = now
         for event_id, seen in expiry.expired(partition, now):
             current = seen_ids.get(event_id)
             if current is not None and current["seen"] == seen:
                 del seen_ids[event_id]
-        metrics.dedupe_ids.labels(str(partition)).set(expiry.size(partition))
+        self.metrics.dedupe_ids.labels(str(partition)).set(expiry.size(partition))
 
-    async def score_one(message: Any) -> None:
+    async def score_one(self, message: Any) -> None:
         now = time.time()
-        sweep(message.partition, now)
-        record = envelope.decode_event(message.value, source.accepts)
+        self.sweep(message.partition, now)
+        record = envelope.decode_event(message.value, self.source.accepts)
         assert isinstance(record.event, FeedbackEvent)  # the only type this topic accepts
-        event, sentiment = record.event, record.sentiment
-        first_seen = seen_ids.get(event.event_id)
-        if is_duplicate(first_seen and first_seen["seen"], now, expiry.horizon_seconds):
+        event, sentiment, metrics = record.event, record.sentiment, self.metrics
+        first_seen = self.seen_ids.get(event.event_id)
+        if is_duplicate(first_seen and first_seen["seen"], now, self.expiry.horizon_seconds):
             metrics.events_duplicate.labels("feedback").inc()
             return
         # Outputs first, then the record that the event was handled: a worker stopped in
         # between repeats outputs (consumers dedupe by event_id; windows by origin) rather
         # than losing them.
-        await scored.send(
+        await self.scored.send(
             key=event.event_id.encode(),
             value=dumps(scored_feedback(event, sentiment, record.source, time.time())),
         )
@@ -87,9 +95,9 @@ def register_feedback_scoring(app: faust.App, settings: Settings, metrics: Metri
         for obs in feedback_observations(event, sentiment.label if sentiment else None):
             key = group_key(obs.agency, obs.service, obs.channel).encode()
             value = envelope.encode(envelope.observation(obs, event.event_id, origin))
-            await observations.send(key=key, value=value)
-        seen_ids[event.event_id] = {"seen": now, "p": message.partition}
-        expiry.note(message.partition, event.event_id, now)
+            await self.observations.send(key=key, value=value)
+        self.seen_ids[event.event_id] = {"seen": now, "p": message.partition}
+        self.expiry.note(message.partition, event.event_id, now)
         agency = metrics.agency(event.agency)
         label = sentiment.label if sentiment is not None else "none"
         metrics.feedback_scored.labels(agency, event.channel.value, label).inc()
@@ -98,5 +106,3 @@ def register_feedback_scoring(app: faust.App, settings: Settings, metrics: Metri
         metrics.processing_latency.labels("feedback").observe(
             max(0.0, time.time() - record.input_timestamp)
         )
-
-    run_agent(app, settings, dead_letters, topology.SCORE_FEEDBACK, score_one)

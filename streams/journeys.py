@@ -33,38 +33,49 @@ from servicepulse.streams.settings import Settings
 def register_journeys(
     app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
 ) -> None:
-    source = topology.CUSTOMER_JOURNEYS.source
-    observations = topology.topic(app, settings, topology.OBSERVATIONS_BY_GROUP)
-    journeys_topic = topology.topic(app, settings, topology.JOURNEYS)
-    dead_letters = DeadLetters(app, settings, metrics)
-    customers = topology.table(app, settings, topology.CUSTOMERS)
-    rules = RunAroundRules(
-        max_transfers_per_case=settings.run_around_transfers,
-        max_agencies_same_need=settings.run_around_agencies,
-        max_repeat_contacts=settings.run_around_repeats,
-        repeat_window_days=settings.run_around_window_days,
-    )
-    idle = EventTimeExpiry(
-        app, source.name(settings), customers,
-        settings.journey_horizon_days * SECONDS_PER_DAY,
-        noted_at=lambda entry: entry["journey"]["last_event_at"],
-    )  # fmt: skip
+    flow = CustomerJourneys(app, settings, metrics, standards)
+    run_agent(app, settings, flow.dead_letters, topology.CUSTOMER_JOURNEYS, flow.follow_one)
 
-    async def follow_one(message: Any) -> None:
-        record = envelope.decode_event(message.value, source.accepts)
-        event = record.event
+
+class CustomerJourneys:
+    """The customer-journeys agent's state (the customers table, idle expiry) and steps."""
+
+    def __init__(
+        self, app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
+    ) -> None:
+        self.metrics, self.standards = metrics, standards
+        self.source = topology.CUSTOMER_JOURNEYS.source
+        self.observations = topology.topic(app, settings, topology.OBSERVATIONS_BY_GROUP)
+        self.journeys_topic = topology.topic(app, settings, topology.JOURNEYS)
+        self.dead_letters = DeadLetters(app, settings, metrics)
+        self.customers = topology.table(app, settings, topology.CUSTOMERS)
+        self.rules = RunAroundRules(
+            max_transfers_per_case=settings.run_around_transfers,
+            max_agencies_same_need=settings.run_around_agencies,
+            max_repeat_contacts=settings.run_around_repeats,
+            repeat_window_days=settings.run_around_window_days,
+        )
+        self.idle = EventTimeExpiry(
+            app, self.source.name(settings), self.customers,
+            settings.journey_horizon_days * SECONDS_PER_DAY,
+            noted_at=lambda entry: entry["journey"]["last_event_at"],
+        )  # fmt: skip
+
+    async def follow_one(self, message: Any) -> None:
+        record = envelope.decode_event(message.value, self.source.accepts)
+        event, customers, idle, metrics = record.event, self.customers, self.idle, self.metrics
         ref = event.customer_ref
         if ref is None:
             raise envelope.UnreadableRecord("record without customer_ref")
         entry = customers.get(ref) or {"journey": None, "contacts": None}
-        journey, update = apply_journey_event(entry["journey"], event, rules)
+        journey, update = apply_journey_event(entry["journey"], event, self.rules)
         if update is None:
             metrics.events_duplicate.labels("journey").inc()
             return
         found = list(update.observations)
         contacts = entry["contacts"]
         if isinstance(event, InteractionEvent) and event.kind == InteractionKind.OPENED:
-            days = standards.repeat_contact_days(event.agency, event.service, event.channel)
+            days = self.standards.repeat_contact_days(event.agency, event.service, event.channel)
             contacts, repeat = apply_contact(
                 contacts, ref, event.service, event.occurred_at_epoch, days,
                 agency=event.agency, channel=event.channel.value, case_id=event.case_id,
@@ -76,9 +87,10 @@ def register_journeys(
         for obs in found:
             key = group_key(obs.agency, obs.service, obs.channel).encode()
             value = envelope.encode(envelope.observation(obs, event.event_id, origin))
-            await observations.send(key=key, value=value)
+            await self.observations.send(key=key, value=value)
         at = journey["last_event_at"]
-        await journeys_topic.send(key=ref.encode(), value=dumps(journey_message(ref, journey, at)))
+        value = dumps(journey_message(ref, journey, at))
+        await self.journeys_topic.send(key=ref.encode(), value=value)
         if update.newly_run_around:
             metrics.journeys_run_around.labels(metrics.agency(event.agency)).inc()
         customers[ref] = {"journey": journey, "contacts": contacts, "p": message.partition}
@@ -88,5 +100,3 @@ def register_journeys(
         metrics.processing_latency.labels("journeys").observe(
             max(0.0, time.time() - record.input_timestamp)
         )
-
-    run_agent(app, settings, dead_letters, topology.CUSTOMER_JOURNEYS, follow_one)
