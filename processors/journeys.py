@@ -24,11 +24,11 @@ so a runaway producer cannot grow the state without limit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from servicepulse.processors.cases import CLOSING_KINDS, SECONDS_PER_DAY, Observation
 from servicepulse.processors.pseudonym import looks_like_raw_pii
+from servicepulse.processors.timestamps import rfc3339
 from servicepulse.schemas.models import FeedbackEvent, InteractionEvent, InteractionKind
 
 Journey = dict[str, Any]
@@ -344,10 +344,6 @@ def open_cases(journey: Journey) -> list[str]:
     return sorted(ids, key=lambda cid: (cases[cid]["opened_at"], cid))
 
 
-def _rfc3339(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
-
-
 def journey_message(customer_ref: str, journey: Journey, at: float) -> dict[str, Any]:
     """The ``customer.journeys`` message (schema ``customer-journey.v1``) at time ``at``.
 
@@ -362,9 +358,9 @@ def journey_message(customer_ref: str, journey: Journey, at: float) -> dict[str,
     agencies_per_need = _need_agencies(journey)
     return {
         "customer_ref": customer_ref,
-        "as_of": _rfc3339(at),
-        "first_contact_at": _rfc3339(journey["first_contact_at"]),
-        "last_event_at": _rfc3339(journey["last_event_at"]),
+        "as_of": rfc3339(at, "auto"),
+        "first_contact_at": rfc3339(journey["first_contact_at"], "auto"),
+        "last_event_at": rfc3339(journey["last_event_at"], "auto"),
         "contacts": journey["contacts"],
         "agencies": list(journey["agencies"]),
         "services": [{"agency": a, "service": s} for a, s in journey["services"]],

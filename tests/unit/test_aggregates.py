@@ -10,14 +10,13 @@ import pytest
 from ddsketch import DDSketch, LogarithmicMapping
 
 from servicepulse.processors.aggregates import (
-    add_duration,
-    add_rate,
-    empty,
+    AggregateState,
+    DurationAggregate,
+    RateAggregate,
+    Summary,
+    aggregator_for,
     evaluate_status,
-    merge,
-    merge_all,
     quantile,
-    summary,
     to_ddsketch,
 )
 from servicepulse.processors.standards import Standard
@@ -40,6 +39,30 @@ TTFR = Standard(
 )
 ABANDON = Standard("abandonment_rate", "rate", 0.05, None, "at_most", 20, 0.10)
 CSAT = Standard("csat", "rate", 0.80, None, "at_least", 20, 0.10)
+
+
+def empty() -> AggregateState:
+    return DurationAggregate(TTFR).initialize()
+
+
+def add_duration(state: AggregateState, seconds: float, target: float) -> AggregateState:
+    return DurationAggregate(replace(TTFR, target=float(target))).add(state, seconds)
+
+
+def add_rate(state: AggregateState, hit: bool) -> AggregateState:
+    return RateAggregate(ABANDON).add(state, 1.0 if hit else 0.0)
+
+
+def merge(a: AggregateState, b: AggregateState) -> AggregateState:
+    return DurationAggregate(TTFR).merge(a, b)
+
+
+def merge_all(states: list[AggregateState]) -> AggregateState:
+    return DurationAggregate(TTFR).merge_all(states)
+
+
+def summary(state: AggregateState, standard: Standard) -> Summary:
+    return aggregator_for(standard).result(state)
 
 
 def durations(n: int, seed: int = 7) -> list[float]:

@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from servicepulse.processors.decoding import DEFAULT_MAX_EVENT_BYTES, RejectCategory
+from servicepulse.processors.timestamps import rfc3339
 from servicepulse.schemas.models import FEEDBACK_TYPE, INTERACTION_TYPE, Channel, InteractionKind
 
 __all__ = [
@@ -970,7 +971,7 @@ class FeedbackGenerator:
     ) -> dict[str, Any]:
         document: dict[str, Any] = {
             "event_id": self._uuid(),
-            "occurred_at": _rfc3339(at, AGENCIES[case.agency].millis),
+            "occurred_at": _occurred_at(at, AGENCIES[case.agency].millis),
             "agency": case.agency,
             "service": case.service,
             "channel": case.channel.value,
@@ -1043,7 +1044,7 @@ class FeedbackGenerator:
         )[0]
         document: dict[str, Any] = {
             "event_id": self._uuid(),
-            "occurred_at": _rfc3339(at, AGENCIES[survey.agency].millis),
+            "occurred_at": _occurred_at(at, AGENCIES[survey.agency].millis),
             "agency": survey.agency,
             "service": survey.service,
             "channel": survey.channel.value,
@@ -1435,11 +1436,9 @@ def _dumps(document: object) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _rfc3339(ms: int, millis: bool) -> str:
-    moment = _EPOCH + timedelta(milliseconds=ms)
-    if millis:
-        return f"{moment:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
-    return f"{moment:%Y-%m-%dT%H:%M:%S}Z"
+def _occurred_at(ms: int, millis: bool) -> str:
+    # Exact: a millisecond epoch time divided by 1000 rounds to the same microsecond.
+    return rfc3339(ms / 1000, "milliseconds" if millis else "seconds")
 
 
 def _drop(document: dict[str, Any], *names: str) -> None:
