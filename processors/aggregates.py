@@ -19,7 +19,7 @@ and panes written before this split read back unchanged::
 The sketch is stored as its logarithmic mapping's ``gamma``, the count of zero durations and
 the positive store's non-empty bins (bin key -> count), because DDSketch's own serialisation
 needs protobuf. Merging adds bin counts, which is what ``DenseStore.merge`` does; quantiles are
-read by rebuilding a ``ddsketch`` sketch from the bins.
+read from the bins with DDSketch's own rank rule (a test checks them against the library).
 
 Every hook returns a new state and leaves its arguments untouched.
 """
@@ -32,9 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
-from ddsketch.ddsketch import BaseDDSketch
 from ddsketch.mapping import LogarithmicMapping
-from ddsketch.store import DenseStore
 
 from servicepulse.processors.standards import Standard
 
@@ -322,18 +320,6 @@ def _mapping_of(sketch: SketchState) -> LogarithmicMapping:
     if math.isclose(sketch["gamma"], _MAPPING.gamma, rel_tol=0, abs_tol=1e-12):
         return _MAPPING
     return LogarithmicMapping.from_gamma_offset(sketch["gamma"], 0.0)
-
-
-def to_ddsketch(sketch: SketchState) -> BaseDDSketch:
-    """Rebuild a ``ddsketch`` sketch (positive values only) from the stored form.
-
-    Only the bins are restored: the library's count/quantile methods use them, while its
-    min/max/sum bookkeeping is not kept (``sum`` lives in the aggregate itself).
-    """
-    store = DenseStore()
-    for key, count in sorted(sketch["bins"].items(), key=lambda item: int(item[0])):
-        store.add(int(key), float(count))
-    return BaseDDSketch(_mapping_of(sketch), store, DenseStore(), float(sketch["zero"]))
 
 
 def quantile(state: AggregateState, q: float) -> float | None:

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 import faust
 
-from servicepulse.processors.cases import SECONDS_PER_DAY, apply_interaction, open_case_age
+from servicepulse.processors.cases import (
+    SECONDS_PER_DAY,
+    Case,
+    apply_interaction,
+    open_case_age,
+)
 from servicepulse.processors.records import SourcePosition, dumps, observation_record
 from servicepulse.processors.standards import StandardsConfig
 from servicepulse.processors.window_engine import group_key
@@ -54,7 +58,7 @@ def register_case_correlation(
         noted_at=lambda case: case["last_closed_at"] if closed_now(case) else None,
     )  # fmt: skip
 
-    def closed_now(case: dict[str, Any]) -> bool:
+    def closed_now(case: Case) -> bool:
         return open_case_age(case, math.inf) is None and case["last_closed_at"] is not None
 
     @app.agent(source, name="correlate-cases")
@@ -88,7 +92,9 @@ def register_case_correlation(
             cases[event.case_id] = case
             closed.advance(message.partition, event.occurred_at_epoch)
             closed_at = case["last_closed_at"]
-            if closed_now(case) and (before is None or before["last_closed_at"] != closed_at):
+            if closed_at is not None and closed_now(case) and (
+                before is None or before["last_closed_at"] != closed_at
+            ):
                 closed.note(message.partition, event.case_id, closed_at)
             closed.expire(message.partition)
             metrics.processing_latency.labels("cases").observe(

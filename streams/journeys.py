@@ -16,7 +16,12 @@ import time
 import faust
 
 from servicepulse.processors.cases import SECONDS_PER_DAY, apply_contact
-from servicepulse.processors.journeys import RunAroundRules, apply_journey_event, journey_message
+from servicepulse.processors.journeys import (
+    RunAroundRules,
+    apply_journey_event,
+    journey_message,
+    last_event_at,
+)
 from servicepulse.processors.records import SourcePosition, dumps, observation_record
 from servicepulse.processors.standards import StandardsConfig
 from servicepulse.processors.window_engine import group_key
@@ -104,7 +109,7 @@ def register_journeys(
                 key = group_key(obs.agency, obs.service, obs.channel).encode()
                 value = dumps(observation_record(obs, event.event_id, origin))
                 await observations.send(key=key, value=value)
-            at = journey["last_event_at"]
+            at = last_event_at(journey)
             await journeys_topic.send(
                 key=ref.encode(), value=dumps(journey_message(ref, journey, at))
             )

@@ -17,7 +17,6 @@ from servicepulse.processors.aggregates import (
     aggregator_for,
     evaluate_status,
     quantile,
-    to_ddsketch,
 )
 from servicepulse.processors.standards import Standard
 from servicepulse.processors.windows import (
@@ -166,11 +165,6 @@ def test_merge_refuses_different_accuracies() -> None:
     b["sketch"] = {**b["sketch"], "gamma": 1.5}
     with pytest.raises(ValueError, match="gamma"):
         merge(a, b)
-
-
-def test_to_ddsketch_counts() -> None:
-    state = add_duration(add_duration(empty(), 0, 10), 5, 10)
-    assert to_ddsketch(state["sketch"]).count == 2
 
 
 def test_zero_and_negative_durations_count_as_instant() -> None:
