@@ -28,7 +28,7 @@ Semantics, modelled on Prometheus alerting rules and Alertmanager:
   input after a restart cannot move an alert backwards; re-processing the same summary with the
   stored state emits nothing new.
 
-The state is a plain JSON-able dict (stored in a Faust changelog table)::
+The state (``AlertState``) is a plain JSON-able dict, stored in a Faust changelog table::
 
     {"version": 1, "last_at": 1767225600.0,
      "alerts": {"warning": {"phase": "firing", "since": 1767224400.0,
@@ -156,7 +156,7 @@ def _measured(summary: dict[str, Any], standard: Standard) -> float | None:
 
 
 def _inactive() -> SeverityState:
-    return {"phase": "inactive", "since": None, "recovering_since": None}
+    return _alert("inactive", None, None)
 
 
 def _advance(
