@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from servicepulse.processors.cases import Observation
 from servicepulse.processors.decoding import Rejection
 from servicepulse.processors.sentiment import Sentiment
+
+# epoch_of is re-exported for the flows that parse the times these documents carry.
+from servicepulse.processors.timestamps import epoch_of as epoch_of
+from servicepulse.processors.timestamps import rfc3339
 from servicepulse.schemas.models import FeedbackEvent
 
 
@@ -22,17 +25,6 @@ class SourcePosition:
 
     def as_dict(self) -> dict[str, Any]:
         return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
-
-
-def rfc3339(epoch_seconds: float) -> str:
-    return (
-        datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
-
-
-def epoch_of(rfc3339_text: str) -> float:
-    return datetime.fromisoformat(rfc3339_text.replace("Z", "+00:00")).timestamp()
 
 
 def dumps(document: dict[str, Any]) -> bytes:

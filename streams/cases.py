@@ -19,7 +19,12 @@ from typing import Any
 import faust
 
 from servicepulse.processors import envelope
-from servicepulse.processors.cases import SECONDS_PER_DAY, apply_interaction, open_case_age
+from servicepulse.processors.cases import (
+    SECONDS_PER_DAY,
+    Case,
+    apply_interaction,
+    open_case_age,
+)
 from servicepulse.processors.records import SourcePosition
 from servicepulse.processors.standards import StandardsConfig
 from servicepulse.processors.window_engine import group_key
@@ -49,7 +54,7 @@ def register_case_correlation(
         flow.report_open_cases(active)
 
 
-def closed_now(case: dict[str, Any]) -> bool:
+def closed_now(case: Case) -> bool:
     return open_case_age(case, math.inf) is None and case["last_closed_at"] is not None
 
 
@@ -95,7 +100,9 @@ class CaseCorrelation:
         cases[event.case_id] = case
         closed.advance(message.partition, event.occurred_at_epoch)
         closed_at = case["last_closed_at"]
-        if closed_now(case) and (before is None or before["last_closed_at"] != closed_at):
+        if closed_at is not None and closed_now(case) and (
+            before is None or before["last_closed_at"] != closed_at
+        ):
             closed.note(message.partition, event.case_id, closed_at)
         closed.expire(message.partition)
         metrics.processing_latency.labels("cases").observe(

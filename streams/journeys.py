@@ -18,7 +18,12 @@ import faust
 
 from servicepulse.processors import envelope
 from servicepulse.processors.cases import SECONDS_PER_DAY, apply_contact
-from servicepulse.processors.journeys import RunAroundRules, apply_journey_event, journey_message
+from servicepulse.processors.journeys import (
+    RunAroundRules,
+    apply_journey_event,
+    journey_message,
+    last_event_at,
+)
 from servicepulse.processors.records import SourcePosition, dumps
 from servicepulse.processors.standards import StandardsConfig
 from servicepulse.processors.window_engine import group_key
@@ -88,7 +93,7 @@ class CustomerJourneys:
             key = group_key(obs.agency, obs.service, obs.channel).encode()
             value = envelope.encode(envelope.observation(obs, event.event_id, origin))
             await self.observations.send(key=key, value=value)
-        at = journey["last_event_at"]
+        at = last_event_at(journey)
         value = dumps(journey_message(ref, journey, at))
         await self.journeys_topic.send(key=ref.encode(), value=value)
         if update.newly_run_around:

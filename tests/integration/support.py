@@ -18,8 +18,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
+from servicepulse.devtools.broker import free_port
 from servicepulse.streams import topology
-from servicepulse.streams.broker import free_port
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.tansu_compat import true_end_offsets
 

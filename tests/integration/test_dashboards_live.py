@@ -34,9 +34,9 @@ from typing import Any
 import pytest
 import yaml
 
+from servicepulse.devtools.broker import EmbeddedBroker, free_port
+from servicepulse.devtools.generator import FeedbackGenerator
 from servicepulse.schemas.models import FEEDBACK_TYPE
-from servicepulse.streams.broker import EmbeddedBroker, free_port
-from servicepulse.streams.generator import FeedbackGenerator
 from servicepulse.streams.settings import Settings
 from tests.integration.support import WorkerProcess, produce, wait_caught_up, wait_for
 

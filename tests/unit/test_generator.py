@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from servicepulse.devtools.generator import FeedbackGenerator, GeneratedRecord
 from servicepulse.processors.decoding import RejectCategory, Rejection, decode_event
 from servicepulse.processors.sentiment import score_comment
 from servicepulse.schemas.models import (
@@ -19,7 +20,6 @@ from servicepulse.schemas.models import (
     InteractionEvent,
     InteractionKind,
 )
-from servicepulse.streams.generator import FeedbackGenerator, GeneratedRecord
 
 EVENT_CLASS = {FEEDBACK_TYPE: FeedbackEvent, INTERACTION_TYPE: InteractionEvent}
 

@@ -1,4 +1,4 @@
-"""processors.records: the scored-feedback and dead-letter documents, and rfc3339()."""
+"""processors.records: the scored-feedback and dead-letter documents; processors.timestamps."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from servicepulse.processors.records import (
     SourcePosition,
     dead_letter,
     dumps,
-    rfc3339,
     scored_feedback,
 )
 from servicepulse.processors.sentiment import Sentiment
+from servicepulse.processors.timestamps import Precision, rfc3339
 from servicepulse.schemas.models import FeedbackEvent
 
 SOURCE = SourcePosition(topic="feedback.events", partition=2, offset=41)
@@ -54,6 +54,20 @@ def make_event(**overrides: object) -> FeedbackEvent:
 )
 def test_rfc3339(epoch: float, text: str) -> None:
     assert rfc3339(epoch) == text
+
+
+@pytest.mark.parametrize(
+    ("precision", "whole", "fraction"),
+    [
+        ("milliseconds", "2026-05-01T14:03:00.000Z", "2026-05-01T14:03:00.123Z"),
+        ("seconds", "2026-05-01T14:03:00Z", "2026-05-01T14:03:00Z"),
+        ("auto", "2026-05-01T14:03:00Z", "2026-05-01T14:03:00.123456Z"),
+        ("auto_milliseconds", "2026-05-01T14:03:00Z", "2026-05-01T14:03:00.123Z"),
+    ],
+)
+def test_rfc3339_precisions(precision: Precision, whole: str, fraction: str) -> None:
+    assert rfc3339(1777644180, precision) == whole
+    assert rfc3339(1777644180.123456, precision) == fraction
 
 
 def test_rfc3339_is_utc_regardless_of_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
