@@ -339,10 +339,13 @@ def rewrite_phrases(text: str) -> str:
     lowered = text.lower()
     for triggers, pattern, token in _COMPILED:
         # A regex pass costs ~10 µs, a substring test ~0.1 µs: run a pattern only when one of
-        # the words every match contains is there.
-        if any(trigger in lowered for trigger in triggers):
-            text = pattern.sub(token, text)
-            lowered = text.lower()
+        # the words every match contains is there (a plain loop: any() over a generator
+        # doubled the cost of the whole rewrite).
+        for trigger in triggers:
+            if trigger in lowered:
+                text = pattern.sub(token, text)
+                lowered = text.lower()
+                break
     return text
 
 
