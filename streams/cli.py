@@ -133,7 +133,7 @@ def rules(
 ) -> None:
     """Generate Prometheus recording rules, burn-rate alerts and prometheus.yml."""
     from servicepulse.processors.standards import StandardsFileError
-    from servicepulse.streams.rules_cmd import write_rules
+    from servicepulse.rulegen.rules_files import write_rules
 
     try:
         written = write_rules(standards, out)

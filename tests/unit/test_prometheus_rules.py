@@ -12,20 +12,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from servicepulse.processors.prometheus_rules import (
-    BURN_WINDOWS,
-    WINDOWS,
-    burn_scopes,
-    objective_ratio,
-    rules_document,
-)
 from servicepulse.processors.standards import (
     STANDARD_SPECS,
     StandardsConfig,
     load_standards,
     parse_standards,
 )
-from servicepulse.streams.rules_cmd import CONFIG_FILE, RULES_FILE, write_rules
+from servicepulse.rulegen.prometheus_rules import (
+    BURN_WINDOWS,
+    WINDOWS,
+    burn_scopes,
+    objective_ratio,
+    rules_document,
+)
+from servicepulse.rulegen.rules_files import CONFIG_FILE, RULES_FILE, write_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDARDS = ROOT / "deploy" / "standards.example.yaml"

@@ -7,12 +7,12 @@ from typing import Any
 
 import yaml
 
-from servicepulse.processors.prometheus_rules import (
+from servicepulse.processors.standards import load_standards
+from servicepulse.rulegen.prometheus_rules import (
     omitted_burn_alerts,
     prometheus_config,
     rules_document,
 )
-from servicepulse.processors.standards import load_standards
 
 RULES_FILE = "servicepulse.rules.yml"
 CONFIG_FILE = "prometheus.yml"
