@@ -18,7 +18,12 @@ from typing import Any
 
 import faust
 
-from servicepulse.processors.cases import SECONDS_PER_DAY, apply_interaction, open_case_age
+from servicepulse.processors.cases import (
+    SECONDS_PER_DAY,
+    apply_interaction,
+    awaited_standards,
+    open_case_age,
+)
 from servicepulse.processors.records import SourcePosition, dumps, observation_record
 from servicepulse.processors.standards import StandardsConfig
 from servicepulse.processors.window_engine import group_key
@@ -117,5 +122,32 @@ def register_case_correlation(
         for labels, count in counts.items():
             metrics.open_cases.labels(*labels).set(count)
             metrics.open_case_oldest_age.labels(*labels).set(oldest[labels])
+        report_unanswered(active)
+
+    def report_unanswered(active: set[int]) -> None:
+        """Oldest case still waiting on each duration standard, and how many are past its
+        target: a case nobody answers is observed by no window until it completes."""
+        waiting: dict[tuple[str, str, str, str], float] = {}
+        over: dict[tuple[str, str, str, str], int] = {}
+        for case in list(cases.values()):
+            partition = case.get("p")
+            found = awaited_standards(case, closed.now(partition)) if partition in active else None
+            if found is None:
+                continue
+            age, names = found
+            group = (case["agency"], case["service"], case["channel"])
+            resolved = standards.for_group(*group)
+            for name in names:
+                if name not in resolved:
+                    continue
+                labels = (metrics.agency(group[0]), metrics.service(group[1]), group[2], name)
+                waiting[labels] = max(waiting.get(labels, 0.0), age)
+                late = age > resolved[name].target
+                over[labels] = over.get(labels, 0) + (1 if late else 0)
+        metrics.unanswered_oldest_age.clear()
+        metrics.unanswered_over_target.clear()
+        for labels, age in waiting.items():
+            metrics.unanswered_oldest_age.labels(*labels).set(age)
+            metrics.unanswered_over_target.labels(*labels).set(over[labels])
 
 

@@ -79,6 +79,13 @@ def register_windows(
 
     def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         throttle.clear()
+        # Per-group gauges follow partition ownership: the new owner exports them, and an
+        # alert must not stay firing here after its group moved away. Groups this worker keeps
+        # are exported again at their next window.
+        latest_start.clear()
+        for gauge in (metrics.alerts_firing, metrics.window_compliance, metrics.window_value,
+                      metrics.window_observations, metrics.standard_status):
+            gauge.clear()
 
     app.on_partitions_revoked.connect(on_revoked)
 
@@ -138,8 +145,10 @@ def register_windows(
                 labels = (metrics.agency(obs.agency), metrics.service(obs.service),
                           obs.channel, obs.standard)  # fmt: skip
                 metrics.sli_observations.labels(*labels).inc()
+                # Created at 0 with the first observation, so an all-bad group reads 100% bad.
+                good = metrics.sli_good.labels(*labels)
                 if applied.good:
-                    metrics.sli_good.labels(*labels).inc()
+                    good.inc()
                 metrics.standard_objective.labels(*labels).set(objective_ratio(applied.standard))
             for ref in applied.touched:
                 throttle.touch(ref)
