@@ -28,7 +28,7 @@
 * ``servicepulse-silence``: ``ServicePulseNoData`` for a group that had traffic in the last
   ``options.silence_lookback`` and none for its ``silence_after_seconds``;
   ``ServicePulseUnansweredCases`` when the oldest open case waiting on a duration standard is
-  older than the standard's target.
+  older than the standard's target. Evaluated every ``options.long_interval``.
 * ``servicepulse-pipeline``: the worker's own window alerts, dead-letter share, late-event
   share, consumer lag, worker down, no worker exporting.
 
@@ -84,7 +84,8 @@ class RuleOptions:
     """
 
     runbook_url: str = DEFAULT_RUNBOOK_URL
-    # Evaluation interval of the slow groups (long windows, 30-day SLO metadata, silence).
+    # Evaluation interval of the slow groups (long windows, 30-day SLO metadata, silence and
+    # unanswered cases).
     long_interval: str = "1m"
     silence_lookback: str = "7d"
     silence_for: str = "2m"
@@ -649,7 +650,8 @@ def rules_document(
                    options.long_interval),
             _group("servicepulse-slo", slo_rules(config), options.long_interval),
             _group("servicepulse-standards-burn-rate", burn_rate_alerts(config, options), None),
-            _group("servicepulse-silence", silence_alerts(config, options), None),
+            # Silence is measured in minutes and looks back a week: the slow interval.
+            _group("servicepulse-silence", silence_alerts(config, options), options.long_interval),
             _group("servicepulse-pipeline", pipeline_alerts(options), None),
         ]
     }  # fmt: skip
