@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from servicepulse.streams.broker import free_port
-from tests.integration.support import wait_for
+from tests.integration.support import WorkerProcess, wait_for
 
 
 def binary(name: str) -> str:
@@ -113,3 +113,16 @@ def running_prometheus(config: Path, workdir: Path) -> Iterator[Prometheus]:
             process.wait()
         if not ok:
             print(f"--- prometheus log ---\n{log_path.read_text()[-4000:]}")
+
+
+@contextmanager
+def stopped_after(worker: WorkerProcess) -> Iterator[WorkerProcess]:
+    """Stops the worker when the block ends; prints its log if the block failed."""
+    ok = False
+    try:
+        yield worker
+        ok = True
+    finally:
+        worker.stop()
+        if not ok:
+            print(f"--- worker log ---\n{worker.log_tail()}")

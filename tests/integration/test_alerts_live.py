@@ -38,6 +38,7 @@ from tests.integration.prometheus_support import (
     binary,
     running_prometheus,
     scrape_config,
+    stopped_after,
 )
 from tests.integration.support import WorkerProcess, produce, wait_for
 
@@ -82,18 +83,12 @@ def live(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> It
         broker.bootstrap, workdir,
         extra_env={"SERVICEPULSE_PARTITIONS": "1", "SERVICEPULSE_STANDARDS": str(standards)},
     ).start()  # fmt: skip
-    ok = False
-    try:
+    with stopped_after(worker):
         worker.wait_ready(90)
         config = scrape_config(workdir, worker.web_port, workdir / "rules" / RULES_FILE)
         with running_prometheus(config, workdir) as prometheus:
             wait_for(lambda: prometheus.scrapes() >= 2, 60, "two scrapes of the worker")
-            ok = True
             yield Live(worker, prometheus, settings)
-    finally:
-        worker.stop()
-        if not ok:
-            print(f"--- worker log ---\n{worker.log_tail()}")
 
 
 def _firing(prometheus: Prometheus, alert: str, **labels: str) -> bool:

@@ -38,6 +38,7 @@ from tests.integration.prometheus_support import (
     binary,
     running_prometheus,
     scrape_config,
+    stopped_after,
 )
 from tests.integration.support import WorkerProcess, produce, wait_caught_up, wait_for
 
@@ -76,8 +77,7 @@ def stack(
     binary("prometheus")
     workdir = tmp_path_factory.mktemp("dashboards-live")
     worker = WorkerProcess(broker.bootstrap, workdir).start()
-    ok = False
-    try:
+    with stopped_after(worker):
         worker.wait_ready(90)
         generator = FeedbackGenerator(seed=2026)
         asyncio.run(_publish(settings, generator, FIRST_BATCH))
@@ -91,12 +91,7 @@ def stack(
             wait_for(lambda: prometheus.scrapes() >= after + 12, 60, "twelve more scrapes")
             wait_for(lambda: bool(prometheus.result("servicepulse:sli_error:ratio_rate5m")), 30,
                      "recording rules evaluated")  # fmt: skip
-            ok = True
             yield Stack(worker, prometheus, settings)
-    finally:
-        worker.stop()
-        if not ok:
-            print(f"--- worker log ---\n{worker.log_tail()}")
 
 
 # ------------------------------------------------------------------------------ helpers
