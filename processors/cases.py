@@ -270,6 +270,23 @@ def open_case_age(case: Case, now: float) -> float | None:
     return max(0.0, now - float(opened["at"]))
 
 
+DURATION_STANDARDS = ("time_to_first_response", "time_to_resolution")
+
+
+def awaited_standards(case: Case, now: float) -> tuple[float, tuple[str, ...]] | None:
+    """Age of an open case at ``now`` and the duration standards still waiting on it (no
+    first response yet; not resolved), or None if the case is closed or its opening unknown.
+
+    Duration standards are observed only when the measured thing happens, so a case nobody
+    answers is visible only here; called when reporting the open-case backlog."""
+    age = open_case_age(case, now)
+    if age is None:
+        return None
+    if case["first_response_at"] is None:
+        return age, DURATION_STANDARDS
+    return age, ("time_to_resolution",)
+
+
 def apply_contact(
     history: History | None,
     customer_ref: str,

@@ -33,6 +33,9 @@ SUPPORTED_VERSION = 1
 FALLBACK_MINIMUM_SAMPLE = 20
 FALLBACK_AT_RISK_MARGIN = 0.10
 FALLBACK_REPEAT_CONTACT_DAYS = 30
+# A group that had traffic and sends nothing for this long raises ServicePulseNoData; 0 turns
+# the alert off for the groups a layer matches.
+FALLBACK_SILENCE_AFTER_SECONDS = 3600
 
 DRIVER_NAMES: tuple[str, ...] = tuple(Drivers.model_fields)
 
@@ -65,7 +68,9 @@ STANDARD_SPECS: dict[str, _Spec] = {
 }
 STANDARD_NAMES: tuple[str, ...] = tuple(sorted(STANDARD_SPECS))
 
-_SETTING_KEYS = ("minimum_sample", "at_risk_margin", "repeat_contact_days")
+_SETTING_KEYS = (
+    "minimum_sample", "at_risk_margin", "repeat_contact_days", "silence_after_seconds",
+)  # fmt: skip
 _DEFAULTS_KEYS = (*_SETTING_KEYS, "standards")
 _OVERRIDE_KEYS = ("match", *_SETTING_KEYS, "standards")
 _MATCH_KEYS = ("agency", "service", "channel")
@@ -302,6 +307,7 @@ class _Parser:
             "minimum_sample": FALLBACK_MINIMUM_SAMPLE,
             "at_risk_margin": FALLBACK_AT_RISK_MARGIN,
             "repeat_contact_days": FALLBACK_REPEAT_CONTACT_DAYS,
+            "silence_after_seconds": FALLBACK_SILENCE_AFTER_SECONDS,
         }
         defaults = _Layer({}, {**fallback, **defaults.settings}, defaults.standards)
         raw_overrides = top.get("overrides", [])
@@ -359,6 +365,10 @@ class _Parser:
             settings["repeat_contact_days"] = self.whole(
                 raw["repeat_contact_days"], _join(location, "repeat_contact_days"), minimum=1
             )
+        if "silence_after_seconds" in raw:
+            settings["silence_after_seconds"] = self.whole(
+                raw["silence_after_seconds"], _join(location, "silence_after_seconds"), minimum=0
+            )
         standards: dict[str, dict[str, float]] = {}
         standards_location = _join(location, "standards")
         raw_standards = raw.get("standards", {})
@@ -404,8 +414,11 @@ class _Parser:
     def standard(self, name: str, body: object, location: str, complete: bool) -> dict[str, float]:
         spec = STANDARD_SPECS[name]
         allowed = ("target_seconds", "objective") if spec.kind == "duration" else (spec.target_key,)
-        raw = self.mapping(body, location, allowed)
+        # page: false turns this standard's critical burn-rate alerts into tickets.
+        raw = self.mapping(body, location, (*allowed, "page"))
         fields: dict[str, float] = {}
+        if "page" in raw:
+            fields["page"] = self.flag(raw["page"], _join(location, "page"))
         if "target_seconds" in raw:
             fields["target_seconds"] = self.seconds(
                 raw["target_seconds"], _join(location, "target_seconds")
@@ -433,6 +446,11 @@ class _Parser:
         if number is None or not number > 0:
             raise self.fail(location, f"must be a positive number of seconds (got {_shown(value)})")
         return number
+
+    def flag(self, value: object, location: str) -> float:
+        if not isinstance(value, bool):
+            raise self.fail(location, f"must be true or false (got {_shown(value)})")
+        return float(value)
 
     def whole(self, value: object, location: str, minimum: int) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:

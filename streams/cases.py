@@ -23,6 +23,7 @@ from servicepulse.processors.cases import (
     SECONDS_PER_DAY,
     Case,
     apply_interaction,
+    awaited_standards,
     open_case_age,
 )
 from servicepulse.processors.records import SourcePosition
@@ -41,7 +42,7 @@ OPEN_CASES_REPORT_SECONDS = 10.0
 def register_case_correlation(
     app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
 ) -> None:
-    flow = CaseCorrelation(app, settings, metrics)
+    flow = CaseCorrelation(app, settings, metrics, standards)
     run_agent(app, settings, flow.dead_letters, topology.CORRELATE_CASES, flow.correlate_one)
 
     @app.timer(OPEN_CASES_REPORT_SECONDS)  # type: ignore[untyped-decorator]
@@ -52,6 +53,7 @@ def register_case_correlation(
             if tp.topic == flow.source.name(settings)
         }
         flow.report_open_cases(active)
+        flow.report_unanswered(active)
 
 
 def closed_now(case: Case) -> bool:
@@ -61,8 +63,10 @@ def closed_now(case: Case) -> bool:
 class CaseCorrelation:
     """The correlate-cases agent's state (the cases table, closed-case expiry) and steps."""
 
-    def __init__(self, app: faust.App, settings: Settings, metrics: Metrics) -> None:
-        self.metrics = metrics
+    def __init__(
+        self, app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
+    ) -> None:
+        self.metrics, self.standards = metrics, standards
         self.source = topology.CORRELATE_CASES.source
         self.observations = topology.topic(app, settings, topology.OBSERVATIONS_BY_GROUP)
         self.dead_letters = DeadLetters(app, settings, metrics)
@@ -127,3 +131,31 @@ class CaseCorrelation:
         for labels, count in counts.items():
             metrics.open_cases.labels(*labels).set(count)
             metrics.open_case_oldest_age.labels(*labels).set(oldest[labels])
+
+    def report_unanswered(self, active: set[int]) -> None:
+        """Oldest case still waiting on each duration standard, and how many are past its
+        target: a case nobody answers is observed by no window until it completes."""
+        metrics = self.metrics
+        waiting: dict[tuple[str, str, str, str], float] = {}
+        over: dict[tuple[str, str, str, str], int] = {}
+        for case in list(self.cases.values()):
+            partition = case.get("p")
+            now = self.closed.now(partition)
+            found = awaited_standards(case, now) if partition in active else None
+            if found is None:
+                continue
+            age, names = found
+            group = (case["agency"], case["service"], case["channel"])
+            resolved = self.standards.for_group(*group)
+            for name in names:
+                if name not in resolved:
+                    continue
+                labels = (metrics.agency(group[0]), metrics.service(group[1]), group[2], name)
+                waiting[labels] = max(waiting.get(labels, 0.0), age)
+                late = age > resolved[name].target
+                over[labels] = over.get(labels, 0) + (1 if late else 0)
+        metrics.unanswered_oldest_age.clear()
+        metrics.unanswered_over_target.clear()
+        for labels, age in waiting.items():
+            metrics.unanswered_oldest_age.labels(*labels).set(age)
+            metrics.unanswered_over_target.labels(*labels).set(over[labels])

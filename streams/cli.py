@@ -130,13 +130,22 @@ def rules(
     out: Annotated[
         Path, typer.Option(help="Directory for servicepulse.rules.yml and prometheus.yml")
     ] = Path("deploy/prometheus"),
+    runbook_url: Annotated[
+        str, typer.Option(help="Where deploy/README.md (the runbook) is served; alerts link "
+                          "to its headings, e.g. <url>#servicepulseerrorbudgetburn")
+    ] = "https://servicepulse.dev/runbook",
+    long_interval: Annotated[
+        str, typer.Option(help="Evaluation interval of the long-window and 30-day SLO groups")
+    ] = "1m",
 ) -> None:
     """Generate Prometheus recording rules, burn-rate alerts and prometheus.yml."""
     from servicepulse.processors.standards import StandardsFileError
-    from servicepulse.streams.rules_cmd import write_rules
+    from servicepulse.rulegen.prometheus_rules import RuleOptions
+    from servicepulse.rulegen.rules_files import write_rules
 
+    options = RuleOptions(runbook_url=runbook_url, long_interval=long_interval)
     try:
-        written = write_rules(standards, out)
+        written = write_rules(standards, out, options)
     except StandardsFileError as err:
         err_console.print(f"[red]error:[/red] {err}")
         raise typer.Exit(2) from None

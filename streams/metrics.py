@@ -144,6 +144,20 @@ class Metrics:
             ["agency", "service"],
             registry=registry,
         )
+        self.unanswered_oldest_age = Gauge(
+            "servicepulse_unanswered_case_oldest_age_seconds",
+            "Event-time age of the oldest open case still waiting on a duration standard (no "
+            "first response; not resolved), on this worker's partitions",
+            STANDARD_LABELS,
+            registry=registry,
+        )
+        self.unanswered_over_target = Gauge(
+            "servicepulse_unanswered_cases_over_target",
+            "Open cases still waiting on a duration standard for longer than its target, on "
+            "this worker's partitions",
+            STANDARD_LABELS,
+            registry=registry,
+        )
         # --- alerts and health ---
         self.alerts_firing = Gauge(
             "servicepulse_alerts_firing",

@@ -86,6 +86,14 @@ class StandardWindows:
 
     def on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         self.throttle.clear()
+        # Per-group gauges follow partition ownership: the new owner exports them, and an
+        # alert must not stay firing here after its group moved away. Groups this worker keeps
+        # are exported again at their next window.
+        self.latest_start.clear()
+        metrics = self.metrics
+        for gauge in (metrics.alerts_firing, metrics.window_compliance, metrics.window_value,
+                      metrics.window_observations, metrics.standard_status):  # fmt: skip
+            gauge.clear()
 
     async def window_one(self, message: Any) -> None:
         record = envelope.decode_observation(message.value)
@@ -109,8 +117,10 @@ class StandardWindows:
             labels = (metrics.agency(obs.agency), metrics.service(obs.service),
                       obs.channel, obs.standard)  # fmt: skip
             metrics.sli_observations.labels(*labels).inc()
+            # Created at 0 with the first observation, so an all-bad group reads 100% bad.
+            good = metrics.sli_good.labels(*labels)
             if applied.good:
-                metrics.sli_good.labels(*labels).inc()
+                good.inc()
             metrics.standard_objective.labels(*labels).set(objective_ratio(applied.standard))
         for ref in applied.touched:
             self.throttle.touch(ref)

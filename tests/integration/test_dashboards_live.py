@@ -19,14 +19,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import re
-import shutil
 import subprocess
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +30,17 @@ from typing import Any
 import pytest
 import yaml
 
-from servicepulse.devtools.broker import EmbeddedBroker, free_port
+from servicepulse.devtools.broker import EmbeddedBroker
 from servicepulse.devtools.generator import FeedbackGenerator
 from servicepulse.schemas.models import FEEDBACK_TYPE
 from servicepulse.streams.settings import Settings
+from tests.integration.prometheus_support import (
+    Prometheus,
+    binary,
+    running_prometheus,
+    scrape_config,
+    stopped_after,
+)
 from tests.integration.support import WorkerProcess, produce, wait_caught_up, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -51,47 +53,6 @@ BUILTINS = {"__rate_interval": "1m", "__interval": "1m", "__range": "1m",
             "__range_s": "60", "__interval_ms": "60000"}  # fmt: skip
 FIRST_BATCH = 2000
 SECOND_BATCH = 1200
-
-
-def _binary(name: str) -> str:
-    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
-    if path is None:
-        if os.environ.get("SERVICEPULSE_REQUIRE_PROMTOOL"):
-            pytest.fail(f"{name} not found and SERVICEPULSE_REQUIRE_PROMTOOL is set")
-        pytest.skip(f"{name} not installed (apt install prometheus)")
-    return path
-
-
-@dataclass
-class Prometheus:
-    url: str
-    # Queries are evaluated at this instant once set: right after the second batch, so a
-    # rate over [1m] sees it however long the checks themselves take on a loaded machine.
-    at: float | None = None
-
-    def api(self, path: str, **params: str) -> dict[str, Any]:
-        query = urllib.parse.urlencode(params)
-        try:
-            with urllib.request.urlopen(f"{self.url}/api/v1/{path}?{query}", timeout=30) as r:
-                body: dict[str, Any] = json.load(r)
-        except urllib.error.HTTPError as err:  # 400/422: bad query, the body says why
-            body = json.load(err)
-        return body
-
-    def query(self, expr: str) -> dict[str, Any]:
-        if self.at is None:
-            return self.api("query", query=expr)
-        return self.api("query", query=expr, time=f"{self.at:.3f}")
-
-    def result(self, expr: str) -> list[dict[str, Any]]:
-        answer = self.query(expr)
-        assert answer["status"] == "success", f"{expr}: {answer.get('error')}"
-        result: list[dict[str, Any]] = answer["data"]["result"]
-        return result
-
-    def scrapes(self) -> int:
-        found = self.result('count_over_time(up{job="servicepulse"}[10m])')
-        return int(float(found[0]["value"][1])) if found else 0
 
 
 @dataclass
@@ -110,82 +71,30 @@ async def _publish(settings: Settings, generator: FeedbackGenerator, count: int)
     await wait_caught_up(settings, timeout=180)
 
 
-def _prometheus_config(directory: Path, worker_port: int) -> Path:
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s",
-                   "scrape_timeout": "1s"},
-        "rule_files": [str(RULES_FILE)],
-        "scrape_configs": [{
-            "job_name": "servicepulse",  # the name the shipped rules match (up{job=...})
-            "metrics_path": "/metrics",
-            "static_configs": [{"targets": [f"127.0.0.1:{worker_port}"]}],
-        }],
-    }  # fmt: skip
-    path = directory / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 @pytest.fixture(scope="module")
 def stack(
     broker: EmbeddedBroker, settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    prometheus_bin = _binary("prometheus")
+    binary("prometheus")
     workdir = tmp_path_factory.mktemp("dashboards-live")
     worker = WorkerProcess(broker.bootstrap, workdir).start()
-    process: subprocess.Popen[bytes] | None = None
-    prometheus_log = workdir / "prometheus.log"
-    ok = False
-    try:
+    with stopped_after(worker):
         worker.wait_ready(90)
         generator = FeedbackGenerator(seed=2026)
         asyncio.run(_publish(settings, generator, FIRST_BATCH))
-
-        port = free_port()
-        config = _prometheus_config(workdir, worker.web_port)
-        with prometheus_log.open("wb") as log:
-            process = subprocess.Popen(
-                [prometheus_bin, f"--config.file={config}",
-                 f"--storage.tsdb.path={workdir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{port}"],
-                stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        prometheus = Prometheus(f"http://127.0.0.1:{port}")
-
-        def ready() -> bool:
-            assert process is not None and process.poll() is None, prometheus_log.read_text()
-            try:
-                with urllib.request.urlopen(f"{prometheus.url}/-/ready", timeout=2) as r:
-                    return bool(r.status == 200)
-            except OSError:
-                return False
-
-        wait_for(ready, 60, "prometheus ready")
-        wait_for(lambda: prometheus.scrapes() >= 3, 60, "three scrapes of the worker")
-        # Second batch while Prometheus watches: rates and quantiles over [1m] see it.
-        asyncio.run(_publish(settings, generator, SECOND_BATCH))
-        caught_up = time.time()
-        after = prometheus.scrapes()
-        # Open cases are reported every 10 s; window gauges at most every 5 s per window.
-        wait_for(lambda: prometheus.scrapes() >= after + 12, 60, "twelve more scrapes")
-        wait_for(lambda: bool(prometheus.result("servicepulse:sli_error:ratio_rate5m")), 30,
-                 "recording rules evaluated")  # fmt: skip
-        prometheus.at = min(time.time(), caught_up + 20)
-        ok = True
-        yield Stack(worker, prometheus, settings)
-    finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        worker.stop()
-        if not ok:
-            print(f"--- worker log ---\n{worker.log_tail()}")
-            if prometheus_log.exists():
-                print(f"--- prometheus log ---\n{prometheus_log.read_text()[-4000:]}")
+        config = scrape_config(workdir, worker.web_port, RULES_FILE)
+        with running_prometheus(config, workdir) as prometheus:
+            wait_for(lambda: prometheus.scrapes() >= 3, 60, "three scrapes of the worker")
+            # Second batch while Prometheus watches: rates and quantiles over [1m] see it.
+            asyncio.run(_publish(settings, generator, SECOND_BATCH))
+            caught_up = time.time()
+            after = prometheus.scrapes()
+            # Open cases are reported every 10 s; window gauges at most every 5 s per window.
+            wait_for(lambda: prometheus.scrapes() >= after + 12, 60, "twelve more scrapes")
+            wait_for(lambda: bool(prometheus.result("servicepulse:sli_error:ratio_rate5m")), 30,
+                     "recording rules evaluated")  # fmt: skip
+            prometheus.at = min(time.time(), caught_up + 20)
+            yield Stack(worker, prometheus, settings)
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -332,7 +241,7 @@ def test_every_recording_rule_has_data(stack: Stack) -> None:
 
 
 def test_live_metrics_pass_promtool_check_metrics(stack: Stack) -> None:
-    promtool = _binary("promtool")
+    promtool = binary("promtool")
     body = stack.worker.metrics_text()
     assert "servicepulse_events_consumed_total" in body
     checked = subprocess.run(

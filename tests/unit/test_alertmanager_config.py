@@ -58,10 +58,14 @@ def test_routes(labels: list[str], receiver: str) -> None:
 def test_grouping_inhibition_and_receivers() -> None:
     config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
     assert config["route"]["group_by"] == ["alertname", "agency", "service", "standard"]
-    (inhibit,) = config["inhibit_rules"]
-    assert inhibit["source_matchers"] == ['severity="critical"']
-    assert inhibit["target_matchers"] == ['severity="warning"']
-    assert inhibit["equal"] == ["agency", "service", "channel", "standard"]
+    agency, pipeline = config["inhibit_rules"]
+    # Per agency: both sides carry an agency and the same group and standard.
+    assert agency["source_matchers"] == ['severity="critical"', 'agency=~".+"']
+    assert agency["target_matchers"] == ['severity="warning"', 'agency=~".+"']
+    assert agency["equal"] == ["agency", "service", "channel", "standard"]
+    # Pipeline alerts (no agency) only mute pipeline alerts.
+    assert pipeline["source_matchers"] == ['severity="critical"', 'agency=""']
+    assert pipeline["target_matchers"] == ['severity="warning"', 'agency=""']
     for receiver in config["receivers"]:
         for webhook in receiver["webhook_configs"]:
             assert webhook["url"].startswith("http://127.0.0.1:5001/")

@@ -12,8 +12,10 @@ from servicepulse.processors.cases import (
     Observation,
     apply_contact,
     apply_interaction,
+    awaited_standards,
     feedback_observations,
     holder_at,
+    new_case,
     open_case_age,
 )
 from servicepulse.schemas.models import (
@@ -352,3 +354,14 @@ def test_feedback_score_boundary_and_unscored_comment() -> None:
     neutral = feedback_observations(feedback(comment="ok"), "neutral")
     assert neutral == [Observation("ssa", "retirement", "web", "negative_sentiment_share", T0, 0.0)]
     assert feedback_observations(feedback(comment="   "), None) == []
+
+
+def test_awaited_standards_of_an_unanswered_case() -> None:
+    case = new_case("c-1")
+    case["opened"] = {"at": 100.0, "agency": "ssa", "service": "retirement", "channel": "web"}
+    both = ("time_to_first_response", "time_to_resolution")
+    assert awaited_standards(case, 400.0) == (300.0, both)
+    case["first_response_at"] = 200.0
+    assert awaited_standards(case, 400.0) == (300.0, ("time_to_resolution",))
+    case["last_closed_at"] = 350.0
+    assert awaited_standards(case, 400.0) is None

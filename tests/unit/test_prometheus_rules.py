@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,20 +13,22 @@ from pathlib import Path
 import pytest
 import yaml
 
-from servicepulse.processors.prometheus_rules import (
-    BURN_WINDOWS,
-    WINDOWS,
-    burn_scopes,
-    objective_ratio,
-    rules_document,
-)
 from servicepulse.processors.standards import (
     STANDARD_SPECS,
     StandardsConfig,
     load_standards,
     parse_standards,
 )
-from servicepulse.streams.rules_cmd import CONFIG_FILE, RULES_FILE, write_rules
+from servicepulse.rulegen.prometheus_rules import (
+    BURN_WINDOWS,
+    WINDOWS,
+    RuleOptions,
+    burn_scopes,
+    objective_ratio,
+    rules_document,
+    runbook_anchor,
+)
+from servicepulse.rulegen.rules_files import CONFIG_FILE, RULES_FILE, write_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDARDS = ROOT / "deploy" / "standards.example.yaml"
@@ -74,24 +77,93 @@ def test_cli_rules_command(tmp_path: Path) -> None:
 
 def test_rule_file_structure() -> None:
     document = rules_document(load_standards(STANDARDS))
-    groups = {group["name"]: group["rules"] for group in document["groups"]}
-    records = [rule["record"] for rule in groups["servicepulse-sli-recording"]]
-    assert records == [f"servicepulse:sli_error:ratio_rate{w}" for w in WINDOWS]
+    groups = {group["name"]: group for group in document["groups"]}
+    records = [
+        rule["record"]
+        for name in ("servicepulse-sli-recording", "servicepulse-sli-recording-long")
+        for rule in groups[name]["rules"]
+    ]
+    assert records == [
+        f"servicepulse:{kind}{w}"
+        for w in WINDOWS
+        for kind in ("sli_observations:increase", "sli_good:increase", "sli_error:ratio_rate")
+    ]
     assert WINDOWS == ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+    # The slow groups run at the operator's interval, the rest at Prometheus' global one.
+    assert groups["servicepulse-sli-recording-long"]["interval"] == "1m"
+    assert groups["servicepulse-slo"]["interval"] == "1m"
+    assert "interval" not in groups["servicepulse-standards-burn-rate"]
     assert [(b.long, b.short, b.factor, b.severity) for b in BURN_WINDOWS] == [
         ("1h", "5m", 14.4, "critical"),
         ("6h", "30m", 6.0, "critical"),
         ("1d", "2h", 3.0, "warning"),
         ("3d", "6h", 1.0, "warning"),
     ]
-    alerts = groups["servicepulse-standards-burn-rate"] + groups["servicepulse-pipeline"]
+    slo = {rule["record"] for rule in groups["servicepulse-slo"]["rules"]}
+    assert {
+        "servicepulse:sli_error:ratio_rate30d", "servicepulse:slo_objective:ratio",
+        "servicepulse:slo_error_budget:ratio", "servicepulse:slo_burn_rate:ratio_rate1h",
+        "servicepulse:slo_period_burn_rate:ratio",
+        "servicepulse:slo_period_error_budget_remaining:ratio",
+        "servicepulse:slo_minimum_sample", "servicepulse:slo_page:bool",
+    } == slo  # fmt: skip
+    alerts = [
+        rule
+        for name in ("servicepulse-standards-burn-rate", "servicepulse-silence",
+                     "servicepulse-pipeline")
+        for rule in groups[name]["rules"]
+    ]  # fmt: skip
     for rule in alerts:
         assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}
         if rule["alert"] != "ServicePulseStandardWindowAlert":  # severity from the series
             assert rule["labels"]["severity"] in ("critical", "warning")
-    for rule in groups["servicepulse-standards-burn-rate"]:
+    for rule in groups["servicepulse-standards-burn-rate"]["rules"]:
         assert rule["labels"]["standard"] in STANDARD_SPECS
-        assert rule["annotations"]["runbook_url"].endswith("#" + rule["labels"]["standard"])
+    names = {rule["alert"] for rule in alerts}
+    assert {"ServicePulseNoData", "ServicePulseUnansweredCases"} <= names
+    # transfer_rate has page: false: its critical pair also exists as a ticket.
+    transfer = [
+        (rule["labels"]["long_window"], rule["labels"]["severity"])
+        for rule in groups["servicepulse-standards-burn-rate"]["rules"]
+        if rule["labels"]["standard"] == "transfer_rate"
+    ]
+    assert ("6h", "critical") in transfer and ("6h", "warning") in transfer
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_runbook_link_is_a_heading_of_the_shipped_runbook() -> None:
+    runbook = (ROOT / "deploy" / "README.md").read_text(encoding="utf-8")
+    anchors = {_slug(line.lstrip("#")) for line in runbook.splitlines() if line.startswith("#")}
+    options = RuleOptions(runbook_url="https://wiki.example.gov/servicepulse/runbook")
+    document = rules_document(load_standards(STANDARDS), options)
+    links = {
+        rule["annotations"]["runbook_url"]
+        for group in document["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    prefix = "https://wiki.example.gov/servicepulse/runbook#"
+    assert all(link.startswith(prefix) for link in links), links
+    missing = {link.removeprefix(prefix) for link in links} - anchors
+    assert not missing, f"runbook anchors without a heading in deploy/README.md: {missing}"
+    alerts = {rule["alert"] for group in document["groups"] for rule in group["rules"]
+              if "alert" in rule}  # fmt: skip
+    assert {runbook_anchor(alert) for alert in alerts} <= anchors
+
+
+def test_options_reach_the_rules() -> None:
+    options = RuleOptions(long_interval="5m", silence_for="1s", dead_letter_for="3s")
+    document = rules_document(load_standards(STANDARDS), options)
+    groups = {group["name"]: group for group in document["groups"]}
+    assert groups["servicepulse-slo"]["interval"] == "5m"
+    by_name = {rule.get("alert"): rule for group in document["groups"] for rule in group["rules"]}
+    assert by_name["ServicePulseNoData"]["for"] == "1s"
+    assert by_name["ServicePulseDeadLetterRate"]["for"] == "3s"
 
 
 GROUPS = list(
@@ -173,5 +245,7 @@ def test_promtool_check_and_unit_tests() -> None:
 def test_promtool_unit_tests_cover_the_required_cases() -> None:
     tests = yaml.safe_load(RULES_TEST.read_text(encoding="utf-8"))["tests"]
     names = " ".join(test["name"] for test in tests)
-    for words in ("page", "ticket", "tighter override", "healthy"):
+    for words in ("page", "ticket", "tighter override", "healthy", "good counter missing",
+                  "born 100% bad", "minimum_sample", "sparse traffic", "page false",
+                  "all dead-lettered and all late", "silent group", "unanswered"):
         assert words in names

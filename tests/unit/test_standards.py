@@ -239,7 +239,7 @@ def test_unknown_key_in_defaults() -> None:
     data["defaults"]["minimum_samples"] = 5
     assert error_of(data) == (
         "standards.yaml: defaults.minimum_samples: unknown key (expected one of: "
-        "minimum_sample, at_risk_margin, repeat_contact_days, standards)"
+        "minimum_sample, at_risk_margin, repeat_contact_days, silence_after_seconds, standards)"
     )
 
 
@@ -247,7 +247,7 @@ def test_unknown_key_in_a_standard() -> None:
     data = doc()
     data["defaults"]["standards"]["csat"] = {"max": 0.8}
     assert error_of(data) == (
-        "standards.yaml: defaults.standards.csat.max: unknown key (expected one of: min)"
+        "standards.yaml: defaults.standards.csat.max: unknown key (expected one of: min, page)"
     )
 
 
@@ -256,7 +256,7 @@ def test_unknown_key_in_a_duration_standard() -> None:
     data["defaults"]["standards"]["time_to_first_response"]["target"] = 5
     assert error_of(data) == (
         "standards.yaml: defaults.standards.time_to_first_response.target: unknown key "
-        "(expected one of: target_seconds, objective)"
+        "(expected one of: target_seconds, objective, page)"
     )
 
 
@@ -456,3 +456,35 @@ def test_benchmarks_section() -> None:
     assert error_of(doc(benchmarks={"best_in_class": {"speed": 0.5}})).startswith(
         "standards.yaml: benchmarks.best_in_class.speed: unknown standard"
     )
+
+
+@pytest.mark.parametrize(
+    ("document", "location", "problem"),
+    [
+        ({"silence_after_seconds": -1}, "defaults.silence_after_seconds", "at least 0"),
+        ({"silence_after_seconds": "1h"}, "defaults.silence_after_seconds", "whole number"),
+        ({"standards": {"csat": {"min": 0.8, "page": "no"}}}, "defaults.standards.csat.page",
+         "true or false"),
+    ],
+)
+def test_silence_and_page_settings_are_validated(
+    document: dict[str, object], location: str, problem: str
+) -> None:
+    with pytest.raises(StandardsFileError) as caught:
+        parse_standards({"version": 1, "defaults": document}, "s.yaml")
+    assert caught.value.location == location
+    assert problem in caught.value.problem
+    assert str(caught.value).startswith(f"s.yaml: {location}: ")
+
+
+def test_silence_and_page_settings_are_read() -> None:
+    config = parse_standards(
+        {"version": 1,
+         "defaults": {"standards": {"transfer_rate": {"max": 0.15, "page": False}}},
+         "overrides": [{"match": {"agency": "ssa"}, "silence_after_seconds": 0}]},
+        "s.yaml",
+    )  # fmt: skip
+    assert config.defaults.settings["silence_after_seconds"] == 3600
+    assert config.overrides[0].settings["silence_after_seconds"] == 0
+    assert config.defaults.standards["transfer_rate"]["page"] == 0.0
+    assert config.for_group("ssa", "x", "web")["transfer_rate"].target == 0.15

@@ -7,12 +7,13 @@ from typing import Any
 
 import yaml
 
-from servicepulse.processors.prometheus_rules import (
+from servicepulse.processors.standards import load_standards
+from servicepulse.rulegen.prometheus_rules import (
+    RuleOptions,
     omitted_burn_alerts,
     prometheus_config,
     rules_document,
 )
-from servicepulse.processors.standards import load_standards
 
 RULES_FILE = "servicepulse.rules.yml"
 CONFIG_FILE = "prometheus.yml"
@@ -23,7 +24,7 @@ def _dump(document: dict[str, Any]) -> str:
     return yaml.safe_dump(document, sort_keys=False, width=10_000, allow_unicode=True)
 
 
-def render_rules(standards_path: Path) -> str:
+def render_rules(standards_path: Path, options: RuleOptions | None = None) -> str:
     """Text of the rule file for ``standards_path`` (what ``write_rules`` writes)."""
     config = load_standards(standards_path)
     header = [
@@ -37,7 +38,7 @@ def render_rules(standards_path: Path) -> str:
             "exceed 1):"
         )
         header += [f"#   {line}" for line in omitted]
-    return "\n".join(header) + "\n" + _dump(rules_document(config))
+    return "\n".join(header) + "\n" + _dump(rules_document(config, options))
 
 
 def render_config() -> str:
@@ -46,12 +47,14 @@ def render_config() -> str:
     return header + _dump(prometheus_config(rules_file=RULES_FILE))
 
 
-def write_rules(standards_path: Path, out_dir: Path) -> list[Path]:
+def write_rules(
+    standards_path: Path, out_dir: Path, options: RuleOptions | None = None
+) -> list[Path]:
     """Write ``servicepulse.rules.yml`` and ``prometheus.yml`` into ``out_dir``; return them.
 
     Raises ``StandardsFileError`` if the standards file is unusable (nothing is written).
     """
-    rules = render_rules(standards_path)
+    rules = render_rules(standards_path, options)
     config = render_config()
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
