@@ -48,7 +48,7 @@ def create_app(
 ) -> faust.App:
     """The worker's app; `standards` defaults to loading `settings.standards` (may raise
     StandardsFileError naming the file, location and problem)."""
-    tansu_compat.install()
+    tansu_compat.install(fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms)
     standards = standards if standards is not None else load_standards(settings.standards)
     pseudonym_key = resolve_pseudonym_key(settings)
     app = faust.App(
@@ -71,6 +71,9 @@ def create_app(
         # memory storage that made the broker ~6x costlier in CPU and ~2.5x bigger (see
         # benchmarks/README.md); 50 ms is small next to the fetch waits between hops.
         producer_linger=settings.producer_linger_seconds,
+        producer_compression_type=(
+            None if settings.producer_compression == "none" else settings.producer_compression
+        ),
         consumer_auto_offset_reset="earliest",
         # Topics are created up front by streams.topics.ensure_topics, with explicit partitions.
         topic_allow_declare=True,
