@@ -24,6 +24,7 @@ import os
 import platform
 import shlex
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +46,9 @@ from textblob import TextBlob
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from profile_summary import parse as parse_profile  # noqa: E402
+from profile_summary import summarise  # noqa: E402
 
 from servicepulse.processors.decoding import Rejection, decode_event  # noqa: E402
 from servicepulse.processors.sentiment import score_comment  # noqa: E402
@@ -298,6 +302,7 @@ async def worker_throughput(
     consumer: AIOKafkaConsumer,
     preload: Sequence[GeneratedRecord],
     scored: dict[bytes, int],
+    profile: Path | None = None,
 ) -> WorkerResult:
     wanted = {record.key for record in preload if record.key is not None}
     if len(wanted) != len(preload):
@@ -310,10 +315,20 @@ async def worker_throughput(
     console.print(f"worker started (pid {worker.process.pid if worker.process else '?'})")
     meter = CpuMeter(worker)
     metering = asyncio.create_task(meter.follow(lambda: len(scored)))
+    profilers: list[subprocess.Popen[bytes]] = []
+    profiling = asyncio.create_task(  # from the first output on: the steady state, not startup
+        profile_from_first_output(worker, profile, scored, profilers)
+        if profile is not None
+        else asyncio.sleep(0)
+    )
     try:
         await collect(consumer, worker, wanted, scored, timeout=max(300.0, len(preload) / 20))
     finally:
         metering.cancel()
+        profiling.cancel()
+        for profiler in profilers:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+            profiler.wait(timeout=60)
     meter.sample(len(scored))
     wall = time.monotonic() - started
     outputs = [scored[key] for key in wanted]
@@ -325,6 +340,38 @@ async def worker_throughput(
         wall_seconds=wall,
         per_cpu_second=meter.rate(),
     )
+
+
+async def profile_from_first_output(
+    worker: WorkerProcess,
+    out: Path,
+    scored: dict[bytes, int],
+    profilers: list[subprocess.Popen[bytes]],
+) -> None:
+    while not scored:
+        await asyncio.sleep(0.1)
+    profilers.append(start_profiler(worker, out))
+
+
+def start_profiler(worker: WorkerProcess, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling the worker (GIL-holding samples only: its Python CPU time) into a raw
+    collapsed-stack file for benchmarks/profile_summary.py."""
+    assert worker.process is not None
+    py_spy = Path(sys.executable).with_name("py-spy")
+    command = [
+        str(py_spy),
+        "record",
+        "--pid",
+        str(worker.process.pid),
+        "--format",
+        "raw",
+        "--gil",
+        "--rate",
+        "50",
+        "--output",
+        str(out),
+    ]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 class CpuMeter:
@@ -485,7 +532,12 @@ async def run(
     await consumer.start()
     try:
         scored: dict[bytes, int] = {}  # event_id → scored output timestamp (ms)
-        measured = await worker_throughput(settings, worker, consumer, preload, scored)
+        measured = await worker_throughput(
+            settings, worker, consumer, preload, scored, args.profile
+        )
+        if args.profile is not None:
+            console.print(f"py-spy profile of the throughput phase: {args.profile}")
+            console.print(summarise(parse_profile(args.profile), top=15))
         console.print(
             f"{measured.throughput.events + 1} scored outputs over "
             f"{measured.throughput.seconds:.2f} s of output timestamps: "
@@ -646,6 +698,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="R",
         help=f"latency-phase events/s (default {RATE_SHARE * 100:.0f}%% of the measured "
         f"worker throughput, at most {RATE_CAP:,.0f})",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="py-spy the worker during the throughput phase into FILE (raw) and summarise it; "
+        "sampling costs the worker some CPU, so compare throughput from runs without it",
     )
     parser.add_argument(
         "--workdir",
