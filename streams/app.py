@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from servicepulse.processors.standards import StandardsConfig, load_standards
 from servicepulse.streams import tansu_compat
@@ -16,6 +16,7 @@ from servicepulse.streams.health import register_health
 from servicepulse.streams.ingest import register_ingest
 from servicepulse.streams.journeys import register_journeys
 from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.metrics_page import MetricsPage, skip_created_series
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.windows import register_windows
 
@@ -79,15 +80,15 @@ def create_app(
         topic_allow_declare=True,
         autodiscover=False,
     )
+    skip_created_series()
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
+    page = MetricsPage(metrics.registry, settings.metrics_min_interval_seconds)
 
     @app.page("/metrics")
     async def prometheus_metrics(
         web: faust.web.View, request: faust.web.Request
     ) -> faust.web.Response:
-        return web.bytes(
-            generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
+        return web.bytes(await page.body(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     register_ingest(app, settings, metrics, pseudonym_key)
     register_feedback_scoring(app, settings, metrics)

@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     producer_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
         "none", description="Producer compression codec (aiokafka compression_type)"
     )
+    metrics_min_interval_seconds: float = Field(
+        5.0, ge=0, description="/metrics is rendered at most once per this many seconds"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
 
     @field_validator("kafka_bootstrap")
