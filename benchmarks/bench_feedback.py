@@ -29,11 +29,11 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -69,6 +69,7 @@ SEED = 20_261_102
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
+ReportT = TypeVar("ReportT")
 
 
 @dataclass(frozen=True)
@@ -737,8 +738,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_benchmark(
+    run: Callable[..., Coroutine[Any, Any, ReportT]],
+    summary: Callable[[ReportT], Table],
+    args: argparse.Namespace,
+) -> int:
+    """Starts the broker, awaits ``run(args, bootstrap, workdir, workers)``, prints its
+    summary; the workers and the broker are stopped on exit, error, Ctrl-C and SIGTERM."""
     # SIGTERM unwinds like Ctrl-C, so the finally blocks stop the worker and the broker.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     broker = EmbeddedBroker(free_port())
@@ -767,6 +773,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print()
     console.print(summary(report))
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_benchmark(run, summary, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -21,13 +21,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import shlex
-import signal
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -41,7 +38,6 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_feedback import (
-    ROOT,
     BenchmarkError,
     CpuMeter,
     Rate,
@@ -56,6 +52,7 @@ from bench_feedback import (
     phase,
     produce_paced,
     reader,
+    run_benchmark,
     worker_env,
     worker_settings,
 )
@@ -68,7 +65,6 @@ from servicepulse.processors.records import (
     observation_record,
 )
 from servicepulse.schemas.models import INTERACTION_TYPE, InteractionEvent
-from servicepulse.streams.broker import EmbeddedBroker, free_port
 from servicepulse.streams.generator import FeedbackGenerator, GeneratedRecord
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.topics import ensure_topics
@@ -76,6 +72,7 @@ from tests.integration.support import (
     WorkerProcess,
     consumer_lag,
     produce,
+    wait_caught_up,
 )
 
 DEFAULT_EVENTS = 10_000
@@ -152,19 +149,6 @@ async def committed_on(settings: Settings, topic: str) -> int:
         await consumer.stop()
 
 
-def reading_topics(settings: Settings) -> list[str]:
-    return [
-        settings.topic_feedback,
-        settings.topic_interactions,
-        settings.internal_feedback_topic,
-        settings.internal_interaction_topic,
-        settings.internal_observation_topic,
-        settings.internal_contact_topic,
-        settings.internal_benchmark_topic,
-        settings.internal_daily_topic,
-    ]
-
-
 async def first_timestamp(settings: Settings, topic: str) -> int:
     consumer = reader(settings.kafka_bootstrap, topic)
     await consumer.start()
@@ -190,23 +174,19 @@ async def worker_throughput(
     worker.start()
     meter = CpuMeter(worker)
     deadline = time.monotonic() + max(600.0, len(preload) / 20)
-    cases_done: float | None = None
-    topics = reading_topics(settings)
     while True:
         ensure_alive(worker)
         if time.monotonic() > deadline:
-            raise BenchmarkError("the worker did not catch up in time")
-        now = time.time()
-        if cases_done is None:
-            committed = await committed_on(settings, settings.internal_interaction_topic)
-            meter.sample(committed)
-            if committed >= len(preload):
-                cases_done = now
-        elif await consumer_lag(settings.kafka_bootstrap, settings.app_id, topics) == 0:
-            meter.sample(len(preload))
-            caught_up = now
+            raise BenchmarkError("case correlation did not catch up in time")
+        committed = await committed_on(settings, settings.internal_interaction_topic)
+        meter.sample(committed)
+        if committed >= len(preload):
+            cases_done = time.time()
             break
         await asyncio.sleep(POLL_SECONDS)
+    await wait_caught_up(settings, timeout=600)
+    meter.sample(len(preload))
+    caught_up = time.time()
     first = await first_timestamp(settings, settings.internal_interaction_topic) / 1000
     return WorkerResult(
         cases=Rate(len(preload), cases_done - first),
@@ -424,34 +404,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    broker = EmbeddedBroker(free_port())
-    workers: list[WorkerProcess] = []
-    with contextlib.ExitStack() as stack:
-        workdir = (
-            Path(args.workdir).resolve()
-            if args.workdir
-            else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sp-bench-")))
-        )
-        try:
-            broker.start()
-            console.print(f"embedded Tansu broker on {broker.bootstrap} (repo {ROOT})")
-            report = asyncio.run(run(args, broker.bootstrap, workdir, workers))
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/]")
-            return 130
-        except BenchmarkError as err:
-            console.print(f"[red]benchmark failed:[/] {err}")
-            for worker in workers:
-                console.print(f"--- worker log tail ---\n{worker.log_tail()}")
-            return 1
-        finally:
-            for worker in workers:
-                worker.stop()
-            broker.stop()
-    console.print(summary(report))
-    return 0
+    return run_benchmark(run, summary, parse_args(argv))
 
 
 if __name__ == "__main__":
