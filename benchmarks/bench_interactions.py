@@ -24,6 +24,8 @@ import asyncio
 import json
 import os
 import shlex
+import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -53,9 +55,12 @@ from bench_feedback import (
     produce_paced,
     reader,
     run_benchmark,
+    start_profiler,
     worker_env,
     worker_settings,
 )
+from profile_summary import parse as parse_profile
+from profile_summary import summarise
 
 from servicepulse.processors.cases import apply_interaction
 from servicepulse.processors.decoding import decode_event
@@ -166,7 +171,10 @@ async def first_timestamp(settings: Settings, topic: str) -> int:
 
 
 async def worker_throughput(
-    settings: Settings, worker: WorkerProcess, preload: Sequence[GeneratedRecord]
+    settings: Settings,
+    worker: WorkerProcess,
+    preload: Sequence[GeneratedRecord],
+    profile: Path | None = None,
 ) -> WorkerResult:
     await produce(settings.kafka_bootstrap, settings.topic_interactions, pairs(preload))
     console.print(f"preloaded {len(preload)} records into {settings.topic_interactions}")
@@ -174,17 +182,25 @@ async def worker_throughput(
     worker.start()
     meter = CpuMeter(worker)
     deadline = time.monotonic() + max(600.0, len(preload) / 20)
-    while True:
-        ensure_alive(worker)
-        if time.monotonic() > deadline:
-            raise BenchmarkError("case correlation did not catch up in time")
-        committed = await committed_on(settings, settings.internal_interaction_topic)
-        meter.sample(committed)
-        if committed >= len(preload):
-            cases_done = time.time()
-            break
-        await asyncio.sleep(POLL_SECONDS)
-    await wait_caught_up(settings, timeout=600)
+    profiler: subprocess.Popen[bytes] | None = None
+    try:
+        while True:
+            ensure_alive(worker)
+            if time.monotonic() > deadline:
+                raise BenchmarkError("case correlation did not catch up in time")
+            committed = await committed_on(settings, settings.internal_interaction_topic)
+            meter.sample(committed)
+            if committed and profile is not None and profiler is None:
+                profiler = start_profiler(worker, profile)  # steady state, not startup
+            if committed >= len(preload):
+                cases_done = time.time()
+                break
+            await asyncio.sleep(POLL_SECONDS)
+        await wait_caught_up(settings, timeout=600)
+    finally:
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+            profiler.wait(timeout=60)
     meter.sample(len(preload))
     caught_up = time.time()
     first = await first_timestamp(settings, settings.internal_interaction_topic) / 1000
@@ -312,7 +328,10 @@ async def run(
         bootstrap, workdir, app_id=settings.app_id, extra_env=worker_env(settings)
     )
     workers.append(worker)
-    measured = await worker_throughput(settings, worker, preload)
+    measured = await worker_throughput(settings, worker, preload, args.profile)
+    if args.profile is not None:
+        console.print(f"py-spy profile of the throughput phase: {args.profile}")
+        console.print(summarise(parse_profile(args.profile), top=15))
     console.print(
         f"through case correlation {measured.cases.per_second:,.0f} events/s, every topic "
         f"caught up {measured.caught_up.per_second:,.0f} events/s"
@@ -398,6 +417,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=float,
         default=DEFAULT_ARRIVALS_SCALE,
         help="generator case arrival density (bench_window_memory's default)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="py-spy the worker from its first commit until caught up, into FILE (raw)",
     )
     parser.add_argument("--workdir", default=None, metavar="DIR")
     return parser.parse_args(argv)
