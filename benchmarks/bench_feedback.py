@@ -50,11 +50,11 @@ if str(ROOT) not in sys.path:
 from profile_summary import parse as parse_profile  # noqa: E402
 from profile_summary import summarise  # noqa: E402
 
+from servicepulse.devtools.broker import EmbeddedBroker, free_port  # noqa: E402
+from servicepulse.devtools.generator import FeedbackGenerator, GeneratedRecord  # noqa: E402
 from servicepulse.processors.decoding import Rejection, decode_event  # noqa: E402
 from servicepulse.processors.sentiment import score_comment  # noqa: E402
 from servicepulse.schemas.models import FEEDBACK_TYPE, FeedbackEvent  # noqa: E402
-from servicepulse.streams.broker import EmbeddedBroker, free_port  # noqa: E402
-from servicepulse.streams.generator import FeedbackGenerator, GeneratedRecord  # noqa: E402
 from servicepulse.streams.settings import Settings  # noqa: E402
 from servicepulse.streams.topics import ensure_topics  # noqa: E402
 from tests.integration.support import WorkerProcess, produce, wait_caught_up  # noqa: E402
@@ -655,7 +655,7 @@ def summary(report: Report) -> Table:
     table.add_row(
         "  the worker's scorer",
         f"{report.scorer.per_second:,.0f} ev/s",
-        "decode_event + score_comment (same numbers, processors.pattern_sentiment)",
+        "decode_event + score_comment (TextBlob's numbers by pattern_sentiment, and the label)",
     )
     table.add_row(
         "Ceiling B: aiokafka passthrough",

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_feedback import percentile
 
-from servicepulse.streams.broker import EmbeddedBroker, free_port
+from servicepulse.devtools.broker import EmbeddedBroker, free_port
 
 
 async def produce_to_fetch_ms(bootstrap: str, wait_ms: int, records: int, gap: float) -> list[int]:

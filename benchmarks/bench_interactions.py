@@ -62,6 +62,7 @@ from bench_feedback import (
 from profile_summary import parse as parse_profile
 from profile_summary import summarise
 
+from servicepulse.devtools.generator import FeedbackGenerator, GeneratedRecord
 from servicepulse.processors.cases import apply_interaction
 from servicepulse.processors.decoding import decode_event
 from servicepulse.processors.records import (
@@ -70,7 +71,6 @@ from servicepulse.processors.records import (
     observation_record,
 )
 from servicepulse.schemas.models import INTERACTION_TYPE, InteractionEvent
-from servicepulse.streams.generator import FeedbackGenerator, GeneratedRecord
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.topics import ensure_topics
 from tests.integration.support import (

@@ -37,6 +37,9 @@ class RejectCategory(StrEnum):
     NOT_OBJECT = "not_object"
     SCHEMA_VIOLATION = "schema_violation"
     UNKNOWN_EVENT_TYPE = "unknown_event_type"
+    # Not the publisher's fault: a record the worker failed on, or one on an internal topic
+    # that servicepulse did not write.
+    INTERNAL_ERROR = "internal_error"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -12,6 +11,10 @@ import orjson
 from servicepulse.processors.cases import Observation
 from servicepulse.processors.decoding import Rejection
 from servicepulse.processors.sentiment import Sentiment
+
+# epoch_of is re-exported for the flows that parse the times these documents carry.
+from servicepulse.processors.timestamps import epoch_of as epoch_of
+from servicepulse.processors.timestamps import rfc3339
 from servicepulse.schemas.models import FeedbackEvent
 
 
@@ -23,17 +26,6 @@ class SourcePosition:
 
     def as_dict(self) -> dict[str, Any]:
         return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
-
-
-def rfc3339(epoch_seconds: float) -> str:
-    return (
-        datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
-
-
-def epoch_of(rfc3339_text: str) -> float:
-    return datetime.fromisoformat(rfc3339_text.replace("Z", "+00:00")).timestamp()
 
 
 def dumps(document: dict[str, Any]) -> bytes:
@@ -68,30 +60,6 @@ def dead_letter(
         "expected_type": expected_type,
         "received_at": rfc3339(received_at),
     }
-
-
-def observation_record(
-    obs: Observation, source_event_id: str, origin: SourcePosition
-) -> dict[str, Any]:
-    """An observation on the internal observations topic (keyed by its group).
-
-    ``origin`` is the upstream record it was made from: re-emitted after an upstream restart,
-    it carries the same origin, which is how the window agent recognises the repeat.
-    """
-    return {
-        **obs.as_dict(),
-        "event_id": source_event_id,
-        "origin": f"{origin.topic}:{origin.partition}",
-        "origin_offset": origin.offset,
-    }
-
-
-def parse_observation_record(document: dict[str, Any]) -> tuple[Observation, str, str, int]:
-    """(observation, source event_id, origin partition, origin offset)."""
-    fields = {name: document[name] for name in ("agency", "service", "channel", "standard")}
-    observation = Observation(**fields, at=float(document["at"]), value=float(document["value"]))
-    return (observation, str(document["event_id"]), str(document["origin"]),
-            int(document["origin_offset"]))  # fmt: skip
 
 
 def late_record(

@@ -19,8 +19,8 @@ from textblob import _text as pattern
 from textblob.en import sentiment as textblob_sentiment
 from textblob.en.sentiments import PatternAnalyzer
 
+from servicepulse.devtools.generator import FeedbackGenerator
 from servicepulse.processors.pattern_sentiment import polarity_subjectivity, tokens
-from servicepulse.streams.generator import FeedbackGenerator
 
 TEXTS = 100_000
 SEED = 13
