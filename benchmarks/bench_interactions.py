@@ -63,13 +63,10 @@ from profile_summary import parse as parse_profile
 from profile_summary import summarise
 
 from servicepulse.devtools.generator import FeedbackGenerator, GeneratedRecord
+from servicepulse.processors import envelope
 from servicepulse.processors.cases import apply_interaction
 from servicepulse.processors.decoding import decode_event
-from servicepulse.processors.records import (
-    SourcePosition,
-    dumps,
-    observation_record,
-)
+from servicepulse.processors.records import SourcePosition
 from servicepulse.schemas.models import INTERACTION_TYPE, InteractionEvent
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.topics import ensure_topics
@@ -130,7 +127,7 @@ def ceiling_cases(values: Sequence[bytes]) -> Rate:
             raise BenchmarkError(f"generated value did not decode: {event}")
         case, found = apply_interaction(cases.get(event.case_id), event, repeat_days=0)
         for obs in found:
-            dumps(observation_record(obs, event.event_id, origin))
+            envelope.encode(envelope.observation(obs, event.event_id, origin))
         cases[event.case_id] = case
     return Rate(len(values), time.process_time() - started)
 

@@ -51,6 +51,8 @@ PACKAGES = (
 
 # The worker's own entry frames sit at the bottom of every stack: not a step.
 ENTRY_POINTS = ("streams/cli.py", "streams/worker.py")
+# run_agent wraps every agent's loop (streams/deadletters.py): the handler below it is the step.
+WRAPPERS = ("run_agent.",)
 
 
 def package_of(path: str) -> str:
@@ -90,6 +92,7 @@ def summarise(stacks: list[tuple[list[str], int]], top: int) -> str:
                 match
                 and package_of(match["file"]).startswith("servicepulse")
                 and not any(match["file"].endswith(entry) for entry in ENTRY_POINTS)
+                and not match["function"].startswith(WRAPPERS)
             ):
                 step = f"{match['function']} ({match['file'].rsplit('/', 1)[-1]})"
                 break
