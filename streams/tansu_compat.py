@@ -3,20 +3,18 @@
 **Fetch wait.** Faust builds its worker consumer with a hard-coded ``fetch_max_wait_ms=1500``.
 Apache Kafka answers a waiting fetch as soon as ``fetch_min_bytes`` (1) is there, so the wait
 only bounds idle polling. Tansu holds the fetch instead: with a plain aiokafka consumer, one
-record every ~0.4 s, produce→fetch latency was p50 420 / max 807 ms at 1500 ms, 68 / 235 ms at
-500 ms and 14 / 52 ms at 100 ms (``benchmarks/bench_fetch_wait.py``). Every hop between agents
+record every ~0.4 s, produce→fetch latency was p50 359 / max 728 ms at 1500 ms, 45 / 251 ms at
+500 ms and 24 / 69 ms at 100 ms (``benchmarks/bench_fetch_wait.py``). Every hop between agents
 paid that, so the worker's consumer gets ``SERVICEPULSE_CONSUMER_FETCH_MAX_WAIT_MS`` (default
-100, costing an idle worker ~10 empty fetches a second); on real Kafka 1500 restores Faust's.
+100: idle fetches return every 100 ms instead of 1.5 s); on real Kafka 1500 restores Faust's.
 
-**End offsets.**
-
-Tansu answers ListOffsets (latest) with the start of a partition's last record batch + 1, not
-the offset after its last record (produce 5 then 7 records in two batches: it answers 6, not
-12; pinned down by tests/integration/test_tansu_offsets.py). Faust restores a table by reading
-its changelog up to that offset, so the rest of the last batch was silently skipped after a
-restart. Its fetch responses carry the right high watermark, so the end offsets Faust uses for
-recovery are taken as the larger of the two. On Apache Kafka both agree and this costs one
-short fetch per changelog partition at recovery.
+**End offsets.** Tansu answers ListOffsets (latest) with the start of a partition's last
+record batch + 1, not the offset after its last record (produce 5 then 7 records in two
+batches: it answers 6, not 12; pinned down by tests/integration/test_tansu_offsets.py). Faust
+restores a table by reading its changelog up to that offset, so the rest of the last batch was
+silently skipped after a restart. Its fetch responses carry the right high watermark, so the end
+offsets Faust uses for recovery are taken as the larger of the two. On Apache Kafka both agree
+and this costs one short fetch per changelog partition at recovery.
 """
 
 from __future__ import annotations
