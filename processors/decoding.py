@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from servicepulse.schemas.models import EVENT_MODELS, FeedbackEvent, InteractionEvent, Rfc3339Text
@@ -69,7 +70,7 @@ def decode_event(
             RejectCategory.NOT_UTF8, f"value is not UTF-8: invalid byte at offset {err.start}"
         )
     try:
-        document = json.loads(text)
+        document = orjson.loads(text)  # also refuses NaN and Infinity, which are not JSON
     except json.JSONDecodeError as err:
         return Rejection(
             RejectCategory.MALFORMED_JSON,

@@ -7,7 +7,7 @@ Every internal record is a JSON object whose ``type`` says what it carries:
                             event_id, origin, origin_offset}
     window_final           {"type", "final": <a service.windows message with final=true>}
 
-Each hop decodes a record once (one ``json.loads``), and the ``type`` field, not the shape of
+Each hop decodes a record once (one ``orjson.loads``), and the ``type`` field, not the shape of
 the payload, decides how. A record that is not ours, or not of a type the topic carries,
 raises ``UnreadableRecord``: the stream edge dead-letters it as an internal error, never as a
 publisher's schema violation.
@@ -15,10 +15,11 @@ publisher's schema violation.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 from servicepulse.processors.cases import Observation
 from servicepulse.processors.records import SourcePosition, dumps
@@ -110,7 +111,7 @@ def observation(obs: Observation, event_id: str, origin: SourcePosition) -> Obse
 def decode(raw: bytes | None, accepted: frozenset[RecordType]) -> InternalRecord:
     """The record in ``raw``; raises UnreadableRecord unless it is one of ``accepted``."""
     try:
-        document = json.loads(raw or b"")
+        document = orjson.loads(raw or b"")
     except (ValueError, UnicodeDecodeError) as err:
         raise UnreadableRecord(f"not JSON: {err}") from err
     found = document.get("type") if isinstance(document, dict) else None

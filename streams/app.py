@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
 from servicepulse.processors.standards import StandardsConfig, load_standards
 from servicepulse.streams import tansu_compat
@@ -15,6 +15,7 @@ from servicepulse.streams.health import register_health
 from servicepulse.streams.ingest import register_ingest
 from servicepulse.streams.journeys import register_journeys
 from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.metrics_page import MetricsPage, skip_created_series
 from servicepulse.streams.peers import register_peer_benchmarks
 from servicepulse.streams.public_feed import register_public_feed
 from servicepulse.streams.settings import Settings
@@ -49,7 +50,7 @@ def create_app(
 ) -> faust.App:
     """The worker's app; `standards` defaults to loading `settings.standards` (may raise
     StandardsFileError naming the file, location and problem)."""
-    tansu_compat.install()
+    tansu_compat.install(fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms)
     standards = standards if standards is not None else load_standards(settings.standards)
     pseudonym_key = resolve_pseudonym_key(settings)
     app = faust.App(
@@ -72,20 +73,23 @@ def create_app(
         # memory storage that made the broker ~6x costlier in CPU and ~2.5x bigger (see
         # benchmarks/README.md); 50 ms is small next to the fetch waits between hops.
         producer_linger=settings.producer_linger_seconds,
+        producer_compression_type=(
+            None if settings.producer_compression == "none" else settings.producer_compression
+        ),
         consumer_auto_offset_reset="earliest",
         # Topics are created up front by streams.topics.ensure_topics, with explicit partitions.
         topic_allow_declare=True,
         autodiscover=False,
     )
+    skip_created_series()
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
+    page = MetricsPage(metrics.registry, settings.metrics_min_interval_seconds)
 
     @app.page("/metrics")
     async def prometheus_metrics(
         web: faust.web.View, request: faust.web.Request
     ) -> faust.web.Response:
-        return web.bytes(
-            generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
+        return web.bytes(await page.body(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     register_ingest(app, settings, metrics, pseudonym_key)
     register_feedback_scoring(app, settings, metrics)

@@ -133,6 +133,19 @@ class Settings(BaseSettings):
     producer_linger_seconds: float = Field(
         0.05, ge=0, description="Producer wait to fill a batch (aiokafka linger_ms, in seconds)"
     )
+    consumer_fetch_max_wait_ms: int = Field(
+        100,
+        ge=0,
+        le=60_000,
+        description="Longest a consumer fetch waits on the broker for data (aiokafka "
+        "fetch_max_wait_ms); 100 suits the embedded broker, 1500 (Faust's own) suits Kafka",
+    )
+    producer_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        "none", description="Producer compression codec (aiokafka compression_type)"
+    )
+    metrics_min_interval_seconds: float = Field(
+        5.0, ge=0, description="/metrics is rendered at most once per this many seconds"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
 
     @field_validator("kafka_bootstrap")

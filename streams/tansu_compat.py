@@ -1,12 +1,20 @@
-"""A correction Faust needs on the embedded Tansu broker: true end offsets for table recovery.
+"""Two things Faust needs adjusting for on the embedded Tansu broker.
 
-Tansu answers ListOffsets (latest) with the start of a partition's last record batch + 1, not
-the offset after its last record (produce 5 then 7 records in two batches: it answers 6, not
-12; pinned down by tests/integration/test_tansu_offsets.py). Faust restores a table by reading
-its changelog up to that offset, so the rest of the last batch was silently skipped after a
-restart. Its fetch responses carry the right high watermark, so the end offsets Faust uses for
-recovery are taken as the larger of the two. On Apache Kafka both agree and this costs one
-short fetch per changelog partition at recovery.
+**Fetch wait.** Faust builds its worker consumer with a hard-coded ``fetch_max_wait_ms=1500``.
+Apache Kafka answers a waiting fetch as soon as ``fetch_min_bytes`` (1) is there, so the wait
+only bounds idle polling. Tansu holds the fetch instead: with a plain aiokafka consumer, one
+record every ~0.4 s, produce→fetch latency was p50 359 / max 728 ms at 1500 ms, 45 / 251 ms at
+500 ms and 24 / 69 ms at 100 ms (``benchmarks/bench_fetch_wait.py``). Every hop between agents
+paid that, so the worker's consumer gets ``SERVICEPULSE_CONSUMER_FETCH_MAX_WAIT_MS`` (default
+100: idle fetches return every 100 ms instead of 1.5 s); on real Kafka 1500 restores Faust's.
+
+**End offsets.** Tansu answers ListOffsets (latest) with the start of a partition's last
+record batch + 1, not the offset after its last record (produce 5 then 7 records in two
+batches: it answers 6, not 12; pinned down by tests/integration/test_tansu_offsets.py). Faust
+restores a table by reading its changelog up to that offset, so the rest of the last batch was
+silently skipped after a restart. Its fetch responses carry the right high watermark, so the end
+offsets Faust uses for recovery are taken as the larger of the two. On Apache Kafka both agree
+and this costs one short fetch per changelog partition at recovery.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ PROBE_SECONDS = 5.0
 log = logging.getLogger(__name__)
 
 _original_highwaters = faust_aiokafka.AIOKafkaConsumerThread._highwaters
+_original_create_worker_consumer = faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
+_fetch_max_wait_ms: int | None = None
 
 
 async def true_end_offsets(
@@ -68,6 +78,19 @@ async def _highwaters_with_true_end(self: Any, partitions: list[Any]) -> Mapping
     return corrected
 
 
-def install() -> None:
-    """Makes Faust's table recovery read changelogs to their true end (idempotent)."""
-    faust_aiokafka.AIOKafkaConsumerThread._highwaters = _highwaters_with_true_end  # type: ignore[method-assign]
+def _create_worker_consumer_with_fetch_wait(self: Any, transport: Any) -> Any:
+    consumer = _original_create_worker_consumer(self, transport)
+    if _fetch_max_wait_ms is not None:
+        # Read by AIOKafkaConsumer.start() when it builds its fetcher; Faust offers no setting.
+        consumer._fetch_max_wait_ms = _fetch_max_wait_ms
+    return consumer
+
+
+def install(fetch_max_wait_ms: int | None = None) -> None:
+    """Makes Faust's table recovery read changelogs to their true end and, given a value, its
+    worker consumer wait at most ``fetch_max_wait_ms`` per fetch (idempotent)."""
+    global _fetch_max_wait_ms
+    _fetch_max_wait_ms = fetch_max_wait_ms
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    thread._highwaters = _highwaters_with_true_end  # type: ignore[method-assign]
+    thread._create_worker_consumer = _create_worker_consumer_with_fetch_wait  # type: ignore[method-assign]

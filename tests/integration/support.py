@@ -48,6 +48,8 @@ class WorkerProcess:
             SERVICEPULSE_DATA_DIR=str(self.workdir / f"data-{self.web_port}"),
             SERVICEPULSE_APP_ID=self.app_id,
             SERVICEPULSE_PSEUDONYM_KEY="integration-test-pseudonym-key",
+            # Tests read /metrics right after acting: never a page rendered before that.
+            SERVICEPULSE_METRICS_MIN_INTERVAL_SECONDS="0",
         )
         env.update(self.extra_env)
         return env

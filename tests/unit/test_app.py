@@ -18,3 +18,16 @@ def test_producer_and_group_settings_reach_faust(tmp_path) -> None:
     assert conf.producer_max_batch_size == 32768
     assert conf.broker_session_timeout == 7.0
     assert conf.processing_guarantee.value == "at_least_once"
+
+
+async def test_consumer_fetch_wait_and_compression_reach_the_clients(tmp_path) -> None:
+    settings = Settings(
+        app_id="sp-fetch", data_dir=tmp_path, demo_mode=True, consumer_fetch_max_wait_ms=250,
+        producer_compression="gzip",
+    )  # fmt: skip
+    app = create_app(settings, registry=CollectorRegistry())
+    assert app.conf.producer_compression_type == "gzip"
+    # Made inside the running loop (aiokafka requires one), never started.
+    consumer = app.consumer._thread._create_worker_consumer(app.transport)
+    assert consumer._fetch_max_wait_ms == 250
+    await consumer.stop()

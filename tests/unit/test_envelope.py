@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from unittest import mock
 
+import orjson
 import pytest
 
 from servicepulse.processors import envelope
@@ -65,9 +66,9 @@ def test_observation_keeps_its_origin() -> None:
 
 def test_bytes_are_parsed_once_per_hop() -> None:
     raw = envelope.encode(RECORDS[0])
-    with mock.patch.object(envelope.json, "loads", wraps=json.loads) as loads:
+    with mock.patch.object(envelope, "orjson", wraps=orjson) as parser:
         envelope.decode_event(raw, EVENTS)
-    assert loads.call_count == 1
+    assert parser.loads.call_count == 1
 
 
 @pytest.mark.parametrize(
