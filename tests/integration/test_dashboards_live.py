@@ -82,7 +82,7 @@ def stack(
         worker.wait_ready(90)
         generator = FeedbackGenerator(seed=2026)
         asyncio.run(_publish(settings, generator, FIRST_BATCH))
-        config = scrape_config(workdir, worker.web_port, RULES_FILE)
+        config = scrape_config(workdir, worker.web_port, RULES_FILE, interval="2s")
         with running_prometheus(config, workdir) as prometheus:
             wait_for(lambda: prometheus.scrapes() >= 3, 60, "three scrapes of the worker")
             # Second batch while Prometheus watches: rates and quantiles over [1m] see it.
