@@ -214,7 +214,11 @@ class WindowEngine:
     ) -> list[dict[str, Any]]:
         finals = []
         for spec in self.specs:
-            for start, _ in windows_finalised(before, meta["wm"], spec, self.grace_s):
+            # Only windows holding data have a final: found from the group's panes, so the
+            # cost is bounded by its state, not by how far the watermark jumped.
+            holding = meta["starts"].get(str(pane_size(spec)), [])
+            finalised = windows_finalised(before, meta["wm"], spec, self.grace_s, holding=holding)
+            for start, _ in finalised:
                 message = self.window_message(store, group, name, spec, start, final=True)
                 if message is not None:
                     finals.append(message)

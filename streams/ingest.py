@@ -16,6 +16,7 @@ rejected records' original bytes by design and must be access-restricted.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import faust
@@ -126,7 +127,10 @@ def _ingest_agent(
             source = SourcePosition(message.topic, message.partition, message.offset)
             raw = message.value if isinstance(message.value, bytes | None) else None
             try:
-                result = decode_event(raw, event_type, settings.max_event_bytes)
+                result = decode_event(
+                    raw, event_type, settings.max_event_bytes,
+                    settings.event_time_bounds(time.time()),
+                )  # fmt: skip
             except Exception as err:  # a decoder bug must not stop the stream: dead-letter it
                 result = Rejection(RejectCategory.SCHEMA_VIOLATION, f"decoder error: {err!r}")
             if isinstance(result, Rejection):
