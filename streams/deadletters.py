@@ -8,7 +8,7 @@ from typing import Any
 import faust
 
 from servicepulse.processors.decoding import RejectCategory, Rejection
-from servicepulse.processors.records import SourcePosition, dead_letter, dumps
+from servicepulse.processors.records import SourcePosition, dead_letter, dead_letter_key, dumps
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
 
@@ -25,7 +25,8 @@ class DeadLetters:
         position = SourcePosition(message.topic, message.partition, message.offset)
         self.metrics.events_deadlettered.labels(message.topic, rejection.category.value).inc()
         letter = dead_letter(raw, message.key, rejection, position, expected_type, time.time())
-        await self.topic.send(key=message.key, value=dumps(letter))
+        key = None if message.key is None else dead_letter_key(message.key)
+        await self.topic.send(key=key, value=dumps(letter))
 
     async def foreign(self, message: Any, err: Exception, expected_type: str) -> None:
         """A record on one of our internal topics that we did not write (or cannot read)."""
