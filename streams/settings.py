@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     dedupe_horizon_seconds: float = Field(
         86_400.0, gt=0, description="A repeated event_id within this horizon is dropped"
     )
+    broker_wait_seconds: float = Field(
+        30.0, gt=0, description="How long a starting worker retries an unreachable Kafka"
+    )
     rebalance_timeout_seconds: float = Field(6.0, gt=0, description="Consumer rebalance timeout")
     session_timeout_seconds: float = Field(6.0, gt=0, description="Consumer session timeout")
     heartbeat_interval_seconds: float = Field(1.0, gt=0, description="Consumer heartbeat")
