@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from servicepulse.processors.standards import StandardsConfig, load_standards
 from servicepulse.streams import tansu_compat
@@ -47,7 +47,8 @@ def create_app(
     registry: CollectorRegistry | None = None,
 ) -> faust.App:
     """The worker's app; `standards` defaults to loading `settings.standards` (may raise
-    StandardsFileError naming the file, location and problem)."""
+    StandardsFileError naming the file, location and problem). Its metrics go to `registry`,
+    which the caller serves (see streams.worker.serve_metrics)."""
     tansu_compat.install()
     standards = standards if standards is not None else load_standards(settings.standards)
     pseudonym_key = resolve_pseudonym_key(settings)
@@ -56,9 +57,10 @@ def create_app(
         broker=";".join(f"kafka://{server}" for server in settings.bootstrap_servers),
         store=settings.table_store,
         datadir=str(settings.data_dir),
-        web_bind=settings.web_host,
-        web_port=settings.web_port,
-        web_host=settings.web_host,
+        # /metrics is served by streams.worker from a thread of its own (serve_metrics), not by
+        # Faust's web server on the event loop: a loop busy with agents or a timer made
+        # scrapes time out (issue 12).
+        web_enabled=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         processing_guarantee=settings.processing_guarantee,
@@ -77,14 +79,6 @@ def create_app(
         autodiscover=False,
     )
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
-
-    @app.page("/metrics")
-    async def prometheus_metrics(
-        web: faust.web.View, request: faust.web.Request
-    ) -> faust.web.Response:
-        return web.bytes(
-            generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
 
     register_ingest(app, settings, metrics, pseudonym_key)
     register_feedback_scoring(app, settings, metrics)

@@ -7,6 +7,7 @@ import logging
 import sys
 
 import faust
+from prometheus_client import CollectorRegistry, start_http_server
 
 from servicepulse.processors.standards import load_standards
 from servicepulse.streams.app import create_app, resolve_pseudonym_key
@@ -15,6 +16,16 @@ from servicepulse.streams.startup import check_data_dir, check_web_port
 from servicepulse.streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
+
+
+def serve_metrics(settings: Settings, registry: CollectorRegistry) -> None:
+    """GET /metrics on SERVICEPULSE_WEB_HOST:SERVICEPULSE_WEB_PORT, from daemon threads.
+
+    Off the event loop on purpose: an agent or timer holding the loop for seconds (seen under
+    load on 2 shared cores) no longer delays a scrape; rendering only competes for the GIL,
+    which Python hands over every few milliseconds. Served from before the group is joined,
+    so a scrape also answers during recovery."""
+    start_http_server(settings.web_port, settings.web_host, registry)
 
 
 def _say(line: str) -> None:
@@ -35,6 +46,8 @@ def run_worker(settings: Settings) -> None:
         _say(f"created topics: {', '.join(created)}")
     # asyncio.run closed its loop; Faust's worker runs on a fresh one.
     asyncio.set_event_loop(asyncio.new_event_loop())
-    app = create_app(settings, standards)
+    registry = CollectorRegistry()
+    app = create_app(settings, standards, registry)
+    serve_metrics(settings, registry)
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
     worker.execute_from_commandline()
