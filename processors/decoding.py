@@ -122,7 +122,7 @@ def decode_event(
             RejectCategory.NOT_UTF8, f"value is not UTF-8: invalid byte at offset {err.start}"
         )
     try:
-        document = json.loads(text, object_pairs_hook=_unique_keys)
+        document = _DECODER.decode(text)
     except json.JSONDecodeError as err:
         return Rejection(
             RejectCategory.MALFORMED_JSON,
@@ -138,7 +138,7 @@ def decode_event(
             RejectCategory.NESTING_TOO_DEEP,
             f"value nests arrays/objects deeper than the parser allows (limit {MAX_JSON_DEPTH})",
         )
-    problem = _unrepresentable(document)
+    problem = _unrepresentable(document, text)
     if problem is not None:
         return problem
     if not isinstance(document, dict):
@@ -184,12 +184,19 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return document
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# A surrogate can only come from a \uD800-\uDFFF escape: valid UTF-8 never encodes one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-def _unrepresentable(document: object) -> Rejection | None:
+def _unrepresentable(document: object, text: str) -> Rejection | None:
     """Too deep, or holding a string that is not Unicode text (a lone surrogate escape, which
-    no UTF-8 output can carry). Iterative: the depth is what is being checked."""
+    no UTF-8 output can carry). Iterative: the depth is what is being checked. The walk is
+    skipped when the text alone rules both out, as it does for ordinary events."""
+    shallow = text.count("[") + text.count("{") <= MAX_JSON_DEPTH
+    if shallow and not _SURROGATE_ESCAPE.search(text):
+        return None
     for value, depth in _walk(document):
         if depth > MAX_JSON_DEPTH:
             return Rejection(

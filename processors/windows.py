@@ -134,30 +134,46 @@ def windows_finalised(
 
     With ``holding`` (the starts of the panes of ``pane_size(spec)`` that hold data) only the
     windows containing one of them are listed, at a cost bounded by the number of panes
-    whatever the jump of the watermark. Without it every window is listed, holding data or
-    not, and a jump of more than ``MAX_WINDOWS_LISTED`` windows raises ValueError.
+    whatever the jump of the watermark: the new windows are walked when they are fewer (an
+    ordinary advance, usually zero or one), the held panes' windows otherwise (a jump).
+    Without it every window is listed, holding data or not, and a jump of more than
+    ``MAX_WINDOWS_LISTED`` windows raises ValueError.
     With no earlier watermark the group has no observations, so nothing can have closed.
     """
     if before is None or after <= before:
         return []
     # Final iff end <= watermark - grace, so the new ones have end in (before - g, after - g],
     # i.e. start = k * step in (before - g - size, after - g - size].
-    if holding is not None:
-        found = {
-            window
-            for pane in holding
-            for window in windows_containing(pane, spec)
-            if before - grace_s < window[1] <= after - grace_s
-        }
-        return sorted(found)
     low = math.floor(before - grace_s - spec.size_s) // spec.step_s + 1
     high = math.floor(after - grace_s - spec.size_s) // spec.step_s
-    if high - low >= MAX_WINDOWS_LISTED:
-        raise ValueError(
-            f"window {spec.name!r}: the watermark jumped {high - low + 1} windows; "
-            "pass the pane starts holding data"
-        )
-    return [(k * spec.step_s, k * spec.step_s + spec.size_s) for k in range(low, high + 1)]
+    count = high - low + 1
+    if count <= 0:
+        return []
+    if holding is None:
+        if count > MAX_WINDOWS_LISTED:
+            raise ValueError(
+                f"window {spec.name!r}: the watermark jumped {count} windows; "
+                "pass the pane starts holding data"
+            )
+        return [(k * spec.step_s, k * spec.step_s + spec.size_s) for k in range(low, high + 1)]
+    held = set(holding)
+    pane = pane_size(spec)
+    panes_per_window = spec.size_s // pane
+    windows_per_pane = spec.size_s // spec.step_s
+    if count * panes_per_window <= len(held) * windows_per_pane:
+        return [
+            (start, start + spec.size_s)
+            for start in range(low * spec.step_s, (high + 1) * spec.step_s, spec.step_s)
+            if any(p in held for p in range(start, start + spec.size_s, pane))
+        ]
+    return sorted(
+        {
+            window
+            for start in held
+            for window in windows_containing(start, spec)
+            if before - grace_s < window[1] <= after - grace_s
+        }
+    )
 
 
 def max_window_size(specs: Sequence[WindowSpec]) -> int:

@@ -113,10 +113,15 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 async def produce(
-    bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]
+    bootstrap: str,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes]],
+    max_request_size: int = 4 << 20,
 ) -> list[tuple[int, int]]:
     """Sends (key, value) pairs in order; returns their (partition, offset)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4 << 20)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", max_request_size=max_request_size
+    )
     await producer.start()
     try:
         futures = [await producer.send(topic, value=value, key=key) for key, value in records]
