@@ -44,11 +44,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from servicepulse.devtools.broker import EmbeddedBroker, free_port  # noqa: E402
+from servicepulse.devtools.generator import FeedbackGenerator, GeneratedRecord  # noqa: E402
 from servicepulse.processors.decoding import Rejection, decode_event  # noqa: E402
 from servicepulse.processors.sentiment import score_comment  # noqa: E402
 from servicepulse.schemas.models import FEEDBACK_TYPE, FeedbackEvent  # noqa: E402
-from servicepulse.streams.broker import EmbeddedBroker, free_port  # noqa: E402
-from servicepulse.streams.generator import FeedbackGenerator, GeneratedRecord  # noqa: E402
 from servicepulse.streams.settings import Settings  # noqa: E402
 from servicepulse.streams.topics import ensure_topics  # noqa: E402
 from tests.integration.support import WorkerProcess, produce, wait_caught_up  # noqa: E402

@@ -3,7 +3,7 @@
 Runs against a fresh embedded Tansu broker (memory storage) in one go:
 
 1. One real ``servicepulse worker`` subprocess (own app id, own topics) is started.
-2. N case-lifecycle interaction events (``streams.generator.FeedbackGenerator`` with
+2. N case-lifecycle interaction events (``devtools.generator.FeedbackGenerator`` with
    ``case_share=1``, no malformed records, no redeliveries; event time advances ~3.7 s per
    event, so 1 M events span ~43 days) are produced keyed by case_id, in batches, throttled so
    the worker's backlog (records its consumer group has not committed, over every topic it
@@ -57,9 +57,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from servicepulse.devtools.broker import EmbeddedBroker, free_port  # noqa: E402
+from servicepulse.devtools.generator import FeedbackGenerator, GeneratedRecord  # noqa: E402
 from servicepulse.schemas.models import INTERACTION_TYPE  # noqa: E402
-from servicepulse.streams.broker import EmbeddedBroker, free_port  # noqa: E402
-from servicepulse.streams.generator import FeedbackGenerator, GeneratedRecord  # noqa: E402
 from servicepulse.streams.settings import Settings  # noqa: E402
 from servicepulse.streams.topics import ensure_topics  # noqa: E402
 from tests.integration.support import WorkerProcess  # noqa: E402

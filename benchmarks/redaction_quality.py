@@ -48,7 +48,27 @@ def main(argv: list[str]) -> int:
             redact(text)
     elapsed = time.perf_counter() - started
     print(f"throughput: {rounds * len(texts) / elapsed:,.0f} comments/s")
+    print_hostile_scaling()
     return 0
+
+
+HOSTILE = {"spelled dots": "john dot ", "ats": " at ", "digits": "1 ", "colons": ":",
+           "titles": "Mr ", "x@": "x@", "1.": "1."}  # fmt: skip
+
+
+def print_hostile_scaling() -> None:
+    """CPU for a pathological comment at the contract's 10,000-character limit and at half of
+    it: a ratio near 2 is linear, near 4 quadratic (a comment that costs seconds)."""
+    print("hostile input: ms at 5k chars, ms at 10k chars, ratio")
+    for name, unit in HOSTILE.items():
+        costs = []
+        for size in (5_000, 10_000):
+            text = unit * (size // len(unit))
+            started = time.process_time()
+            redact(text)
+            costs.append(time.process_time() - started)
+        ratio = costs[1] / costs[0] if costs[0] > 0 else float("nan")
+        print(f"  {name:<13}{costs[0] * 1000:>8.1f}{costs[1] * 1000:>8.1f}{ratio:>7.2f}")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ Semantics, modelled on Prometheus alerting rules and Alertmanager:
   input after a restart cannot move an alert backwards; re-processing the same summary with the
   stored state emits nothing new.
 
-The state is a plain JSON-able dict (stored in a Faust changelog table)::
+The state (``AlertState``) is a plain JSON-able dict, stored in a Faust changelog table::
 
     {"version": 1, "last_at": 1767225600.0,
      "alerts": {"warning": {"phase": "firing", "since": 1767224400.0,
@@ -45,20 +45,34 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
+from servicepulse.processors.aggregates import DECIMALS, thresholds
 from servicepulse.processors.standards import Standard
+from servicepulse.processors.timestamps import rfc3339
 
 Severity = Literal["warning", "critical"]
-AlertState = dict[str, Any]
+Phase = Literal["inactive", "pending", "firing", "resolving"]
 AlertEvent = dict[str, Any]
+
+
+class SeverityState(TypedDict):
+    phase: Phase
+    since: float | None
+    recovering_since: float | None
+
+
+class AlertState(TypedDict):
+    """One (agency, service, channel, standard) key's alerts; a changelog value."""
+
+    version: int
+    last_at: float | None
+    alerts: dict[Severity, SeverityState]
+
 
 STATE_VERSION = 1
 SEVERITIES: tuple[Severity, ...] = ("warning", "critical")
 DEFAULT_RUNBOOK_BASE_URL = "https://servicepulse.dev/runbooks/standards"
-# Same rounding as processors.aggregates: keep values exactly on a boundary on its documented side.
-_DECIMALS = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +125,7 @@ def step(
     Returns the new state (``state`` is not modified) and the alert messages to publish, in
     severity order warning, critical.
     """
-    current = json.loads(json.dumps(state)) if state is not None else initial_state()
+    current: AlertState = json.loads(json.dumps(state)) if state is not None else initial_state()
     last_at = current["last_at"]
     if last_at is not None and at < last_at:
         return current, []
@@ -120,7 +134,7 @@ def step(
     if status == "insufficient_data" or measured is None:
         return current, []
     current["last_at"] = float(at)
-    value = round(measured, _DECIMALS)
+    value = round(measured, DECIMALS)
     events: list[AlertEvent] = []
     for severity in SEVERITIES:
         active = status == "breached" or (severity == "warning" and status == "at_risk")
@@ -141,73 +155,57 @@ def _measured(summary: dict[str, Any], standard: Standard) -> float | None:
     return None if measured is None else float(measured)
 
 
-def _inactive() -> dict[str, Any]:
-    return {"phase": "inactive", "since": None, "recovering_since": None}
+def _inactive() -> SeverityState:
+    return _alert("inactive", None, None)
 
 
 def _advance(
-    alert: dict[str, Any], active: bool, recovered: bool, at: float, policy: AlertPolicy
-) -> tuple[dict[str, Any], str | None]:
+    alert: SeverityState, active: bool, recovered: bool, at: float, policy: AlertPolicy
+) -> tuple[SeverityState, str | None]:
     """One severity's transition; returns the new alert state and "firing"/"resolved"/None."""
     phase = alert["phase"]
-    alert = dict(alert)
+    since, recovering_since = alert["since"], alert["recovering_since"]
     if phase in ("inactive", "pending"):
         if not active:
             return _inactive(), None
-        if phase == "inactive":
-            alert.update(phase="pending", since=float(at), recovering_since=None)
-        if at - alert["since"] >= policy.for_seconds:
-            alert["phase"] = "firing"
-            return alert, "firing"
-        return alert, None
+        if phase == "inactive" or since is None:
+            since, recovering_since = float(at), None
+        if at - since >= policy.for_seconds:
+            return _alert("firing", since, recovering_since), "firing"
+        return _alert("pending", since, recovering_since), None
     # firing or resolving
     if not recovered:
-        alert.update(phase="firing", recovering_since=None)
-        return alert, None
-    if phase == "firing":
-        alert.update(phase="resolving", recovering_since=float(at))
-    if at - alert["recovering_since"] >= policy.resolve_after_seconds:
-        return alert, "resolved"
-    return alert, None
+        return _alert("firing", since, None), None
+    if phase == "firing" or recovering_since is None:
+        recovering_since = float(at)
+    resolving = _alert("resolving", since, recovering_since)
+    if at - recovering_since >= policy.resolve_after_seconds:
+        return resolving, "resolved"
+    return resolving, None
 
 
-def _thresholds(severity: str, standard: Standard) -> tuple[str, float]:
-    """(good side, threshold) of ``severity``'s condition, as in ``evaluate_status``."""
-    margin = standard.at_risk_margin
-    if standard.kind == "duration" or standard.direction == "at_least":
-        bound = standard.objective if standard.kind == "duration" else standard.target
-        if bound is None:
-            raise ValueError(f"duration standard {standard.name!r} has no objective")
-        if severity == "critical":
-            return "above", bound
-        return "above", min(bound * (1 + margin), 1.0)
-    if severity == "critical":
-        return "below", standard.target
-    return "below", standard.target * (1 - margin)
+def _alert(phase: Phase, since: float | None, recovering_since: float | None) -> SeverityState:
+    return {"phase": phase, "since": since, "recovering_since": recovering_since}
 
 
 def _recovered(value: float, severity: str, standard: Standard, hysteresis: float) -> bool:
     """True if ``value`` is back past ``severity``'s threshold by the relative hysteresis."""
-    side, threshold = _thresholds(severity, standard)
-    if side == "above":
-        return value >= round(min(threshold * (1 + hysteresis), 1.0), _DECIMALS)
-    return value <= round(threshold * (1 - hysteresis), _DECIMALS)
+    bounds = thresholds(standard)
+    threshold = bounds.breached if severity == "critical" else bounds.at_risk
+    return not bounds.is_bad(value, bounds.toward_good(threshold, hysteresis))
 
 
-def _rfc3339(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
+def _rfc3339(value: float | str | None) -> str | None:
+    """Summaries carry RFC 3339 text already; alert state carries event times."""
+    if value is None or isinstance(value, str):
         return value
-    moment = datetime.fromtimestamp(float(value), tz=UTC)
-    text = moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")
-    return text.replace("+00:00", "Z")
+    return rfc3339(float(value), "auto_milliseconds")
 
 
 def _event(
     event_state: str,
     severity: Severity,
-    alert: dict[str, Any],
+    alert: SeverityState,
     summary: dict[str, Any],
     at: float,
     policy: AlertPolicy,

@@ -26,12 +26,57 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from servicepulse.schemas.models import FeedbackEvent, InteractionEvent, InteractionKind
 
-Case = dict[str, Any]
-History = dict[str, Any]
+
+class Group(TypedDict):
+    agency: str
+    service: str
+    channel: str
+
+
+class Opened(Group):
+    at: float
+
+
+class Closed(TypedDict):
+    at: float
+    kind: str
+
+
+class Case(TypedDict):
+    """One case's state (a changelog value keyed by ``case_id``); see ``new_case``."""
+
+    case_id: str
+    event_ids: list[str]
+    origin: Group | None
+    opened: Opened | None
+    agency: str | None
+    service: str | None
+    channel: str | None
+    first_response_at: float | None
+    # [at, to_agency or None, to_service or None], sorted by time (JSON arrays).
+    transfers: list[list[Any]]
+    escalations: int
+    reopens: int
+    self_service: bool
+    closed: Closed | None
+    last_closed_at: float | None
+    last_reopened_at: float | None
+    # Standards already observed for the case.
+    emitted: list[str]
+    # Partition the stream edge last stored the case from.
+    p: NotRequired[int]
+
+
+class History(TypedDict):
+    """One customer's recent case openings (a changelog value keyed by ``customer_ref``)."""
+
+    customer_ref: str
+    # [opened_at, agency, service, case_id or None], sorted by time (JSON arrays).
+    contacts: list[list[Any]]
 
 SECONDS_PER_DAY = 86_400
 # A case has few events; the cap only guards the state size against a runaway producer.
@@ -88,19 +133,21 @@ def new_case(case_id: str) -> Case:
     }
 
 
-def _group(event: InteractionEvent) -> dict[str, str]:
+def _group(event: InteractionEvent) -> Group:
     return {"agency": event.agency, "service": event.service, "channel": str(event.channel)}
 
 
-def holder_at(case: Case, t: float) -> dict[str, str] | None:
+def holder_at(case: Case, t: float) -> Group | None:
     """The agency/service/channel holding the case at event time ``t`` (None before any
     event of the case has been applied)."""
     base = case["opened"] or case["origin"]
     return None if base is None else _holder(base, case["transfers"], t)
 
 
-def _holder(base: dict[str, Any], transfers: list[list[Any]], t: float) -> dict[str, str]:
-    holder = {"agency": base["agency"], "service": base["service"], "channel": base["channel"]}
+def _holder(base: Group, transfers: list[list[Any]], t: float) -> Group:
+    holder: Group = {
+        "agency": base["agency"], "service": base["service"], "channel": base["channel"]
+    }
     # ``transfers`` is kept sorted by time; a transfer at exactly ``t`` has already happened.
     for at, to_agency, to_service in transfers:
         if at > t:
@@ -136,13 +183,14 @@ def apply_interaction(
     state["emitted"] = [*state["emitted"], *(obs.standard for obs in observations)]
     current = holder_at(state, math.inf)
     if current is not None:
-        state.update(current)
+        state["agency"], state["service"] = current["agency"], current["service"]
+        state["channel"] = current["channel"]
     return state, observations
 
 
 def _copy(case: Case) -> Case:
     # Shallow copy is enough: nested values are replaced, never mutated in place.
-    return dict(case)
+    return case.copy()
 
 
 def _record(state: Case, event: InteractionEvent) -> None:
@@ -153,7 +201,9 @@ def _record(state: Case, event: InteractionEvent) -> None:
         # A second opened for the case is a producer fault; an earlier one may still replace
         # the first as long as no duration has been measured from it.
         if state["opened"] is None or (t < state["opened"]["at"] and nothing_emitted):
-            state["opened"] = {"at": t, **_group(event)}
+            group = _group(event)
+            state["opened"] = {"at": t, "agency": group["agency"], "service": group["service"],
+                               "channel": group["channel"]}  # fmt: skip
     elif kind == InteractionKind.FIRST_RESPONSE:
         first = state["first_response_at"]
         if first is None or (t < first and "time_to_first_response" not in state["emitted"]):
@@ -184,7 +234,7 @@ def _newly_observable(state: Case) -> list[Observation]:
     emitted = set(state["emitted"])
     found: list[Observation] = []
 
-    def observe(group: dict[str, str], standard: str, at: float, value: float) -> None:
+    def observe(group: Group, standard: str, at: float, value: float) -> None:
         if standard not in emitted:
             agency, service, channel = group["agency"], group["service"], group["channel"]
             found.append(Observation(agency, service, channel, standard, at, value))
@@ -240,7 +290,7 @@ def apply_contact(
     Contacts arriving out of order are judged on what has arrived so far.
     """
     state: History = (
-        {"customer_ref": customer_ref, "contacts": []} if history is None else dict(history)
+        {"customer_ref": customer_ref, "contacts": []} if history is None else history.copy()
     )
     if state["customer_ref"] != customer_ref:
         raise ValueError(f"contact for {customer_ref!r} applied to {state['customer_ref']!r}")

@@ -55,6 +55,9 @@ class RejectCategory(StrEnum):
     NESTING_TOO_DEEP = "nesting_too_deep"
     UNSUPPORTED_CONTENT_TYPE = "unsupported_content_type"
     EVENT_TIME_OUT_OF_RANGE = "event_time_out_of_range"
+    # Not the publisher's fault: a record the worker failed on, or one on an internal topic
+    # that servicepulse did not write.
+    INTERNAL_ERROR = "internal_error"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,14 +24,51 @@ so a runaway producer cannot grow the state without limit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from servicepulse.processors.cases import CLOSING_KINDS, SECONDS_PER_DAY, Observation
 from servicepulse.processors.pseudonym import looks_like_raw_pii
+from servicepulse.processors.timestamps import rfc3339
 from servicepulse.schemas.models import FeedbackEvent, InteractionEvent, InteractionKind
 
-Journey = dict[str, Any]
+
+class JourneyCase(TypedDict):
+    """What a journey remembers of one of the customer's cases."""
+
+    opened_at: float | None
+    # [agency, service, channel] that opened the case, once known.
+    group: list[str] | None
+    # The opening's service; provisional until the opened event arrives.
+    need: str
+    agencies: list[str]
+    transfers: int
+    closed_at: float | None
+    reopened_at: float | None
+    last_at: float
+    observed: bool
+
+
+class Journey(TypedDict):
+    """One customer's journey (a changelog value keyed by ``customer_ref``)."""
+
+    customer_ref: str
+    event_ids: list[str]
+    first_contact_at: float | None
+    last_event_at: float | None
+    contacts: int
+    agencies: list[str]
+    # [agency, service] pairs (JSON arrays).
+    services: list[list[str]]
+    channels: list[str]
+    transfers: int
+    repeat_contacts: int
+    self_service_completions: int
+    feedback_events: int
+    # [opened_at, need, case_id], sorted by time: for the repeat-contact rule.
+    openings: list[list[Any]]
+    cases: dict[str, JourneyCase]
+    run_around: bool
+    run_around_reasons: list[str]
 
 RUN_AROUND_STANDARD = "run_around_rate"
 # Reason codes, in the order they are reported.
@@ -100,7 +137,7 @@ def new_journey(customer_ref: str) -> Journey:
     }
 
 
-def _new_case(event: InteractionEvent, t: float) -> dict[str, Any]:
+def _new_case(event: InteractionEvent, t: float) -> JourneyCase:
     return {
         "opened_at": None,
         "group": None,  # agency/service/channel that opened the case, once known
@@ -174,7 +211,7 @@ def apply_journey_event(
 
 def _copy(journey: Journey) -> Journey:
     # Nested values are replaced, never mutated in place, except ``cases`` which is copied.
-    copied = dict(journey)
+    copied = journey.copy()
     copied["cases"] = dict(journey["cases"])
     return copied
 
@@ -182,8 +219,8 @@ def _copy(journey: Journey) -> Journey:
 def _apply_interaction(
     journey: Journey, event: InteractionEvent, t: float, rules: RunAroundRules
 ) -> None:
-    cases: dict[str, dict[str, Any]] = journey["cases"]
-    case = dict(cases.get(event.case_id) or _new_case(event, t))
+    cases = journey["cases"]
+    case = (cases.get(event.case_id) or _new_case(event, t)).copy()
     case["last_at"] = max(case["last_at"], t)
     case["agencies"] = _add_bounded(case["agencies"], event.agency, MAX_CASE_AGENCIES)
     kind = event.kind
@@ -227,7 +264,7 @@ def _record_opening(
     journey["openings"] = sorted(kept, key=lambda entry: entry[0])[-MAX_OPENINGS:]
 
 
-def _bounded_cases(cases: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _bounded_cases(cases: dict[str, JourneyCase]) -> dict[str, JourneyCase]:
     if len(cases) <= MAX_CASES:
         return cases
     # Forget closed cases first, oldest activity first; then the oldest open ones.
@@ -236,12 +273,12 @@ def _bounded_cases(cases: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]
     return {cid: case for cid, case in cases.items() if cid not in drop}
 
 
-def _is_closed(case: dict[str, Any]) -> bool:
+def _is_closed(case: JourneyCase) -> bool:
     closed, reopened = case["closed_at"], case["reopened_at"]
     return closed is not None and (reopened is None or reopened <= closed)
 
 
-def _is_open(case: dict[str, Any]) -> bool:
+def _is_open(case: JourneyCase) -> bool:
     return case["opened_at"] is not None and not _is_closed(case)
 
 
@@ -314,27 +351,12 @@ def run_around_observation(
     return Observation(agency, service, channel, RUN_AROUND_STANDARD, case["closed_at"], value)
 
 
-def expire_journey(
-    journey: Journey,
-    now: float,
-    horizon_seconds: float,
-    rules: RunAroundRules | None = None,
-) -> Journey | None:
-    """Forget what is older than ``horizon_seconds`` before ``now``; None when the whole
-    journey is idle that long (the caller deletes the table row). Called periodically with
-    the wall clock of the edge, and with the same ``rules`` as :func:`apply_journey_event`:
-    the verdict is recomputed from what is still remembered."""
-    cutoff = now - horizon_seconds
+def last_event_at(journey: Journey) -> float:
+    """Event time of the journey's latest event; a journey with no event has none."""
     last = journey["last_event_at"]
-    if last is None or last < cutoff:
-        return None
-    expired = dict(journey)
-    expired["cases"] = {
-        cid: case for cid, case in journey["cases"].items() if case["last_at"] >= cutoff
-    }
-    expired["openings"] = [entry for entry in journey["openings"] if entry[0] >= cutoff]
-    _evaluate(expired, rules or RunAroundRules())
-    return expired
+    if last is None:
+        raise ValueError("journey has no events yet")
+    return last
 
 
 def open_cases(journey: Journey) -> list[str]:
@@ -342,10 +364,6 @@ def open_cases(journey: Journey) -> list[str]:
     cases = journey["cases"]
     ids = [cid for cid, case in cases.items() if _is_open(case)]
     return sorted(ids, key=lambda cid: (cases[cid]["opened_at"], cid))
-
-
-def _rfc3339(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
 
 
 def journey_message(customer_ref: str, journey: Journey, at: float) -> dict[str, Any]:
@@ -356,15 +374,16 @@ def journey_message(customer_ref: str, journey: Journey, at: float) -> dict[str,
     """
     if looks_like_raw_pii(customer_ref) is not None:
         raise ValueError("customer_ref looks like a raw identifier; protect it first")
-    if journey["last_event_at"] is None:
-        raise ValueError("journey has no events yet")
+    last = last_event_at(journey)
+    first = journey["first_contact_at"]
+    assert first is not None  # set with last_event_at by every event
     cases = journey["cases"].values()
     agencies_per_need = _need_agencies(journey)
     return {
         "customer_ref": customer_ref,
-        "as_of": _rfc3339(at),
-        "first_contact_at": _rfc3339(journey["first_contact_at"]),
-        "last_event_at": _rfc3339(journey["last_event_at"]),
+        "as_of": rfc3339(at, "auto"),
+        "first_contact_at": rfc3339(first, "auto"),
+        "last_event_at": rfc3339(last, "auto"),
         "contacts": journey["contacts"],
         "agencies": list(journey["agencies"]),
         "services": [{"agency": a, "service": s} for a, s in journey["services"]],
@@ -389,8 +408,8 @@ __all__ = [
     "RunAroundRules",
     "apply_journey_event",
     "case_run_around",
-    "expire_journey",
     "journey_message",
+    "last_event_at",
     "new_journey",
     "open_cases",
     "run_around_observation",

@@ -23,10 +23,10 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from servicepulse.processors.standards import STANDARD_SPECS, Direction
+from servicepulse.processors.timestamps import rfc3339
 
 PeerBy = Literal["service", "channel"]
 GroupKey = tuple[str, str, str, str]  # agency, service, channel, standard
@@ -139,7 +139,7 @@ def benchmark_messages(
     """The ``service.benchmarks`` messages (schema ``service-benchmark.v1``): one per group
     and standard, for window family ``window`` (e.g. ``one_day``) as of POSIX time
     ``as_of``."""
-    stamp = datetime.fromtimestamp(as_of, UTC).isoformat().replace("+00:00", "Z")
+    stamp = rfc3339(as_of, "auto")
     messages: list[dict[str, Any]] = []
     for b in benchmarks(
         values, peer_by=peer_by, best_in_class=best_in_class, directions=directions

@@ -5,14 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from servicepulse.processors.cases import Observation
-from servicepulse.processors.decoding import EARLIEST_EVENT_TIME, LATEST_EVENT_TIME, Rejection
+from servicepulse.processors.decoding import Rejection
 from servicepulse.processors.sentiment import Sentiment
+
+# epoch_of is re-exported for the flows that parse the times these documents carry.
+from servicepulse.processors.timestamps import epoch_of as epoch_of
+from servicepulse.processors.timestamps import rfc3339
 from servicepulse.schemas.models import FeedbackEvent
 
 
@@ -33,17 +35,6 @@ class SourcePosition:
 DEADLETTER_MAX_ORIGINAL_BYTES = 1024 * 1024
 DEADLETTER_MAX_KEY_BYTES = 16 * 1024
 DEADLETTER_MAX_REASON_CHARS = 4000
-
-
-def rfc3339(epoch_seconds: float) -> str:
-    return (
-        datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
-
-
-def epoch_of(rfc3339_text: str) -> float:
-    return datetime.fromisoformat(rfc3339_text.replace("Z", "+00:00")).timestamp()
 
 
 def dumps(document: dict[str, Any]) -> bytes:
@@ -100,35 +91,6 @@ def dead_letter_key(raw_key: bytes) -> bytes:
     """The record key a dead letter is sent with (and keeps): the original, cut to a size any
     producer accepts."""
     return raw_key[:DEADLETTER_MAX_KEY_BYTES]
-
-
-def observation_record(
-    obs: Observation, source_event_id: str, origin: SourcePosition
-) -> dict[str, Any]:
-    """An observation on the internal observations topic (keyed by its group).
-
-    ``origin`` is the upstream record it was made from: re-emitted after an upstream restart,
-    it carries the same origin, which is how the window agent recognises the repeat.
-    """
-    return {
-        **obs.as_dict(),
-        "event_id": source_event_id,
-        "origin": f"{origin.topic}:{origin.partition}",
-        "origin_offset": origin.offset,
-    }
-
-
-def parse_observation_record(document: dict[str, Any]) -> tuple[Observation, str, str, int]:
-    """(observation, source event_id, origin partition, origin offset)."""
-    fields = {name: str(document[name]) for name in ("agency", "service", "channel", "standard")}
-    at, value = float(document["at"]), float(document["value"])
-    # Ingest bounds event times; a record that is not ours must not bring unbounded or
-    # unrepresentable times (or NaN) into window arithmetic.
-    if not EARLIEST_EVENT_TIME <= at <= LATEST_EVENT_TIME or not math.isfinite(value):
-        raise ValueError(f"observation time {at!r} or value {value!r} out of range")
-    observation = Observation(**fields, at=at, value=value)
-    return (observation, str(document["event_id"]), str(document["origin"]),
-            int(document["origin_offset"]))  # fmt: skip
 
 
 def late_record(

@@ -111,9 +111,11 @@ _EMAIL = re.compile(
 _AT = r"(?P<at>\s*[\[(\{]\s*at\s*[\])\}]\s*|\s+at\s+)"
 _DOT = r"(?:\s*[\[(\{]\s*dot\s*[\])\}]\s*|\s+dot\s+|\.)"
 _TLDS = r"(?:com|org|net|gov|edu|mil|us|io|info|biz|co|me|uk|ca)"
+# Dot-separated parts are capped at 6 on each side: unbounded, "john dot john dot …" made
+# every start position scan the rest of the comment (quadratic: seconds for one 9 KB comment).
 _OBFUSCATED_EMAIL = re.compile(
-    rf"(?<![\w.])(?P<local>[a-z0-9][a-z0-9_%+-]*(?:{_DOT}[a-z0-9_%+-]+)*){_AT}"
-    rf"(?P<domain>[a-z0-9-]+(?:{_DOT}[a-z0-9-]+)*?){_DOT}{_TLDS}\b",
+    rf"(?<![\w.])(?P<local>[a-z0-9][a-z0-9_%+-]{{0,64}}(?:{_DOT}[a-z0-9_%+-]{{1,64}}){{0,6}}){_AT}"
+    rf"(?P<domain>[a-z0-9-]{{1,63}}(?:{_DOT}[a-z0-9-]{{1,63}}){{0,6}}?){_DOT}{_TLDS}\b",
     _AI,
 )
 _SPELLED_DOT = re.compile(r"[\[(\{]\s*dot\s*[\])\}]|\sdot\s", _AI)

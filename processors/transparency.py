@@ -23,7 +23,6 @@ out. Shares are rounded to three decimals.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 DayParts = dict[str, list[int]]  # "channel|standard" -> [count, good]
@@ -32,11 +31,6 @@ DEFAULT_MIN_RESPONSES = 10
 DURATION_STANDARDS = ("time_to_first_response", "time_to_resolution")
 PUBLIC_STANDARDS = ("csat", *DURATION_STANDARDS)
 _DECIMALS = 3
-
-
-def day_of(at: float) -> str:
-    """The UTC calendar day (``YYYY-MM-DD``) an event time belongs to."""
-    return datetime.fromtimestamp(at, UTC).date().isoformat()
 
 
 def fold_final(parts: Mapping[str, list[int]] | None, final: Mapping[str, Any]) -> DayParts:

@@ -29,19 +29,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
-from servicepulse.processors.aggregates import (
-    add_duration,
-    add_rate,
-    empty,
-    is_good,
-    merge_all,
-    summary,
-)
+from servicepulse.processors.aggregates import AggregateState, aggregator_for
 from servicepulse.processors.cases import Observation
-from servicepulse.processors.records import rfc3339
 from servicepulse.processors.standards import Standard, StandardsConfig
+from servicepulse.processors.timestamps import rfc3339
 from servicepulse.processors.windows import (
     DEFAULT_GRACE_S,
     DEFAULT_WINDOWS,
@@ -58,7 +51,24 @@ from servicepulse.processors.windows import (
     windows_finalised,
 )
 
+# Holds WindowMeta and Pane values under their "m|" and "p|" keys.
 Store = MutableMapping[str, Any]
+
+
+class WindowMeta(TypedDict):
+    """``m|<group>|<standard>``: the watermark, the last offsets applied, the live panes."""
+
+    wm: float | None
+    off: int
+    origins: dict[str, int]
+    starts: dict[str, list[int]]
+
+
+class Pane(TypedDict):
+    """``p|<group>|<standard>|<size:start>``: one pane's aggregate and last offset applied."""
+
+    agg: AggregateState
+    off: int
 
 
 def group_key(agency: str, service: str, channel: str) -> str:
@@ -81,7 +91,7 @@ class Applied:
     """
 
     meta_key: str = ""
-    meta: dict[str, Any] | None = None
+    meta: WindowMeta | None = None
     duplicate: bool = False
     late: bool = False
     standard: Standard | None = None
@@ -107,7 +117,9 @@ class WindowEngine:
         if standard is None:
             return Applied()  # no standard configured for this group: nothing to measure
         meta_key = f"m|{group}|{standard.name}"
-        stored = store.get(meta_key) or {"wm": None, "off": -1, "origins": {}, "starts": {}}
+        stored: WindowMeta = store.get(meta_key) or {
+            "wm": None, "off": -1, "origins": {}, "starts": {}
+        }
         if offset <= stored["off"]:
             return Applied(duplicate=True)
         origins = dict(stored["origins"])
@@ -116,7 +128,7 @@ class WindowEngine:
                 return Applied(meta_key, {**stored, "off": offset}, duplicate=True)
             origins[origin.partition] = origin.offset
         # A private copy: the store's object must not change unless it is written back.
-        meta = {
+        meta: WindowMeta = {
             "wm": stored["wm"],
             "off": offset,
             "origins": origins,
@@ -126,7 +138,7 @@ class WindowEngine:
         if is_late(obs.at, meta["wm"], self.grace_s):
             result.late = True
             return result
-        result.good = is_good(standard, obs.value)
+        result.good = aggregator_for(standard).is_good(obs.value)
         self._add_to_panes(store, meta, group, standard, obs, offset)
         # Updates go out for the newest window of each family the observation falls in (the
         # "last 5 minutes / hour / day" a dashboard shows); older overlapping windows of a
@@ -135,8 +147,8 @@ class WindowEngine:
             newest_start, _ = windows_containing(obs.at, spec)[-1]
             result.touched.append((group, standard.name, spec, newest_start))
         before = meta["wm"]
-        meta["wm"] = advance_watermark(before, obs.at)
-        result.finals = self._finalise(store, meta, group, standard.name, before)
+        meta["wm"] = after = advance_watermark(before, obs.at)
+        result.finals = self._finalise(store, group, standard.name, before, after, meta["starts"])
         return result
 
     def commit(self, store: Store, applied: Applied) -> None:
@@ -170,12 +182,13 @@ class WindowEngine:
         if standard is None:
             return None
         size = pane_size(spec)
+        aggregator = aggregator_for(standard)
         states = [
             pane["agg"]
             for pane_start in window_panes(start, spec)
             if (pane := store.get(f"p|{group}|{standard_name}|{pane_key(size, pane_start)}"))
         ]
-        aggregate = merge_all(states)
+        aggregate = aggregator.merge_all(states)
         if aggregate["count"] == 0:
             return None
         identity = f"{group}|{standard_name}|{spec.name}|{start}"
@@ -187,44 +200,43 @@ class WindowEngine:
             "window": spec.name,
             "window_start": rfc3339(start),
             "window_end": rfc3339(start + spec.size_s),
-            **summary(aggregate, standard),
+            **aggregator.result(aggregate),
             "final": final,
         }
 
     def _add_to_panes(
-        self, store: Store, meta: dict[str, Any], group: str, standard: Standard,
+        self, store: Store, meta: WindowMeta, group: str, standard: Standard,
         obs: Observation, offset: int,
     ) -> None:  # fmt: skip
+        aggregator = aggregator_for(standard)
         for size, start in panes_for(obs.at, self.specs):
             key = f"p|{group}|{standard.name}|{pane_key(size, start)}"
-            pane = store.get(key) or {"agg": empty(), "off": -1}
+            pane: Pane = store.get(key) or {"agg": aggregator.initialize(), "off": -1}
             if offset <= pane["off"]:
                 continue  # applied before a restart; the meta write was what got lost
-            if standard.kind == "duration":
-                aggregate = add_duration(pane["agg"], obs.value, standard.target)
-            else:
-                aggregate = add_rate(pane["agg"], obs.value >= 0.5)
-            store[key] = {"agg": aggregate, "off": offset}
+            updated: Pane = {"agg": aggregator.add(pane["agg"], obs.value), "off": offset}
+            store[key] = updated
             starts = meta["starts"].setdefault(str(size), [])
             if start not in starts:
                 meta["starts"][str(size)] = sorted([*starts, start])
 
     def _finalise(
-        self, store: Store, meta: dict[str, Any], group: str, name: str, before: float | None
-    ) -> list[dict[str, Any]]:
+        self, store: Store, group: str, name: str, before: float | None, after: float,
+        starts: dict[str, list[int]],
+    ) -> list[dict[str, Any]]:  # fmt: skip
         finals = []
         for spec in self.specs:
             # Only windows holding data have a final: found from the group's panes, so the
             # cost is bounded by its state, not by how far the watermark jumped.
-            holding = meta["starts"].get(str(pane_size(spec)), [])
-            finalised = windows_finalised(before, meta["wm"], spec, self.grace_s, holding=holding)
+            holding = starts.get(str(pane_size(spec)), [])
+            finalised = windows_finalised(before, after, spec, self.grace_s, holding=holding)
             for start, _ in finalised:
                 message = self.window_message(store, group, name, spec, start, final=True)
                 if message is not None:
                     finals.append(message)
         return finals
 
-    def _expire(self, store: Store, meta: dict[str, Any], group: str, name: str) -> None:
+    def _expire(self, store: Store, meta: WindowMeta, group: str, name: str) -> None:
         for size_text, starts in list(meta["starts"].items()):
             size = int(size_text)
             kept = []

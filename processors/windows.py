@@ -96,11 +96,6 @@ def pane_key(size: int, start: int) -> str:
     return f"{size}:{start}"
 
 
-def parse_pane_key(key: str) -> tuple[int, int]:
-    size, _, start = key.partition(":")
-    return int(size), int(start)
-
-
 def advance_watermark(watermark: float | None, t: float) -> float:
     """The group's watermark after seeing an observation at ``t`` (late or not)."""
     return t if watermark is None else max(watermark, t)

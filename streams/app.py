@@ -9,13 +9,14 @@ from prometheus_client import CollectorRegistry
 
 from servicepulse.processors.standards import StandardsConfig, load_standards
 from servicepulse.streams import tansu_compat
-from servicepulse.streams.benchmarks import register_benchmarks, register_public_feed
 from servicepulse.streams.cases import register_case_correlation
 from servicepulse.streams.feedback import register_feedback_scoring
 from servicepulse.streams.health import register_health
 from servicepulse.streams.ingest import register_ingest
 from servicepulse.streams.journeys import register_journeys
 from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.peers import register_peer_benchmarks
+from servicepulse.streams.public_feed import register_public_feed
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.windows import register_windows
 
@@ -85,7 +86,7 @@ def create_app(
     register_case_correlation(app, settings, metrics, standards)
     register_windows(app, settings, metrics, standards)
     register_journeys(app, settings, metrics, standards)
-    register_benchmarks(app, settings, metrics, standards)
+    register_peer_benchmarks(app, settings, metrics, standards)
     register_public_feed(app, settings, metrics)
     register_health(app, metrics)
     return app

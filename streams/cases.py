@@ -18,14 +18,20 @@ from typing import Any
 
 import faust
 
-from servicepulse.processors.cases import SECONDS_PER_DAY, apply_interaction, open_case_age
-from servicepulse.processors.records import SourcePosition, dumps, observation_record
+from servicepulse.processors import envelope
+from servicepulse.processors.cases import (
+    SECONDS_PER_DAY,
+    Case,
+    apply_interaction,
+    open_case_age,
+)
+from servicepulse.processors.records import SourcePosition
 from servicepulse.processors.standards import StandardsConfig
 from servicepulse.processors.window_engine import group_key
-from servicepulse.schemas.models import INTERACTION_TYPE, InteractionEvent
-from servicepulse.streams.deadletters import DeadLetters
+from servicepulse.schemas.models import InteractionEvent
+from servicepulse.streams import topology
+from servicepulse.streams.deadletters import DeadLetters, run_agent
 from servicepulse.streams.expiry import EventTimeExpiry
-from servicepulse.streams.ingest import parse_internal_envelope
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
 
@@ -35,78 +41,82 @@ OPEN_CASES_REPORT_SECONDS = 10.0
 def register_case_correlation(
     app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
 ) -> None:
-    source = app.topic(
-        settings.internal_interaction_topic, key_serializer="raw", value_serializer="raw"
-    )
-    observations = app.topic(
-        settings.internal_observation_topic, key_serializer="raw", value_serializer="raw"
-    )
-    dead_letters = DeadLetters(app, settings, metrics)
-    cases = app.Table(
-        "cases", default=None, partitions=settings.partitions, key_type=str,
-        help="case_id -> case state (processors.cases)",
-    )  # fmt: skip
-    # Closed cases are deleted once their partition's event time is the retention past the
-    # close (a reopened case is noted again when it closes again).
-    closed = EventTimeExpiry(
-        app, settings.internal_interaction_topic, cases,
-        settings.closed_case_retention_days * SECONDS_PER_DAY,
-        noted_at=lambda case: case["last_closed_at"] if closed_now(case) else None,
-    )  # fmt: skip
-
-    def closed_now(case: dict[str, Any]) -> bool:
-        return open_case_age(case, math.inf) is None and case["last_closed_at"] is not None
-
-    @app.agent(source, name="correlate-cases")
-    async def correlate_cases(stream: faust.StreamT[bytes]) -> None:
-        async for record in stream.events():
-            message = record.message
-            try:
-                document, _, input_timestamp = parse_internal_envelope(message.value)
-                event = InteractionEvent.model_validate(document)
-            except Exception as err:  # only a foreign writer on our internal topic gets here
-                await dead_letters.foreign(message, err, INTERACTION_TYPE)
-                continue
-            before = cases.get(event.case_id)
-            case, found = apply_interaction(before, event, repeat_days=0)
-            if case is before:
-                metrics.events_duplicate.labels("interaction").inc()
-                continue
-            origin = SourcePosition(message.topic, message.partition, message.offset)
-            # Outputs first, then the case: a worker stopped in between re-emits them on
-            # restart (the window agent drops repeats by origin) instead of losing them.
-            for obs in found:
-                key = group_key(obs.agency, obs.service, obs.channel).encode()
-                value = dumps(observation_record(obs, event.event_id, origin))
-                await observations.send(key=key, value=value)
-                labels = (metrics.agency(obs.agency), metrics.service(obs.service), obs.channel)
-                if obs.standard == "time_to_first_response":
-                    metrics.first_response.labels(*labels).observe(obs.value)
-                elif obs.standard == "time_to_resolution":
-                    metrics.resolution.labels(*labels).observe(obs.value)
-            case["p"] = message.partition
-            cases[event.case_id] = case
-            closed.advance(message.partition, event.occurred_at_epoch)
-            closed_at = case["last_closed_at"]
-            if closed_now(case) and (before is None or before["last_closed_at"] != closed_at):
-                closed.note(message.partition, event.case_id, closed_at)
-            closed.expire(message.partition)
-            metrics.processing_latency.labels("cases").observe(
-                max(0.0, time.time() - input_timestamp)
-            )
+    flow = CaseCorrelation(app, settings, metrics)
+    run_agent(app, settings, flow.dead_letters, topology.CORRELATE_CASES, flow.correlate_one)
 
     @app.timer(OPEN_CASES_REPORT_SECONDS)  # type: ignore[untyped-decorator]
     async def report_open_cases() -> None:
         active = {
             tp.partition
             for tp in app.assignor.assigned_actives()
-            if tp.topic == settings.internal_interaction_topic
+            if tp.topic == flow.source.name(settings)
         }
+        flow.report_open_cases(active)
+
+
+def closed_now(case: Case) -> bool:
+    return open_case_age(case, math.inf) is None and case["last_closed_at"] is not None
+
+
+class CaseCorrelation:
+    """The correlate-cases agent's state (the cases table, closed-case expiry) and steps."""
+
+    def __init__(self, app: faust.App, settings: Settings, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.source = topology.CORRELATE_CASES.source
+        self.observations = topology.topic(app, settings, topology.OBSERVATIONS_BY_GROUP)
+        self.dead_letters = DeadLetters(app, settings, metrics)
+        self.cases = topology.table(app, settings, topology.CASES)
+        # Closed cases are deleted once their partition's event time is the retention past the
+        # close (a reopened case is noted again when it closes again).
+        self.closed = EventTimeExpiry(
+            app, self.source.name(settings), self.cases,
+            settings.closed_case_retention_days * SECONDS_PER_DAY,
+            noted_at=lambda case: case["last_closed_at"] if closed_now(case) else None,
+        )  # fmt: skip
+
+    async def correlate_one(self, message: Any) -> None:
+        record = envelope.decode_event(message.value, self.source.accepts)
+        event, cases, closed, metrics = record.event, self.cases, self.closed, self.metrics
+        assert isinstance(event, InteractionEvent)  # the only type this topic accepts
+        before = cases.get(event.case_id)
+        case, found = apply_interaction(before, event, repeat_days=0)
+        if case is before:
+            metrics.events_duplicate.labels("interaction").inc()
+            return
+        origin = SourcePosition(message.topic, message.partition, message.offset)
+        # Outputs first, then the case: a worker stopped in between re-emits them on
+        # restart (the window agent drops repeats by origin) instead of losing them.
+        for obs in found:
+            key = group_key(obs.agency, obs.service, obs.channel).encode()
+            value = envelope.encode(envelope.observation(obs, event.event_id, origin))
+            await self.observations.send(key=key, value=value)
+            labels = (metrics.agency(obs.agency), metrics.service(obs.service), obs.channel)
+            if obs.standard == "time_to_first_response":
+                metrics.first_response.labels(*labels).observe(obs.value)
+            elif obs.standard == "time_to_resolution":
+                metrics.resolution.labels(*labels).observe(obs.value)
+        case["p"] = message.partition
+        cases[event.case_id] = case
+        closed.advance(message.partition, event.occurred_at_epoch)
+        closed_at = case["last_closed_at"]
+        if closed_at is not None and closed_now(case) and (
+            before is None or before["last_closed_at"] != closed_at
+        ):
+            closed.note(message.partition, event.case_id, closed_at)
+        closed.expire(message.partition)
+        metrics.processing_latency.labels("cases").observe(
+            max(0.0, time.time() - record.input_timestamp)
+        )
+
+    def report_open_cases(self, active: set[int]) -> None:
+        """Open-case gauges from the cases of the partitions this worker actively owns."""
+        metrics = self.metrics
         counts: dict[tuple[str, str], int] = {}
         oldest: dict[tuple[str, str], float] = {}
-        for case in list(cases.values()):
+        for case in list(self.cases.values()):
             partition = case.get("p")
-            now = closed.now(partition)
+            now = self.closed.now(partition)
             age = open_case_age(case, now) if partition in active else None
             if age is not None:
                 labels = (metrics.agency(case["agency"]), metrics.service(case["service"]))
@@ -117,5 +127,3 @@ def register_case_correlation(
         for labels, count in counts.items():
             metrics.open_cases.labels(*labels).set(count)
             metrics.open_case_oldest_age.labels(*labels).set(oldest[labels])
-
-

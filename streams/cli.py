@@ -35,7 +35,7 @@ def broker(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 to listen and advertise on")] = 9092,
 ) -> None:
     """Run the embedded Tansu Kafka broker (memory storage) in the foreground."""
-    from servicepulse.streams.broker import EmbeddedBroker
+    from servicepulse.devtools.broker import EmbeddedBroker
 
     embedded = EmbeddedBroker(port, quiet=False).start()
     err_console.print(f"Tansu broker listening on {embedded.bootstrap} (Ctrl-C stops it)")
@@ -122,7 +122,7 @@ def demo(
     web_port: Annotated[int, typer.Option(help="Worker /metrics port")] = 6066,
 ) -> None:
     """Embedded broker + worker + realistic generator, with a live terminal summary."""
-    from servicepulse.streams.demo import run_demo
+    from servicepulse.devtools.demo import run_demo
 
     raise typer.Exit(run_demo(duration=duration, rate=rate, port=port, web_port=web_port))
 

@@ -1,23 +1,34 @@
-"""Sending rejected records to the dead-letter topic (original bytes, reason, position)."""
+"""Sending rejected records to the dead-letter topic, and the guard every agent runs under.
+
+`run_agent` gives each agent the same loop: one record at a time to a named handler; a record
+the handler fails on (an exception, a foreign record on an internal topic) is dead-lettered as
+`internal_error`, counted, logged once with its traceback, and the loop goes on.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
 
 from servicepulse.processors.decoding import RejectCategory, Rejection
 from servicepulse.processors.records import SourcePosition, dead_letter, dead_letter_key, dumps
+from servicepulse.streams import topology
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Handles one record (a faust Message); sends its outputs, updates its tables.
+RecordHandler = Callable[[Any], Awaitable[None]]
 
 
 class DeadLetters:
     def __init__(self, app: faust.App, settings: Settings, metrics: Metrics) -> None:
-        self.topic = app.topic(
-            settings.topic_deadletter, key_serializer="raw", value_serializer="raw"
-        )
+        self.topic = topology.topic(app, settings, topology.DEADLETTER)
         self.metrics = metrics
 
     async def send(self, message: Any, rejection: Rejection, expected_type: str) -> None:
@@ -28,7 +39,29 @@ class DeadLetters:
         key = None if message.key is None else dead_letter_key(message.key)
         await self.topic.send(key=key, value=dumps(letter))
 
-    async def foreign(self, message: Any, err: Exception, expected_type: str) -> None:
-        """A record on one of our internal topics that we did not write (or cannot read)."""
-        reason = f"unreadable internal record: {err}"
-        await self.send(message, Rejection(RejectCategory.SCHEMA_VIOLATION, reason), expected_type)
+
+def run_agent(
+    app: faust.App,
+    settings: Settings,
+    dead_letters: DeadLetters,
+    declared: topology.Agent,
+    handle: RecordHandler,
+) -> None:
+    """Registers the `declared` agent: `handle` for every record of its source, under the
+    guard."""
+    name, source = declared.name, declared.source
+
+    async def agent(stream: faust.StreamT[bytes]) -> None:
+        async for record in stream.events():
+            message = record.message
+            try:
+                await handle(message)
+            except Exception as err:  # the one place an agent's record errors end up
+                log.exception(
+                    "agent %s failed on %s[%d]@%d; dead-lettered as internal_error",
+                    name, message.topic, message.partition, message.offset,
+                )  # fmt: skip
+                rejection = Rejection(RejectCategory.INTERNAL_ERROR, f"{name}: {err!r}")
+                await dead_letters.send(message, rejection, source.carries)
+
+    app.agent(topology.topic(app, settings, source), name=name)(agent)

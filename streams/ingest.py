@@ -15,58 +15,23 @@ rejected records' original bytes by design and must be access-restricted.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import faust
 
-from servicepulse.processors.decoding import RejectCategory, Rejection, decode_event
+from servicepulse.processors import envelope
+from servicepulse.processors.decoding import Rejection, decode_event
+from servicepulse.processors.envelope import EventRecord
 from servicepulse.processors.pseudonym import protect_customer_ref
-from servicepulse.processors.records import SourcePosition, dumps
+from servicepulse.processors.records import SourcePosition
 from servicepulse.processors.redaction import redact
 from servicepulse.processors.sentiment import Sentiment, score_comment
-from servicepulse.schemas.models import (
-    FEEDBACK_TYPE,
-    INTERACTION_TYPE,
-    FeedbackEvent,
-    InteractionEvent,
-)
-from servicepulse.streams.deadletters import DeadLetters
+from servicepulse.schemas.models import FeedbackEvent, InteractionEvent
+from servicepulse.streams import topology
+from servicepulse.streams.deadletters import DeadLetters, RecordHandler, run_agent
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
-
-_SHORT_TYPE = {FEEDBACK_TYPE: "feedback", INTERACTION_TYPE: "interaction"}
-
-
-def internal_envelope(
-    event: FeedbackEvent | InteractionEvent,
-    source: SourcePosition,
-    timestamp: float,
-    sentiment: Sentiment | None = None,
-) -> bytes:
-    """What crosses the internal re-keyed topics: the protected event (comment redacted,
-    customer_ref pseudonymous), its sentiment (scored on the original text), where it came
-    from, and when."""
-    return dumps(
-        {
-            "event": event.model_dump(mode="json", exclude_none=True),
-            "sentiment": sentiment.as_dict() if sentiment is not None else None,
-            "source": source.as_dict(),
-            "input_timestamp": timestamp,
-        }
-    )
-
-
-def parse_internal_envelope(raw: bytes) -> tuple[dict[str, Any], SourcePosition, float]:
-    document = json.loads(raw)
-    source = SourcePosition(**document["source"])
-    return document["event"], source, float(document["input_timestamp"])
-
-
-def parse_envelope_sentiment(raw: bytes) -> Sentiment | None:
-    found = json.loads(raw).get("sentiment")
-    return None if found is None else Sentiment(**found)
 
 
 def protect(
@@ -93,24 +58,20 @@ def protect(
 def register_ingest(app: faust.App, settings: Settings, metrics: Metrics, key: bytes) -> None:
     """`key`: the HMAC key for customer_ref values that are raw PII."""
     dead_letters = DeadLetters(app, settings, metrics)
-    by_customer = app.topic(
-        settings.internal_contact_topic, key_serializer="raw", value_serializer="raw"
-    )
+    by_customer = topology.topic(app, settings, topology.EVENTS_BY_CUSTOMER)
     routes = [
-        (settings.topic_feedback, FEEDBACK_TYPE, settings.internal_feedback_topic),
-        (settings.topic_interactions, INTERACTION_TYPE, settings.internal_interaction_topic),
+        (topology.INGEST_FEEDBACK, topology.FEEDBACK_BY_EVENT_ID),
+        (topology.INGEST_INTERACTION, topology.INTERACTIONS_BY_CASE_ID),
     ]
-    for input_name, event_type, internal_name in routes:
-        source_topic = app.topic(input_name, key_serializer="raw", value_serializer="raw")
-        internal_topic = app.topic(internal_name, key_serializer="raw", value_serializer="raw")
-        app.agent(source_topic, name=f"ingest-{_SHORT_TYPE[event_type]}")(
-            _ingest_agent(
-                settings, metrics, event_type, internal_topic, by_customer, dead_letters, key
-            )
+    for agent, internal in routes:
+        internal_topic = topology.topic(app, settings, internal)
+        handle = _ingest_one(
+            settings, metrics, agent.source.carries, internal_topic, by_customer, dead_letters, key
         )
+        run_agent(app, settings, dead_letters, agent, handle)
 
 
-def _ingest_agent(
+def _ingest_one(
     settings: Settings,
     metrics: Metrics,
     event_type: str,
@@ -118,32 +79,29 @@ def _ingest_agent(
     by_customer: faust.TopicT,
     dead_letters: DeadLetters,
     pseudonym_key: bytes,
-) -> Any:
-    short_type = _SHORT_TYPE[event_type]
+) -> RecordHandler:
+    async def ingest_one(message: Any) -> None:
+        raw = message.value if isinstance(message.value, bytes | None) else None
+        result = decode_event(
+            raw, event_type, settings.max_event_bytes, settings.event_time_bounds(time.time())
+        )
+        if isinstance(result, Rejection):
+            await dead_letters.send(message, result, event_type)
+            return
+        protected, sentiment = protect(result, pseudonym_key, metrics)
+        record = EventRecord(
+            protected,
+            SourcePosition(message.topic, message.partition, message.offset),
+            message.timestamp,
+            sentiment,
+        )
+        key = protected.event_id if isinstance(protected, FeedbackEvent) else protected.case_id
+        metrics.events_consumed.labels(
+            record.type.value, metrics.agency(protected.agency), protected.channel.value
+        ).inc()
+        value = envelope.encode(record)
+        await internal_topic.send(key=key.encode(), value=value)
+        if protected.customer_ref is not None:
+            await by_customer.send(key=protected.customer_ref.encode(), value=value)
 
-    async def ingest(stream: faust.StreamT[bytes]) -> None:
-        async for record in stream.events():
-            message = record.message
-            source = SourcePosition(message.topic, message.partition, message.offset)
-            raw = message.value if isinstance(message.value, bytes | None) else None
-            try:
-                result = decode_event(
-                    raw, event_type, settings.max_event_bytes,
-                    settings.event_time_bounds(time.time()),
-                )  # fmt: skip
-            except Exception as err:  # a decoder bug must not stop the stream: dead-letter it
-                result = Rejection(RejectCategory.SCHEMA_VIOLATION, f"decoder error: {err!r}")
-            if isinstance(result, Rejection):
-                await dead_letters.send(message, result, event_type)
-                continue
-            protected, sentiment = protect(result, pseudonym_key, metrics)
-            key = protected.event_id if isinstance(protected, FeedbackEvent) else protected.case_id
-            metrics.events_consumed.labels(
-                short_type, metrics.agency(protected.agency), protected.channel.value
-            ).inc()
-            envelope = internal_envelope(protected, source, message.timestamp, sentiment)
-            await internal_topic.send(key=key.encode(), value=envelope)
-            if protected.customer_ref is not None:
-                await by_customer.send(key=protected.customer_ref.encode(), value=envelope)
-
-    return ingest
+    return ingest_one

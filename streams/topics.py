@@ -15,31 +15,9 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.startup import connect_admin
+from servicepulse.streams.topology import TOPICS
 
 log = logging.getLogger(__name__)
-
-# Dead-letter records carry the original bytes base64-encoded (4/3 larger) plus metadata.
-DEADLETTER_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-
-
-def topic_names(settings: Settings) -> list[str]:
-    return [
-        settings.topic_feedback,
-        settings.topic_interactions,
-        settings.topic_scored,
-        settings.topic_deadletter,
-        settings.internal_feedback_topic,
-        settings.internal_interaction_topic,
-        settings.topic_windows,
-        settings.topic_late,
-        settings.topic_alerts,
-        settings.internal_observation_topic,
-        settings.internal_contact_topic,
-        settings.internal_daily_topic,
-        settings.topic_journeys,
-        settings.topic_benchmarks,
-        settings.topic_public,
-    ]
 
 
 async def ensure_topics(
@@ -55,28 +33,24 @@ async def ensure_topics(
     admin = await connect_admin(settings.bootstrap_servers, wait_s, notify)
     try:
         existing = set(await admin.list_topics())
-        missing = [name for name in topic_names(settings) if name not in existing]
-        # Peer ranking needs every group's value in one place: one partition.
-        single = {settings.internal_benchmark_topic}
-        if settings.internal_benchmark_topic not in existing:
-            missing.append(settings.internal_benchmark_topic)
+        missing = [spec for spec in TOPICS if spec.name(settings) not in existing]
         new_topics = [
             NewTopic(
-                name,
-                num_partitions=1 if name in single else settings.partitions,
+                spec.name(settings),
+                num_partitions=spec.partitions(settings),
                 replication_factor=settings.replication_factor,
                 topic_configs=(
-                    {"max.message.bytes": str(DEADLETTER_MAX_MESSAGE_BYTES)}
-                    if name == settings.topic_deadletter
+                    {"max.message.bytes": str(spec.max_message_bytes)}
+                    if spec.max_message_bytes is not None
                     else {}
                 ),
             )
-            for name in missing
+            for spec in missing
         ]
         if new_topics:
             # Another worker may have created one of them first.
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new_topics)
-        return missing
+        return [spec.name(settings) for spec in missing]
     finally:
         await admin.close()

@@ -21,25 +21,26 @@ lost on restart or rebalance: faust-streaming #118, #172; robinhood/faust #662).
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import faust
 from faust.exceptions import NotReady
 
+from servicepulse.processors import envelope
 from servicepulse.processors.aggregates import objective_ratio
 from servicepulse.processors.alerts import AlertPolicy, firing, step
-from servicepulse.processors.records import dumps, epoch_of, late_record, parse_observation_record
+from servicepulse.processors.envelope import WindowFinalRecord
+from servicepulse.processors.records import dumps, epoch_of, late_record
 from servicepulse.processors.standards import Standard, StandardsConfig
 from servicepulse.processors.throttle import UpdateThrottle
 from servicepulse.processors.transparency import PUBLIC_STANDARDS
 from servicepulse.processors.window_engine import Origin, WindowEngine, group_key
 from servicepulse.processors.windows import WindowSpec
-from servicepulse.schemas.models import INTERACTION_TYPE
-from servicepulse.streams.benchmarks import is_calendar_day
-from servicepulse.streams.deadletters import DeadLetters
+from servicepulse.streams import topology
+from servicepulse.streams.deadletters import DeadLetters, run_agent
 from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.public_feed import is_calendar_day
 from servicepulse.streams.settings import Settings
 
 WindowRef = tuple[str, str, WindowSpec, int]  # group, standard, spec, window start
@@ -48,57 +49,107 @@ WindowRef = tuple[str, str, WindowSpec, int]  # group, standard, spec, window st
 def register_windows(
     app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
 ) -> None:
-    source = app.topic(
-        settings.internal_observation_topic, key_serializer="raw", value_serializer="raw"
-    )
-    output = app.topic(settings.topic_windows, key_serializer="raw", value_serializer="raw")
-    late = app.topic(settings.topic_late, key_serializer="raw", value_serializer="raw")
-    dead_letters = DeadLetters(app, settings, metrics)
-    panes = app.Table(
-        "window-panes", default=None, partitions=settings.partitions, key_type=str,
-        help="m|group -> watermark; p|group|standard|pane -> aggregate (window_engine)",
-    )  # fmt: skip
-    alerts_topic = app.topic(settings.topic_alerts, key_serializer="raw", value_serializer="raw")
-    alert_states = app.Table(
-        "alert-states", default=None, partitions=settings.partitions, key_type=str,
-        help="agency|service|channel|standard -> alert state machine (processors.alerts)",
-    )  # fmt: skip
-    policy = AlertPolicy(
-        for_seconds=settings.alert_for_seconds,
-        resolve_after_seconds=settings.alert_resolve_seconds,
-        runbook_base_url=settings.runbook_base_url,
-    )
-    engine = WindowEngine(standards, settings.window_specs, settings.grace_seconds)
-    benchmark_inputs = app.topic(
-        settings.internal_benchmark_topic, key_serializer="raw", value_serializer="raw",
-        partitions=1,
-    )  # fmt: skip
-    daily = app.topic(settings.internal_daily_topic, key_serializer="raw", value_serializer="raw")
-    throttle: UpdateThrottle[WindowRef] = UpdateThrottle(settings.window_update_seconds)
-    latest_start: dict[tuple[str, ...], str] = {}
+    flow = StandardWindows(app, settings, metrics, standards)
+    app.on_partitions_revoked.connect(flow.on_revoked)
+    run_agent(app, settings, flow.dead_letters, topology.STANDARD_WINDOWS, flow.window_one)
 
-    def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        throttle.clear()
+    # Updates leave from a timer, not per observation: rate-limiting is per window anyway,
+    # and scanning the dirty set once a second keeps its cost off the per-event path.
+    @app.timer(1.0)  # type: ignore[untyped-decorator]
+    async def flush_window_updates() -> None:
+        await flow.flush_updates()
 
-    app.on_partitions_revoked.connect(on_revoked)
 
-    async def publish(message: dict[str, Any]) -> None:
+class StandardWindows:
+    """The standard-windows agent's state (panes, alert states, update throttle) and steps."""
+
+    def __init__(
+        self, app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
+    ) -> None:
+        self.app, self.settings, self.metrics = app, settings, metrics
+        self.output = topology.topic(app, settings, topology.WINDOWS)
+        self.late = topology.topic(app, settings, topology.LATE)
+        self.dead_letters = DeadLetters(app, settings, metrics)
+        self.panes = topology.table(app, settings, topology.WINDOW_PANES)
+        self.alerts_topic = topology.topic(app, settings, topology.ALERTS)
+        self.alert_states = topology.table(app, settings, topology.ALERT_STATES)
+        self.policy = AlertPolicy(
+            for_seconds=settings.alert_for_seconds,
+            resolve_after_seconds=settings.alert_resolve_seconds,
+            runbook_base_url=settings.runbook_base_url,
+        )
+        self.engine = WindowEngine(standards, settings.window_specs, settings.grace_seconds)
+        self.benchmark_inputs = topology.topic(app, settings, topology.BENCHMARK_INPUTS)
+        self.daily = topology.topic(app, settings, topology.DAILY_BY_SERVICE)
+        self.throttle: UpdateThrottle[WindowRef] = UpdateThrottle(settings.window_update_seconds)
+        self.latest_start: dict[tuple[str, ...], str] = {}
+
+    def on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        self.throttle.clear()
+
+    async def window_one(self, message: Any) -> None:
+        record = envelope.decode_observation(message.value)
+        obs, engine, panes, metrics = record.observation, self.engine, self.panes, self.metrics
+        applied = engine.apply(
+            panes, obs, message.offset, Origin(record.origin, record.origin_offset)
+        )
+        if applied.duplicate:
+            engine.commit(panes, applied)
+            return
+        if applied.late:
+            metrics.late_events.labels(metrics.agency(obs.agency), obs.standard).inc()
+            group = group_key(obs.agency, obs.service, obs.channel)
+            watermark = engine.watermark(panes, group, obs.standard) or obs.at
+            grace = self.settings.grace_seconds
+            late_value = late_record(obs, record.event_id, watermark, grace)
+            await self.late.send(key=message.key, value=dumps(late_value))
+            engine.commit(panes, applied)
+            return
+        if applied.standard is not None:
+            labels = (metrics.agency(obs.agency), metrics.service(obs.service),
+                      obs.channel, obs.standard)  # fmt: skip
+            metrics.sli_observations.labels(*labels).inc()
+            if applied.good:
+                metrics.sli_good.labels(*labels).inc()
+            metrics.standard_objective.labels(*labels).set(objective_ratio(applied.standard))
+        for ref in applied.touched:
+            self.throttle.touch(ref)
+        # Finals (and the alerts they drive) leave before the meta entry that marks them
+        # sent is written.
+        for final in applied.finals:
+            await self.send_final(final, applied.standard)
+        engine.commit(panes, applied)
+
+    async def send_final(self, final: dict[str, Any], standard: Standard | None) -> None:
+        """A final goes out, steps the alerts, and feeds benchmarks and the public feed."""
+        await self.publish(final)
+        if final["window"] == self.settings.alert_window and standard is not None:
+            await self.evaluate_alerts(final, standard)
+        if final["window"] == self.settings.benchmark_window:
+            value = envelope.encode(WindowFinalRecord(final))
+            await self.benchmark_inputs.send(key=b"benchmarks", value=value)
+        if final["standard"] in PUBLIC_STANDARDS and is_calendar_day(final):
+            key = f"{final['agency']}|{final['service']}".encode()
+            await self.daily.send(key=key, value=envelope.encode(WindowFinalRecord(final)))
+
+    async def publish(self, message: dict[str, Any]) -> None:
         key = "|".join((message["agency"], message["service"], message["channel"],
                         message["standard"])).encode()  # fmt: skip
-        await output.send(key=key, value=dumps(message))
+        await self.output.send(key=key, value=dumps(message))
         if not message["final"]:
-            export_gauges(message)
+            self.export_gauges(message)
 
-    def export_gauges(message: dict[str, Any]) -> None:
+    def export_gauges(self, message: dict[str, Any]) -> None:
+        metrics = self.metrics
         labels = (
             metrics.agency(message["agency"]), metrics.service(message["service"]),
             message["channel"], message["standard"], message["window"],
         )  # fmt: skip
         # RFC 3339 UTC strings of one format sort as times.
         start = message["window_start"]
-        if latest_start.get(labels, "") > start:
+        if self.latest_start.get(labels, "") > start:
             return  # an older hopping window; the gauges show the newest one
-        latest_start[labels] = start
+        self.latest_start[labels] = start
         if message["compliance"] is not None:
             metrics.window_compliance.labels(*labels).set(message["compliance"])
         if message["value"] is not None:
@@ -109,83 +160,32 @@ def register_windows(
                 1 if message["status"] == status else 0
             )
 
-    @app.agent(source, name="standard-windows")
-    async def standard_windows(stream: faust.StreamT[bytes]) -> None:
-        async for record in stream.events():
-            message = record.message
-            try:
-                obs, event_id, origin, origin_offset = parse_observation_record(
-                    json.loads(message.value)
-                )
-            except Exception as err:  # only a foreign writer on our internal topic gets here
-                await dead_letters.foreign(message, err, INTERACTION_TYPE)
-                continue
-            applied = engine.apply(panes, obs, message.offset, Origin(origin, origin_offset))
-            if applied.duplicate:
-                engine.commit(panes, applied)
-                continue
-            if applied.late:
-                metrics.late_events.labels(metrics.agency(obs.agency), obs.standard).inc()
-                group = group_key(obs.agency, obs.service, obs.channel)
-                watermark = engine.watermark(panes, group, obs.standard) or obs.at
-                await late.send(
-                    key=message.key,
-                    value=dumps(late_record(obs, event_id, watermark, settings.grace_seconds)),
-                )
-                engine.commit(panes, applied)
-                continue
-            if applied.standard is not None:
-                labels = (metrics.agency(obs.agency), metrics.service(obs.service),
-                          obs.channel, obs.standard)  # fmt: skip
-                metrics.sli_observations.labels(*labels).inc()
-                if applied.good:
-                    metrics.sli_good.labels(*labels).inc()
-                metrics.standard_objective.labels(*labels).set(objective_ratio(applied.standard))
-            for ref in applied.touched:
-                throttle.touch(ref)
-            # Finals (and the alerts they drive) leave before the meta entry that marks them
-            # sent is written.
-            for final in applied.finals:
-                await publish(final)
-                if final["window"] == settings.alert_window and applied.standard is not None:
-                    await evaluate_alerts(final, applied.standard)
-                if final["window"] == settings.benchmark_window:
-                    await benchmark_inputs.send(key=b"benchmarks", value=dumps(final))
-                if final["standard"] in PUBLIC_STANDARDS and is_calendar_day(final):
-                    key = f"{final['agency']}|{final['service']}".encode()
-                    await daily.send(key=key, value=dumps(final))
-            engine.commit(panes, applied)
-
-    async def evaluate_alerts(final: dict[str, Any], standard: Standard) -> None:
+    async def evaluate_alerts(self, final: dict[str, Any], standard: Standard) -> None:
         """Each final of the alert window family steps that standard's alert machine, at the
         window's end in event time: a rolling evaluation every window step."""
         key = "|".join((final["agency"], final["service"], final["channel"], standard.name))
         at = epoch_of(final["window_end"])
-        state, events = step(alert_states.get(key), final, at, policy, standard)
+        state, events = step(self.alert_states.get(key), final, at, self.policy, standard)
         for event in events:
-            await alerts_topic.send(key=event["fingerprint"].encode(), value=dumps(event))
-        alert_states[key] = state
+            await self.alerts_topic.send(key=event["fingerprint"].encode(), value=dumps(event))
+        self.alert_states[key] = state
+        metrics = self.metrics
         labels = (metrics.agency(final["agency"]), metrics.service(final["service"]),
                   final["channel"], standard.name)  # fmt: skip
         for severity, on in firing(state).items():
             metrics.alerts_firing.labels(*labels, severity).set(1 if on else 0)
 
-    async def flush_updates() -> None:
-        if app.should_stop or not app.producer.started:
+    async def flush_updates(self) -> None:
+        if self.app.should_stop or not self.app.producer.started:
             return  # stopping: updates are superseded by the finals a restart will emit
-        for group, standard, spec, start in throttle.due(time.time()):
+        engine, panes = self.engine, self.panes
+        for group, standard, spec, start in self.throttle.due(time.time()):
             if not engine.is_open(panes, group, standard, spec, start):
                 continue
             update = engine.window_message(panes, group, standard, spec, start, final=False)
             if update is None:
                 continue
             try:
-                await publish(update)
+                await self.publish(update)
             except NotReady:
                 return  # the producer stopped under us during shutdown
-
-    # Updates leave from a timer, not per observation: rate-limiting is per window anyway,
-    # and scanning the dirty set once a second keeps its cost off the per-event path.
-    @app.timer(1.0)  # type: ignore[untyped-decorator]
-    async def flush_window_updates() -> None:
-        await flush_updates()

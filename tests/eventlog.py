@@ -11,6 +11,8 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
+from servicepulse.processors.timestamps import rfc3339
+
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC).timestamp()
 GROUPS = [
     ("ssa", "retirement", "phone"), ("ssa", "retirement", "web"), ("ssa", "disability", "web"),
@@ -21,10 +23,6 @@ COMMENTS = [
     "It was fine.", "The website is confusing and slow.", "Quick, friendly and clear.",
     "Awful experience, I was transferred three times.", "",
 ]  # fmt: skip
-
-
-def rfc3339(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def generate(cases: int = 400, seed: int = 11, spacing: float = 30.0
@@ -45,7 +43,7 @@ def generate(cases: int = 400, seed: int = 11, spacing: float = 30.0
         def interaction(kind: str, at: float, suffix: str, base: dict[str, Any] = base,
                         **extra: Any) -> None:  # fmt: skip
             event = {**base, "event_id": f"{base['case_id']}-{suffix}",
-                     "occurred_at": rfc3339(at), "kind": kind, **extra}  # fmt: skip
+                     "occurred_at": rfc3339(at, "seconds"), "kind": kind, **extra}  # fmt: skip
             timed.append((at, "interaction", event))
 
         interaction("opened", opened, "open")
@@ -60,7 +58,7 @@ def generate(cases: int = 400, seed: int = 11, spacing: float = 30.0
         interaction(outcome, close, "close")
         if rng.random() < 0.8:
             feedback: dict[str, Any] = {
-                "event_id": f"{case_id}-survey", "occurred_at": rfc3339(close + 120),
+                "event_id": f"{case_id}-survey", "occurred_at": rfc3339(close + 120, "seconds"),
                 "agency": agency, "service": service, "channel": channel,
                 "customer_ref": customer, "csat": rng.randint(1, 5),
             }  # fmt: skip
@@ -85,7 +83,7 @@ def generate(cases: int = 400, seed: int = 11, spacing: float = 30.0
     for n in range(6):
         group = GROUPS[n % len(GROUPS)]
         log.append(("feedback", {
-            "event_id": f"late-{n}", "occurred_at": rfc3339(late_time + n),
+            "event_id": f"late-{n}", "occurred_at": rfc3339(late_time + n, "seconds"),
             "agency": group[0], "service": group[1], "channel": group[2], "csat": 5,
         }))  # fmt: skip
     # Trailing events, two days on, push every group's event time past the log, so that the
@@ -94,12 +92,12 @@ def generate(cases: int = 400, seed: int = 11, spacing: float = 30.0
     for n, (agency, service, channel) in enumerate(GROUPS):
         base = {"agency": agency, "service": service, "channel": channel}
         log.append(("feedback", {
-            **base, "event_id": f"tail-{n}-survey", "occurred_at": rfc3339(end), "csat": 4,
-            "drivers": {"trust": 4}, "comment": "Fine.",
+            **base, "event_id": f"tail-{n}-survey", "occurred_at": rfc3339(end, "seconds"),
+            "csat": 4, "drivers": {"trust": 4}, "comment": "Fine.",
         }))  # fmt: skip
         for k, kind in enumerate(["opened", "first_response", "resolved"]):
             log.append(("interaction", {
-                **base, "event_id": f"tail-{n}-{kind}", "occurred_at": rfc3339(end + k),
+                **base, "event_id": f"tail-{n}-{kind}", "occurred_at": rfc3339(end + k, "seconds"),
                 "case_id": f"tail-case-{n}", "customer_ref": f"tail-{n}", "kind": kind,
             }))  # fmt: skip
     return log

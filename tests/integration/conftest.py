@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from servicepulse.streams.broker import EmbeddedBroker, free_port
+from servicepulse.devtools.broker import EmbeddedBroker, free_port
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.topics import ensure_topics
 from tests.integration.support import WorkerProcess

@@ -18,8 +18,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from servicepulse.streams.broker import free_port
-from servicepulse.streams.generator import SIMULATED_TIME_ENV
+from servicepulse.devtools.broker import free_port
+from servicepulse.devtools.generator import SIMULATED_TIME_ENV
+from servicepulse.streams import topology
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.tansu_compat import true_end_offsets
 
@@ -207,10 +208,7 @@ async def consumer_lag(bootstrap: str, group: str, topics: list[str]) -> int:
 async def wait_caught_up(settings: Settings, timeout: float = 120.0) -> None:
     """Until the worker group has committed everything on every topic it reads, inputs and
     internal topics alike (twice in a row: one agent's output is another's input)."""
-    topics = [settings.topic_feedback, settings.topic_interactions,
-              settings.internal_feedback_topic, settings.internal_interaction_topic,
-              settings.internal_observation_topic, settings.internal_contact_topic,
-              settings.internal_benchmark_topic, settings.internal_daily_topic]  # fmt: skip
+    topics = topology.consumed(settings)
     bootstrap, group = settings.kafka_bootstrap, settings.app_id
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

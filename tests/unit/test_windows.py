@@ -20,7 +20,6 @@ from servicepulse.processors.windows import (
     pane_sizes,
     pane_start,
     panes_for,
-    parse_pane_key,
     window_panes,
     windows_containing,
     windows_finalised,
@@ -106,7 +105,6 @@ def test_window_is_the_union_of_its_panes() -> None:
 
 def test_pane_keys_round_trip() -> None:
     assert pane_key(300, T0) == f"300:{T0}"
-    assert parse_pane_key(pane_key(300, T0)) == (300, T0)
 
 
 def test_lateness_boundary() -> None:

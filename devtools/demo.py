@@ -26,9 +26,9 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from servicepulse.devtools.broker import EmbeddedBroker, free_port
+from servicepulse.devtools.generator import SIMULATED_TIME_ENV, FeedbackGenerator
 from servicepulse.schemas.models import FEEDBACK_TYPE
-from servicepulse.streams.broker import EmbeddedBroker, free_port
-from servicepulse.streams.generator import SIMULATED_TIME_ENV, FeedbackGenerator
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.topics import ensure_topics
 

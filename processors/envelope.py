@@ -1,0 +1,174 @@
+"""The one codec for records servicepulse writes to its own internal topics.
+
+Every internal record is a JSON object whose ``type`` says what it carries:
+
+    feedback, interaction  {"type", "event", "sentiment", "source", "input_timestamp"}
+    observation            {"type", agency, service, channel, standard, at, value,
+                            event_id, origin, origin_offset}
+    window_final           {"type", "final": <a service.windows message with final=true>}
+
+Each hop decodes a record once (one ``json.loads``), and the ``type`` field, not the shape of
+the payload, decides how. A record that is not ours, or not of a type the topic carries,
+raises ``UnreadableRecord``: the stream edge dead-letters it as an internal error, never as a
+publisher's schema violation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from servicepulse.processors.cases import Observation
+from servicepulse.processors.decoding import EARLIEST_EVENT_TIME, LATEST_EVENT_TIME
+from servicepulse.processors.records import SourcePosition, dumps
+from servicepulse.processors.sentiment import Sentiment
+from servicepulse.schemas.models import FeedbackEvent, InteractionEvent
+
+
+class RecordType(StrEnum):
+    FEEDBACK = "feedback"
+    INTERACTION = "interaction"
+    OBSERVATION = "observation"
+    WINDOW_FINAL = "window_final"
+
+
+class UnreadableRecord(ValueError):
+    """An internal record this codec did not write, or of a type its topic does not carry."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A protected event (comment redacted, customer_ref pseudonymous), its sentiment (scored
+    on the original text at ingest), where it was read from, and that record's timestamp."""
+
+    event: FeedbackEvent | InteractionEvent
+    source: SourcePosition
+    input_timestamp: float
+    sentiment: Sentiment | None = None
+
+    @property
+    def type(self) -> RecordType:
+        return (
+            RecordType.FEEDBACK if isinstance(self.event, FeedbackEvent)
+            else RecordType.INTERACTION
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationRecord:
+    """One observation and the upstream record it came from (``origin`` "topic:partition" and
+    ``origin_offset``): re-emitted after a restart it carries the same origin."""
+
+    observation: Observation
+    event_id: str
+    origin: str
+    origin_offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class WindowFinalRecord:
+    final: dict[str, Any]
+
+
+InternalRecord = EventRecord | ObservationRecord | WindowFinalRecord
+
+_EVENT_MODELS: dict[str, type[FeedbackEvent] | type[InteractionEvent]] = {
+    RecordType.FEEDBACK: FeedbackEvent,
+    RecordType.INTERACTION: InteractionEvent,
+}
+
+
+def encode(record: InternalRecord) -> bytes:
+    if isinstance(record, EventRecord):
+        return dumps(
+            {
+                "type": record.type.value,
+                "event": record.event.model_dump(mode="json", exclude_none=True),
+                "sentiment": record.sentiment.as_dict() if record.sentiment else None,
+                "source": record.source.as_dict(),
+                "input_timestamp": record.input_timestamp,
+            }
+        )
+    if isinstance(record, ObservationRecord):
+        return dumps(
+            {
+                "type": RecordType.OBSERVATION.value,
+                **record.observation.as_dict(),
+                "event_id": record.event_id,
+                "origin": record.origin,
+                "origin_offset": record.origin_offset,
+            }
+        )
+    return dumps({"type": RecordType.WINDOW_FINAL.value, "final": record.final})
+
+
+def observation(obs: Observation, event_id: str, origin: SourcePosition) -> ObservationRecord:
+    return ObservationRecord(obs, event_id, f"{origin.topic}:{origin.partition}", origin.offset)
+
+
+def decode(raw: bytes | None, accepted: frozenset[RecordType]) -> InternalRecord:
+    """The record in ``raw``; raises UnreadableRecord unless it is one of ``accepted``."""
+    try:
+        document = json.loads(raw or b"")
+    except (ValueError, UnicodeDecodeError) as err:
+        raise UnreadableRecord(f"not JSON: {err}") from err
+    found = document.get("type") if isinstance(document, dict) else None
+    if found not in accepted:
+        wanted = ", ".join(sorted(accepted))
+        raise UnreadableRecord(f"record type {found!r} is not one this topic carries ({wanted})")
+    try:
+        return _decode_document(RecordType(found), document)
+    except (KeyError, TypeError, ValueError) as err:
+        raise UnreadableRecord(f"unreadable {found} record: {err!r}") from err
+
+
+def _decode_document(record_type: RecordType, document: dict[str, Any]) -> InternalRecord:
+    if record_type is RecordType.OBSERVATION:
+        names = ("agency", "service", "channel", "standard")
+        fields = {name: str(document[name]) for name in names}
+        at, value = float(document["at"]), float(document["value"])
+        # Ingest bounds event times; a record that is not ours must not bring unbounded or
+        # unrepresentable times (or NaN) into window arithmetic.
+        if not EARLIEST_EVENT_TIME <= at <= LATEST_EVENT_TIME or not math.isfinite(value):
+            raise ValueError(f"observation time {at!r} or value {value!r} out of range")
+        obs = Observation(**fields, at=at, value=value)
+        return ObservationRecord(
+            obs, str(document["event_id"]), str(document["origin"]), int(document["origin_offset"])
+        )
+    if record_type is RecordType.WINDOW_FINAL:
+        final = document["final"]
+        if not isinstance(final, dict):
+            raise TypeError("field 'final' is not an object")
+        return WindowFinalRecord(final)
+    found = document.get("sentiment")
+    event = _EVENT_MODELS[record_type].model_validate(document["event"])
+    if not EARLIEST_EVENT_TIME <= event.occurred_at_epoch <= LATEST_EVENT_TIME:
+        raise ValueError(f"event time {event.occurred_at!r} out of range")
+    return EventRecord(
+        event=event,
+        source=SourcePosition(**document["source"]),
+        input_timestamp=float(document["input_timestamp"]),
+        sentiment=None if found is None else Sentiment(**found),
+    )
+
+
+def decode_event(raw: bytes | None, accepted: frozenset[RecordType]) -> EventRecord:
+    record = decode(raw, accepted)
+    if not isinstance(record, EventRecord):
+        raise UnreadableRecord(f"expected an event record, got {type(record).__name__}")
+    return record
+
+
+def decode_observation(raw: bytes | None) -> ObservationRecord:
+    record = decode(raw, frozenset({RecordType.OBSERVATION}))
+    assert isinstance(record, ObservationRecord)  # decode returns the accepted type
+    return record
+
+
+def decode_window_final(raw: bytes | None) -> WindowFinalRecord:
+    record = decode(raw, frozenset({RecordType.WINDOW_FINAL}))
+    assert isinstance(record, WindowFinalRecord)  # decode returns the accepted type
+    return record

@@ -1,0 +1,173 @@
+"""Every topic and table of the worker, declared once (names come from Settings).
+
+Flows open topics and tables through `topic()` and `table()`, `streams.topics.ensure_topics`
+creates `TOPICS`, agents are registered by `AGENTS` entry (streams.deadletters.run_agent), the
+integration tests wait on `consumed()`, and a unit test checks README's architecture section
+against this module.
+
+    feedback.events ──▶ ingest-feedback ──▶ FEEDBACK_BY_EVENT_ID ──▶ score-feedback
+    interaction.events ─▶ ingest-interaction ─▶ INTERACTIONS_BY_CASE_ID ─▶ correlate-cases
+    (both ingests) ──▶ EVENTS_BY_CUSTOMER ──▶ customer-journeys
+    (score, correlate, journeys) ──▶ OBSERVATIONS_BY_GROUP ──▶ standard-windows
+    standard-windows ──▶ BENCHMARK_INPUTS ──▶ peer-benchmarks
+    standard-windows ──▶ DAILY_BY_SERVICE ──▶ public-performance
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import faust
+
+from servicepulse.processors.envelope import RecordType
+from servicepulse.schemas.models import FEEDBACK_TYPE, INTERACTION_TYPE
+from servicepulse.streams.settings import Settings
+
+# Dead-letter records carry the original bytes base64-encoded (4/3 larger) plus metadata.
+DEADLETTER_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+Role = Literal["input", "output", "internal"]
+
+
+@dataclass(frozen=True)
+class Topic:
+    setting: str  # the Settings attribute holding the name
+    role: Role
+    key: str
+    # What a dead letter from this topic names as expected: the contract's event type on an
+    # input topic, "internal:" and the envelope record types on an internal one.
+    carries: str = ""
+    accepts: frozenset[RecordType] = frozenset()
+    # Peer ranking needs every group's value in one place.
+    single_partition: bool = False
+    max_message_bytes: int | None = None
+
+    def name(self, settings: Settings) -> str:
+        return str(getattr(settings, self.setting))
+
+    def partitions(self, settings: Settings) -> int:
+        return 1 if self.single_partition else settings.partitions
+
+
+def _internal(setting: str, key: str, *types: RecordType, single: bool = False) -> Topic:
+    carries = "internal:" + "|".join(types)
+    return Topic(setting, "internal", key, carries, frozenset(types), single_partition=single)
+
+
+FEEDBACK_EVENTS = Topic("topic_feedback", "input", "event_id (any)", FEEDBACK_TYPE)
+INTERACTION_EVENTS = Topic("topic_interactions", "input", "case_id (any)", INTERACTION_TYPE)
+FEEDBACK_BY_EVENT_ID = _internal("internal_feedback_topic", "event_id", RecordType.FEEDBACK)
+INTERACTIONS_BY_CASE_ID = _internal(
+    "internal_interaction_topic", "case_id", RecordType.INTERACTION
+)
+EVENTS_BY_CUSTOMER = _internal(
+    "internal_contact_topic", "customer_ref", RecordType.FEEDBACK, RecordType.INTERACTION
+)
+OBSERVATIONS_BY_GROUP = _internal(
+    "internal_observation_topic", "agency|service|channel", RecordType.OBSERVATION
+)
+BENCHMARK_INPUTS = _internal(
+    "internal_benchmark_topic", "benchmarks", RecordType.WINDOW_FINAL, single=True
+)
+DAILY_BY_SERVICE = _internal("internal_daily_topic", "agency|service", RecordType.WINDOW_FINAL)
+SCORED = Topic("topic_scored", "output", "event_id")
+DEADLETTER = Topic(
+    "topic_deadletter", "output", "original key", max_message_bytes=DEADLETTER_MAX_MESSAGE_BYTES
+)
+WINDOWS = Topic("topic_windows", "output", "agency|service|channel|standard")
+LATE = Topic("topic_late", "output", "agency|service|channel")
+ALERTS = Topic("topic_alerts", "output", "fingerprint")
+JOURNEYS = Topic("topic_journeys", "output", "customer_ref")
+BENCHMARKS = Topic("topic_benchmarks", "output", "agency|service|channel|standard")
+PUBLIC = Topic("topic_public", "output", "agency|service|day")
+
+TOPICS = (
+    FEEDBACK_EVENTS, INTERACTION_EVENTS,
+    FEEDBACK_BY_EVENT_ID, INTERACTIONS_BY_CASE_ID, EVENTS_BY_CUSTOMER, OBSERVATIONS_BY_GROUP,
+    BENCHMARK_INPUTS, DAILY_BY_SERVICE,
+    SCORED, DEADLETTER, WINDOWS, LATE, ALERTS, JOURNEYS, BENCHMARKS, PUBLIC,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    source: Topic  # the topic whose partitions the table's rows live in
+    help: str
+
+    def partitions(self, settings: Settings) -> int:
+        return self.source.partitions(settings)
+
+
+SEEN_EVENT_IDS = Table(
+    "feedback-seen-event-ids", FEEDBACK_BY_EVENT_ID,
+    "event_id -> first sighting, for redelivery detection",
+)  # fmt: skip
+CASES = Table("cases", INTERACTIONS_BY_CASE_ID, "case_id -> case state (processors.cases)")
+CUSTOMERS = Table(
+    "customers", EVENTS_BY_CUSTOMER,
+    "customer_ref -> {journey, contacts (repeat-contact history), p}",
+)  # fmt: skip
+WINDOW_PANES = Table(
+    "window-panes", OBSERVATIONS_BY_GROUP,
+    "m|group -> watermark; p|group|standard|pane -> aggregate (window_engine)",
+)  # fmt: skip
+ALERT_STATES = Table(
+    "alert-states", OBSERVATIONS_BY_GROUP,
+    "agency|service|channel|standard -> alert state machine (processors.alerts)",
+)  # fmt: skip
+BENCHMARK_LATEST = Table(
+    "benchmark-latest", BENCHMARK_INPUTS,
+    "agency|service|channel|standard -> latest final compliance of benchmark_window",
+)  # fmt: skip
+PUBLIC_DAYS = Table(
+    "public-days", DAILY_BY_SERVICE,
+    "agency|service|day -> {p: partition, end: epoch s, parts: {channel|std: [n, ok]}}",
+)  # fmt: skip
+
+TABLES = (
+    SEEN_EVENT_IDS, CASES, CUSTOMERS, WINDOW_PANES, ALERT_STATES, BENCHMARK_LATEST, PUBLIC_DAYS
+)
+
+
+@dataclass(frozen=True)
+class Agent:
+    name: str
+    source: Topic
+
+
+INGEST_FEEDBACK = Agent("ingest-feedback", FEEDBACK_EVENTS)
+INGEST_INTERACTION = Agent("ingest-interaction", INTERACTION_EVENTS)
+SCORE_FEEDBACK = Agent("score-feedback", FEEDBACK_BY_EVENT_ID)
+CORRELATE_CASES = Agent("correlate-cases", INTERACTIONS_BY_CASE_ID)
+CUSTOMER_JOURNEYS = Agent("customer-journeys", EVENTS_BY_CUSTOMER)
+STANDARD_WINDOWS = Agent("standard-windows", OBSERVATIONS_BY_GROUP)
+PEER_BENCHMARKS = Agent("peer-benchmarks", BENCHMARK_INPUTS)
+PUBLIC_PERFORMANCE = Agent("public-performance", DAILY_BY_SERVICE)
+
+AGENTS = (
+    INGEST_FEEDBACK, INGEST_INTERACTION, SCORE_FEEDBACK, CORRELATE_CASES, CUSTOMER_JOURNEYS,
+    STANDARD_WINDOWS, PEER_BENCHMARKS, PUBLIC_PERFORMANCE,
+)  # fmt: skip
+
+
+def consumed(settings: Settings) -> list[str]:
+    """The names of the topics the worker reads: inputs and internal topics."""
+    return [t.name(settings) for t in TOPICS if t.role != "output"]
+
+
+def topic(app: faust.App, settings: Settings, spec: Topic) -> faust.TopicT:
+    """The topic as raw bytes both ways: decoding happens inside the agents, where a bad record
+    becomes a dead letter instead of an exception before the loop."""
+    return app.topic(
+        spec.name(settings), key_serializer="raw", value_serializer="raw",
+        partitions=1 if spec.single_partition else None,
+    )  # fmt: skip
+
+
+def table(app: faust.App, settings: Settings, spec: Table) -> Any:
+    return app.Table(
+        spec.name, default=None, partitions=spec.partitions(settings), key_type=str,
+        help=spec.help,
+    )  # fmt: skip

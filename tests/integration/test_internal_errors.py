@@ -1,0 +1,100 @@
+"""Garbage on every internal topic: dead-lettered as internal_error, and every agent goes on."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from servicepulse.streams import topology
+from servicepulse.streams.settings import Settings
+from tests.integration.support import consume, wait_caught_up
+from tests.integration.test_customer_picture import at, case_events, publish
+from tests.integration.test_windows_flow import isolated_settings
+
+pytestmark = pytest.mark.integration
+
+INTERNAL = [spec for spec in topology.TOPICS if spec.role == "internal"]
+
+
+def garbage(spec: topology.Topic) -> list[bytes]:
+    """Not JSON at all, and a record of a type the topic carries but that we did not write."""
+    claimed = sorted(spec.accepts)[0]
+    return [b"\xff not ours", json.dumps({"type": claimed, "from": "elsewhere"}).encode()]
+
+
+async def feed_garbage(settings: Settings) -> list[tuple[str, int, bytes]]:
+    """The garbage into every partition of every internal topic, before anything good."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    sent = []
+    try:
+        for spec in INTERNAL:
+            for partition in range(spec.partitions(settings)):
+                for value in garbage(spec):
+                    await producer.send_and_wait(
+                        spec.name(settings), value=value, key=b"garbage", partition=partition
+                    )
+                    sent.append((spec.name(settings), partition, value))
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def test_every_agent_dead_letters_garbage_and_processes_the_next_record(
+    broker, start_worker
+):
+    settings, env = await isolated_settings(broker.bootstrap, "garbage")
+    env["SERVICEPULSE_GRACE_SECONDS"] = "600"
+    worker = start_worker(extra_env=env).start()
+    sent = await feed_garbage(settings)
+    # Every garbage record is dead-lettered before any good record exists.
+    letters = [json.loads(r.value) for r in await consume(
+        settings.kafka_bootstrap, [settings.topic_deadletter],
+        lambda got: len(got) >= len(sent), timeout=120.0,
+    )]  # fmt: skip
+    assert {letter["category"] for letter in letters} == {"internal_error"}
+    carried = {spec.name(settings): spec.carries for spec in INTERNAL}
+    assert sorted(
+        (letter["source"]["topic"], letter["source"]["partition"],
+         base64.b64decode(letter["original"]))
+        for letter in letters
+    ) == sorted(sent)  # fmt: skip
+    for letter in letters:
+        assert letter["expected_type"] == carried[letter["source"]["topic"]]
+    metrics = worker.metrics_text()
+    for spec in INTERNAL:
+        assert (f'servicepulse_events_deadlettered_total{{category="internal_error",'
+                f'topic="{spec.name(settings)}"}}') in metrics  # fmt: skip
+    assert "Traceback" in worker.log_tail(2000)
+
+    # Then good records reach every agent, and every flow's output appears.
+    interactions = case_events("case-run", "c-run", "va", 0, transfers=3)
+    for n in range(8):
+        interactions += case_events(f"case-peer-{n}", f"c-peer-{n}", ["ssa", "irs"][n % 2],
+                                    3 + n, transfers=0)  # fmt: skip
+    surveys = [{"event_id": f"s-{n}", "occurred_at": at(10 + n), "agency": "va",
+                "service": "benefits", "channel": "phone", "csat": 5,
+                "customer_ref": "c-run"} for n in range(3)]  # fmt: skip
+    await publish(settings, interactions, surveys)
+    await wait_caught_up(settings)
+    # Two days on in event time, so the day windows close and feed benchmarks and the feed.
+    await publish(settings, case_events("case-tail", "c-tail", "va", 2 * 24 * 60, transfers=0),
+                  [])  # fmt: skip
+
+    outputs = {
+        settings.topic_scored: lambda doc: doc["event_id"] == "s-0",  # score-feedback
+        settings.topic_journeys: lambda doc: doc.get("customer_ref") is not None,  # journeys
+        settings.topic_windows: lambda doc: doc["final"]  # correlate-cases + standard-windows
+        and doc["standard"] == "time_to_first_response",
+        settings.topic_benchmarks: lambda doc: True,  # peer-benchmarks
+        settings.topic_public: lambda doc: doc["agency"] == "va",  # public-performance
+    }
+    for topic, check in outputs.items():
+        await consume(
+            settings.kafka_bootstrap, [topic],
+            lambda got, check=check: any(check(json.loads(r.value)) for r in got),
+            timeout=120.0,
+        )  # fmt: skip

@@ -1,0 +1,111 @@
+"""processors.envelope: every internal record round-trips, and foreign records are refused."""
+
+from __future__ import annotations
+
+import json
+from unittest import mock
+
+import pytest
+
+from servicepulse.processors import envelope
+from servicepulse.processors.cases import Observation
+from servicepulse.processors.envelope import (
+    EventRecord,
+    ObservationRecord,
+    RecordType,
+    UnreadableRecord,
+    WindowFinalRecord,
+)
+from servicepulse.processors.records import SourcePosition
+from servicepulse.processors.sentiment import Sentiment
+from servicepulse.schemas.models import FeedbackEvent, InteractionEvent
+
+SOURCE = SourcePosition("feedback.events", 3, 17)
+FEEDBACK = FeedbackEvent.model_validate(
+    {"event_id": "fb-1", "occurred_at": "2026-11-02T08:00:00Z", "agency": "ssa",
+     "service": "benefits", "channel": "web", "csat": 4, "comment": "fine [EMAIL]"}
+)  # fmt: skip
+INTERACTION = InteractionEvent.model_validate(
+    {"event_id": "i-1", "occurred_at": "2026-11-02T08:00:00Z", "agency": "va",
+     "service": "benefits", "channel": "phone", "case_id": "case-1", "kind": "opened",
+     "customer_ref": "c-1"}
+)  # fmt: skip
+OBSERVATION = Observation("va", "benefits", "phone", "time_to_first_response", 1.5e9, 300.0)
+EVENTS = frozenset({RecordType.FEEDBACK, RecordType.INTERACTION})
+
+RECORDS = [
+    EventRecord(FEEDBACK, SOURCE, 1.7e9, Sentiment(0.4, 0.6, "positive")),
+    EventRecord(INTERACTION, SOURCE, 1.7e9),
+    envelope.observation(OBSERVATION, "i-1", SOURCE),
+    WindowFinalRecord({"agency": "va", "final": True, "compliance": 0.9}),
+]
+ALL = frozenset(RecordType)
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: type(r).__name__)
+def test_every_record_round_trips(record: envelope.InternalRecord) -> None:
+    raw = envelope.encode(record)
+    assert envelope.decode(raw, ALL) == record
+    assert isinstance(json.loads(raw)["type"], str)
+
+
+def test_the_type_field_decides_not_the_payload_shape() -> None:
+    raw = envelope.encode(EventRecord(INTERACTION, SOURCE, 1.0))
+    assert json.loads(raw)["type"] == "interaction"
+    assert isinstance(envelope.decode_event(raw, EVENTS).event, InteractionEvent)
+    raw = envelope.encode(EventRecord(FEEDBACK, SOURCE, 1.0))
+    assert isinstance(envelope.decode_event(raw, EVENTS).event, FeedbackEvent)
+
+
+def test_observation_keeps_its_origin() -> None:
+    raw = envelope.encode(envelope.observation(OBSERVATION, "i-1", SOURCE))
+    record = envelope.decode_observation(raw)
+    assert record == ObservationRecord(OBSERVATION, "i-1", "feedback.events:3", 17)
+
+
+def test_bytes_are_parsed_once_per_hop() -> None:
+    raw = envelope.encode(RECORDS[0])
+    with mock.patch.object(envelope.json, "loads", wraps=json.loads) as loads:
+        envelope.decode_event(raw, EVENTS)
+    assert loads.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [None, b"", b"\xff garbage", b"[1]", b"{}", b'{"type": "observation"}',
+     b'{"type": "feedback", "event": {"event_id": "x"}}', b'{"type": "window_final"}',
+     b'{"type": "window_final", "final": 3}', b'{"kind": "opened"}'],
+)  # fmt: skip
+def test_foreign_records_are_unreadable_not_exceptions_of_other_kinds(raw: bytes | None) -> None:
+    with pytest.raises(UnreadableRecord):
+        envelope.decode(raw, ALL)
+
+
+def test_a_record_of_a_type_the_topic_does_not_carry_is_unreadable() -> None:
+    raw = envelope.encode(RECORDS[2])
+    with pytest.raises(UnreadableRecord, match="observation"):
+        envelope.decode_event(raw, EVENTS)
+    with pytest.raises(UnreadableRecord):
+        envelope.decode_window_final(raw)
+
+
+@pytest.mark.parametrize(
+    ("at", "value"),
+    [(2.6e11, 1.0), (-62_135_596_800.0, 1.0), (1e9, float("nan")), (float("nan"), 1.0),
+     (1e9, float("inf"))],
+)
+def test_an_observation_out_of_range_is_refused(at: float, value: float) -> None:
+    """Ingest bounds event times; a foreign observation must not bring unbounded times (or
+    NaN) into window arithmetic."""
+    document = {"type": "observation", "agency": "a", "service": "s", "channel": "web",
+                "standard": "csat", "at": at, "value": value, "event_id": "e",
+                "origin": "t:0", "origin_offset": 1}  # fmt: skip
+    with pytest.raises(UnreadableRecord, match="out of range"):
+        envelope.decode_observation(json.dumps(document).encode())
+
+
+def test_an_event_record_dated_out_of_range_is_refused() -> None:
+    record = json.loads(envelope.encode(EventRecord(FEEDBACK, SOURCE, 1.0)))
+    record["event"]["occurred_at"] = "9999-12-31T23:59:59-14:00"
+    with pytest.raises(UnreadableRecord, match="out of range"):
+        envelope.decode_event(json.dumps(record).encode(), frozenset({RecordType.FEEDBACK}))
