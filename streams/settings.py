@@ -142,6 +142,12 @@ class Settings(BaseSettings):
     broker_wait_seconds: float = Field(
         30.0, gt=0, description="How long a starting worker retries an unreachable Kafka"
     )
+    topic_check_seconds: float = Field(
+        15.0, gt=0, description="How often the worker checks that its topics still exist"
+    )
+    shutdown_timeout_seconds: float = Field(
+        30.0, gt=0, description="After SIGTERM, how long a clean stop may take before exit"
+    )
     rebalance_timeout_seconds: float = Field(6.0, gt=0, description="Consumer rebalance timeout")
     session_timeout_seconds: float = Field(6.0, gt=0, description="Consumer session timeout")
     heartbeat_interval_seconds: float = Field(1.0, gt=0, description="Consumer heartbeat")

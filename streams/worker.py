@@ -6,7 +6,6 @@ import asyncio
 import logging
 import sys
 
-import faust
 from prometheus_client import CollectorRegistry, start_http_server
 
 from servicepulse.processors.standards import load_standards
@@ -14,6 +13,7 @@ from servicepulse.streams.app import create_app, resolve_pseudonym_key
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.startup import check_data_dir, check_web_port
 from servicepulse.streams.topics import ensure_topics
+from servicepulse.streams.watchdog import BoundedStopWorker, register_topic_watch
 
 log = logging.getLogger(__name__)
 
@@ -49,5 +49,9 @@ def run_worker(settings: Settings) -> None:
     registry = CollectorRegistry()
     app = create_app(settings, standards, registry)
     serve_metrics(settings, registry)
-    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    register_topic_watch(app, settings)
+    worker = BoundedStopWorker(
+        app, stop_timeout_s=settings.shutdown_timeout_seconds,
+        loglevel=settings.log_level.upper(), quiet=True,
+    )  # fmt: skip
     worker.execute_from_commandline()
