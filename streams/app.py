@@ -8,7 +8,7 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from servicepulse.processors.standards import StandardsConfig, load_standards
-from servicepulse.streams import tansu_compat
+from servicepulse.streams import restore, tansu_compat
 from servicepulse.streams.cases import register_case_correlation
 from servicepulse.streams.feedback import register_feedback_scoring
 from servicepulse.streams.health import register_health
@@ -81,6 +81,7 @@ def create_app(
     )
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
 
+    restore.count_skips_with(lambda table: metrics.changelog_records_skipped.labels(table).inc())
     register_ingest(app, settings, metrics, pseudonym_key)
     register_feedback_scoring(app, settings, metrics)
     register_case_correlation(app, settings, metrics, standards)
