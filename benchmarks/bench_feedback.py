@@ -486,7 +486,7 @@ def summary(report: Report) -> Table:
     table.add_column("value", justify="right")
     table.add_column("notes")
     table.add_row(
-        "Ceiling A: TextBlob alone",
+        "Ceiling A: sentiment alone",
         f"{report.ceiling_a.per_second:,.0f} ev/s",
         "decode_event + score_comment, one process, no Kafka",
     )

@@ -168,3 +168,48 @@ EVENT_MODELS: dict[str, type[FeedbackEvent] | type[InteractionEvent]] = {
     FEEDBACK_TYPE: FeedbackEvent,
     INTERACTION_TYPE: InteractionEvent,
 }
+
+
+# -- feedback.scored (an output: schemas/json/feedback-scored.v1.schema.json) ------------------
+
+
+def _json_number(value: object) -> object:
+    # JSON Schema's "number" admits 1 and 0.5, not "0.5" or true; pydantic's lax float would.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number")
+    return float(value)
+
+
+SentimentLabelValue = Literal["negative", "neutral", "positive"]
+SignedUnit = Annotated[float, BeforeValidator(_json_number), Field(ge=-1, le=1)]
+Unit = Annotated[float, BeforeValidator(_json_number), Field(ge=0, le=1)]
+
+
+class ScoredSentiment(_Strict):
+    """Sentiment of a comment: TextBlob's polarity and subjectivity, and the label with the
+    score and method it comes from (absent only from documents scored before they existed)."""
+
+    polarity: SignedUnit
+    subjectivity: Unit
+    label: SentimentLabelValue
+    label_score: Annotated[SignedUnit | None, NotNull] = None
+    label_method: Annotated[
+        Annotated[str, StringConstraints(min_length=1, max_length=64)] | None, NotNull
+    ] = None
+
+
+class RecordPosition(_Strict):
+    """Topic, partition and offset of a Kafka record."""
+
+    topic: Annotated[str, StringConstraints(min_length=1)]
+    partition: Annotated[int, Field(ge=0, strict=True)]
+    offset: Annotated[int, Field(ge=0, strict=True)]
+
+
+class ScoredFeedback(FeedbackEvent):
+    """A document on feedback.scored: the feedback event, its comment's sentiment (null when it
+    has no comment), when it was scored and where it was read from."""
+
+    sentiment: ScoredSentiment | None
+    scored_at: Rfc3339Text
+    source: RecordPosition

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from textblob import TextBlob
+from servicepulse.processors.sentiment_label import label_for_score, label_score
 
 RATE_HIT_IS_GOOD = {"csat", "self_service_share", "trust", "satisfaction", "effectiveness",
                     "ease", "efficiency", "transparency", "employee_helpfulness"}  # fmt: skip
@@ -60,7 +60,8 @@ def observations_from_log(events: list[tuple[str, dict[str, Any]]], repeat_days:
                     out.append(RefObservation(group, driver, at, hit))
             comment = event.get("comment")
             if comment and comment.strip():
-                negative = float(TextBlob(comment).sentiment.polarity < -0.1)
+                # The label method is the definition of "negative", not window logic to re-derive.
+                negative = float(label_for_score(label_score(comment)) == "negative")
                 out.append(RefObservation(group, "negative_sentiment_share", at, negative))
             continue
         fresh = {"opened": None, "first": None, "transfers": [], "closed": None,

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from textblob import TextBlob
 
+from servicepulse.processors.sentiment import score_comment
 from servicepulse.streams.settings import Settings
 from tests.integration.support import consume, produce, values
 
@@ -63,7 +64,12 @@ async def test_valid_feedback_is_scored_with_textblob_values(settings: Settings,
             polarity, subjectivity = TextBlob(event["comment"]).sentiment
             assert out["sentiment"]["polarity"] == polarity
             assert out["sentiment"]["subjectivity"] == subjectivity
-            assert out["sentiment"]["label"] in {"negative", "neutral", "positive"}
+            # The label, its score and method are the label method's, on the original text.
+            expected = score_comment(event["comment"])
+            assert expected is not None
+            assert out["sentiment"]["label"] == expected.label
+            assert out["sentiment"]["label_score"] == expected.label_score
+            assert out["sentiment"]["label_method"] == expected.label_method
         else:
             assert out["sentiment"] is None
         assert out["source"]["topic"] == settings.topic_feedback

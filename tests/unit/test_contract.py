@@ -32,11 +32,17 @@ from servicepulse.schemas.models import (
     FeedbackEvent,
     InteractionEvent,
     InteractionKind,
+    RecordPosition,
+    ScoredFeedback,
+    ScoredSentiment,
 )
 
 EXAMPLES = Path(contract.__file__).resolve().parent / "examples"
 VALID = sorted((EXAMPLES / "valid").glob("*.json"))
 INVALID = sorted((EXAMPLES / "invalid").glob("*.json"))
+# Documents servicepulse publishes on feedback.scored (an output, so not decoded as an input).
+SCORED_VALID = sorted((EXAMPLES / "scored-valid").glob("*.json"))
+SCORED_INVALID = sorted((EXAMPLES / "scored-invalid").glob("*.json"))
 
 # File-name prefix -> (event type the topic carries, schema the document is checked against).
 PREFIXES = {
@@ -113,6 +119,10 @@ def test_schema_vocabularies_match_the_models() -> None:
     scored = contract.load_schema("feedback-scored.v1")["properties"]
     label = scored["sentiment"]["oneOf"][1]["properties"]["label"]
     assert label["enum"] == list(get_args(SentimentLabel))
+    assert set(scored) == set(ScoredFeedback.model_fields)
+    assert set(scored["sentiment"]["oneOf"][1]["properties"]) == set(ScoredSentiment.model_fields)
+    position = contract.load_schema("feedback-scored.v1")["$defs"]["recordPosition"]
+    assert set(position["properties"]) == set(RecordPosition.model_fields)
     envelope = contract.load_schema("cloudevent.v1")["properties"]
     assert envelope["type"]["enum"] == [FEEDBACK_TYPE, INTERACTION_TYPE]
 
@@ -225,6 +235,43 @@ def test_scored_output_matches_its_schema() -> None:
         {k: v for k, v in no_comment.items() if k != "csat"},
     ):
         assert not scored.is_valid(broken), broken
+
+
+def test_there_are_scored_examples() -> None:
+    assert len(SCORED_VALID) >= 4
+    assert len(SCORED_INVALID) >= 6
+    for path in SCORED_INVALID:
+        assert len(path.stem.split("--")) == 3, f"{path.name}: want <type>--<field>--<what>.json"
+
+
+@pytest.mark.parametrize("path", SCORED_VALID, ids=lambda p: p.name)
+def test_scored_example_passes_schema_and_model(path: Path) -> None:
+    document = json.loads(path.read_bytes())
+    scored = contract.validator("feedback-scored.v1")
+    assert [e.message for e in scored.iter_errors(document)] == []
+    model = ScoredFeedback.model_validate_json(path.read_bytes())
+    assert model.model_dump(mode="json", exclude_unset=True) == document
+
+
+@pytest.mark.parametrize("path", SCORED_INVALID, ids=lambda p: p.name)
+def test_scored_invalid_example_fails_schema_and_model(path: Path) -> None:
+    field = path.stem.split("--")[1]
+    assert not contract.validator("feedback-scored.v1").is_valid(json.loads(path.read_bytes()))
+    with pytest.raises(ValueError) as raised:
+        ScoredFeedback.model_validate_json(path.read_bytes())
+    assert field.split(".")[-1] in str(raised.value), str(raised.value)
+
+
+def test_scored_examples_carry_what_the_processor_computes() -> None:
+    """The label fields of the valid examples are what score_comment gives their comment."""
+    for path in SCORED_VALID:
+        document = json.loads(path.read_bytes())
+        sentiment = document["sentiment"]
+        if sentiment is None or "label_method" not in sentiment:
+            continue
+        expected = score_comment(document["comment"])
+        assert expected is not None
+        assert sentiment == expected.as_dict(), path.name
 
 
 def _dead_letter(raw: bytes, key: bytes | None, expected_type: str) -> dict[str, Any]:

@@ -97,7 +97,7 @@ def test_bucket_layouts() -> None:
     assert list(LATENCY_BUCKETS) == sorted(LATENCY_BUCKETS)
     assert list(POLARITY_BUCKETS) == sorted(POLARITY_BUCKETS)
     assert POLARITY_BUCKETS[-1] == 1.0
-    # The sentiment label thresholds are bucket edges, so the histogram can reproduce them.
+    # ±0.1 (the old polarity label rule) stay bucket edges; the label now comes from label_score.
     assert -0.1 in POLARITY_BUCKETS and 0.1 in POLARITY_BUCKETS
 
 

@@ -93,7 +93,7 @@ def test_rfc3339_is_utc_regardless_of_local_zone(monkeypatch: pytest.MonkeyPatch
 
 
 def test_scored_feedback_document() -> None:
-    sentiment = Sentiment(0.8, 0.75, "positive")
+    sentiment = Sentiment(0.8, 0.75, "positive", 0.6249, "vader-public-service-v1")
     document = scored_feedback(make_event(), sentiment, SOURCE, SCORED_AT)
     assert document == {
         "event_id": "evt-1",
@@ -103,10 +103,23 @@ def test_scored_feedback_document() -> None:
         "channel": "web",
         "csat": 5,
         "comment": "Great help",
-        "sentiment": {"polarity": 0.8, "subjectivity": 0.75, "label": "positive"},
+        "sentiment": {
+            "polarity": 0.8,
+            "subjectivity": 0.75,
+            "label": "positive",
+            "label_score": 0.6249,
+            "label_method": "vader-public-service-v1",
+        },
         "scored_at": "2026-05-01T14:03:00.500Z",
         "source": {"topic": "feedback.events", "partition": 2, "offset": 41},
     }
+
+
+def test_scored_feedback_of_a_sentiment_read_back_without_label_score() -> None:
+    """An internal record written before label_score existed still yields a valid document."""
+    sentiment = Sentiment(-0.35, 0.6, "negative")
+    document = scored_feedback(make_event(), sentiment, SOURCE, SCORED_AT)
+    assert document["sentiment"] == {"polarity": -0.35, "subjectivity": 0.6, "label": "negative"}
 
 
 def test_scored_feedback_omits_absent_optionals_but_keeps_null_sentiment() -> None:
