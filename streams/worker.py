@@ -6,9 +6,10 @@ import asyncio
 import logging
 import sys
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from servicepulse.processors.standards import load_standards
+from servicepulse.streams import metrics_server
 from servicepulse.streams.app import create_app, resolve_pseudonym_key
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.startup import check_data_dir, check_web_port
@@ -19,13 +20,10 @@ log = logging.getLogger(__name__)
 
 
 def serve_metrics(settings: Settings, registry: CollectorRegistry) -> None:
-    """GET /metrics on SERVICEPULSE_WEB_HOST:SERVICEPULSE_WEB_PORT, from daemon threads.
-
-    Off the event loop on purpose: an agent or timer holding the loop for seconds (seen under
-    load on 2 shared cores) no longer delays a scrape; rendering only competes for the GIL,
-    which Python hands over every few milliseconds. Served from before the group is joined,
-    so a scrape also answers during recovery."""
-    start_http_server(settings.web_port, settings.web_host, registry)
+    """GET /metrics on SERVICEPULSE_WEB_HOST:SERVICEPULSE_WEB_PORT, off the event loop, one
+    render at a time (streams.metrics_server). Served from before the group is joined, so a
+    scrape also answers during recovery."""
+    metrics_server.serve(registry, settings.web_host, settings.web_port)
 
 
 def _say(line: str) -> None:
