@@ -27,7 +27,7 @@ from rich.live import Live
 from rich.table import Table
 
 from servicepulse.devtools.broker import EmbeddedBroker, free_port
-from servicepulse.devtools.generator import FeedbackGenerator
+from servicepulse.devtools.generator import SIMULATED_TIME_ENV, FeedbackGenerator
 from servicepulse.schemas.models import FEEDBACK_TYPE
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.topics import ensure_topics
@@ -191,7 +191,7 @@ def run_demo(duration: float | None, rate: float, port: int, web_port: int) -> i
         env = {**os.environ, "SERVICEPULSE_KAFKA_BOOTSTRAP": broker.bootstrap,
                "SERVICEPULSE_WEB_PORT": str(web_port), "SERVICEPULSE_WEB_HOST": "127.0.0.1",
                "SERVICEPULSE_DATA_DIR": str(settings.data_dir),
-               "SERVICEPULSE_DEMO_MODE": "true"}  # fmt: skip
+               "SERVICEPULSE_DEMO_MODE": "true", **SIMULATED_TIME_ENV}  # fmt: skip
         with log_path.open("wb") as log:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "servicepulse.streams.cli", "worker"],

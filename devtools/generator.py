@@ -66,11 +66,18 @@ from servicepulse.schemas.models import FEEDBACK_TYPE, INTERACTION_TYPE, Channel
 
 __all__ = [
     "DEFAULT_START",
+    "SIMULATED_TIME_ENV",
     "FeedbackGenerator",
     "GeneratedRecord",
 ]
 
 DEFAULT_START = datetime(2026, 11, 2, 8, 0, 0, tzinfo=UTC)
+# The generator's event time starts at DEFAULT_START and runs far faster than the wall clock
+# (1 M records span ~6 weeks), so a worker fed by it accepts any event time within a century.
+SIMULATED_TIME_ENV = {
+    "SERVICEPULSE_MAX_FUTURE_SKEW_SECONDS": str(100 * 365 * 86_400),
+    "SERVICEPULSE_MAX_EVENT_AGE_DAYS": str(100 * 365),
+}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 KIND_VALID = "valid"
@@ -676,6 +683,9 @@ class FeedbackGenerator:
         RejectCategory.SCHEMA_VIOLATION,
         RejectCategory.UNKNOWN_EVENT_TYPE,
         RejectCategory.UNKNOWN_EVENT_TYPE,
+        RejectCategory.NESTING_TOO_DEEP,
+        RejectCategory.UNSUPPORTED_CONTENT_TYPE,
+        RejectCategory.EVENT_TIME_OUT_OF_RANGE,
     )
 
     def _malformed(self, event_type: str) -> GeneratedRecord:
@@ -697,6 +707,9 @@ class FeedbackGenerator:
             RejectCategory.NOT_OBJECT: self._not_object,
             RejectCategory.SCHEMA_VIOLATION: self._schema_violation,
             RejectCategory.UNKNOWN_EVENT_TYPE: self._unknown_type,
+            RejectCategory.NESTING_TOO_DEEP: self._too_deep,
+            RejectCategory.UNSUPPORTED_CONTENT_TYPE: self._not_json_data,
+            RejectCategory.EVENT_TIME_OUT_OF_RANGE: self._out_of_time,
         }
         value = builders[category](event_type, base)
         if rng.random() < 0.1:
@@ -777,7 +790,11 @@ class FeedbackGenerator:
     def _malformed_json(self, event_type: str, base: dict[str, Any]) -> bytes:
         rng = self._rng
         text = json.dumps(base, ensure_ascii=False, separators=(",", ":"))
-        variant = rng.randrange(5)
+        variant = rng.randrange(7)
+        if variant == 5:  # a field given twice: parsers disagree on which one wins
+            return (text[:-1] + f',"agency":{json.dumps(base["agency"])}}}').encode()
+        if variant == 6:  # a lone surrogate escape, as some UTF-16 encoders write it
+            return (text[:-1] + ',"\\udc00x":1}').encode()
         if variant == 0:  # truncated mid-record: a proper prefix of an object is never JSON
             return text[: rng.randint(1, len(text) - 1)].encode()
         if variant == 1:  # Python repr instead of JSON
@@ -877,6 +894,24 @@ class FeedbackGenerator:
         envelope = self._cloudevent(event_type, base)
         envelope["type"] = wrong
         return _dumps(envelope)
+
+    def _too_deep(self, event_type: str, base: dict[str, Any]) -> bytes:
+        depth = self._rng.choice((40, 1_000, 30_000))  # past the limit, the parser's, the stack's
+        return (_dumps(base)[:-1] + b',"x":' + b"[" * depth + b"]" * depth + b"}")
+
+    def _not_json_data(self, event_type: str, base: dict[str, Any]) -> bytes:
+        envelope = self._cloudevent(event_type, base)
+        envelope["datacontenttype"] = self._rng.choice(
+            ("application/xml", "text/plain", "application/x-www-form-urlencoded")
+        )
+        return _dumps(envelope)
+
+    def _out_of_time(self, event_type: str, base: dict[str, Any]) -> bytes:
+        document = dict(base)
+        document["occurred_at"] = self._rng.choice(
+            ("9999-12-31T23:59:59Z", "0001-01-01T00:00:00+14:00", "1969-07-20T20:17:40Z")
+        )
+        return _dumps(document)
 
 
 def _dumps(document: object) -> bytes:

@@ -15,6 +15,7 @@ publisher's schema violation.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import orjson
 
 from servicepulse.processors.cases import Observation
+from servicepulse.processors.decoding import EARLIEST_EVENT_TIME, LATEST_EVENT_TIME
 from servicepulse.processors.records import SourcePosition, dumps
 from servicepulse.processors.sentiment import Sentiment
 from servicepulse.schemas.models import FeedbackEvent, InteractionEvent
@@ -126,8 +128,14 @@ def decode(raw: bytes | None, accepted: frozenset[RecordType]) -> InternalRecord
 
 def _decode_document(record_type: RecordType, document: dict[str, Any]) -> InternalRecord:
     if record_type is RecordType.OBSERVATION:
-        fields = {name: document[name] for name in ("agency", "service", "channel", "standard")}
-        obs = Observation(**fields, at=float(document["at"]), value=float(document["value"]))
+        names = ("agency", "service", "channel", "standard")
+        fields = {name: str(document[name]) for name in names}
+        at, value = float(document["at"]), float(document["value"])
+        # Ingest bounds event times; a record that is not ours must not bring unbounded or
+        # unrepresentable times (or NaN) into window arithmetic.
+        if not EARLIEST_EVENT_TIME <= at <= LATEST_EVENT_TIME or not math.isfinite(value):
+            raise ValueError(f"observation time {at!r} or value {value!r} out of range")
+        obs = Observation(**fields, at=at, value=value)
         return ObservationRecord(
             obs, str(document["event_id"]), str(document["origin"]), int(document["origin_offset"])
         )
@@ -137,8 +145,11 @@ def _decode_document(record_type: RecordType, document: dict[str, Any]) -> Inter
             raise TypeError("field 'final' is not an object")
         return WindowFinalRecord(final)
     found = document.get("sentiment")
+    event = _EVENT_MODELS[record_type].model_validate(document["event"])
+    if not EARLIEST_EVENT_TIME <= event.occurred_at_epoch <= LATEST_EVENT_TIME:
+        raise ValueError(f"event time {event.occurred_at!r} out of range")
     return EventRecord(
-        event=_EVENT_MODELS[record_type].model_validate(document["event"]),
+        event=event,
         source=SourcePosition(**document["source"]),
         input_timestamp=float(document["input_timestamp"]),
         sentiment=None if found is None else Sentiment(**found),

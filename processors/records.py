@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +30,22 @@ class SourcePosition:
         return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
 
 
+# A dead letter keeps the rejected value whole up to this size and its first bytes beyond it,
+# with the full size and SHA-256: base64 of 1 MiB plus key and metadata stays well under the
+# producer's max request size and the dead-letter topic's max.message.bytes (4 MiB each,
+# streams.app / streams.topics; a unit test checks the worst case fits).
+DEADLETTER_MAX_ORIGINAL_BYTES = 1024 * 1024
+DEADLETTER_MAX_KEY_BYTES = 16 * 1024
+DEADLETTER_MAX_REASON_CHARS = 4000
+
+
 def dumps(document: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON (orjson: about 4x the json module's speed on these documents)."""
-    return orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        # A lone surrogate cannot be UTF-8: escaped (\udc00) the document is still valid JSON.
+        return json.dumps(document, separators=(",", ":")).encode()
 
 
 def scored_feedback(
@@ -51,15 +66,33 @@ def dead_letter(
     expected_type: str,
     received_at: float,
 ) -> dict[str, Any]:
+    """The dead-letter document of a rejected record; too large a value or key is kept
+    truncated (``original_truncated``), with the full value's size and SHA-256."""
+    value = raw or b""
+    reason = rejection.reason
+    if len(reason) > DEADLETTER_MAX_REASON_CHARS:
+        reason = reason[: DEADLETTER_MAX_REASON_CHARS - 30] + f" … ({len(reason)} characters)"
     return {
-        "original": base64.b64encode(raw or b"").decode("ascii"),
-        "original_key": base64.b64encode(raw_key).decode("ascii") if raw_key is not None else None,
+        "original": base64.b64encode(value[:DEADLETTER_MAX_ORIGINAL_BYTES]).decode("ascii"),
+        "original_size": len(value),
+        "original_sha256": hashlib.sha256(value).hexdigest(),
+        "original_truncated": len(value) > DEADLETTER_MAX_ORIGINAL_BYTES,
+        "original_key": (
+            None if raw_key is None else base64.b64encode(dead_letter_key(raw_key)).decode("ascii")
+        ),
+        "original_key_truncated": raw_key is not None and len(raw_key) > DEADLETTER_MAX_KEY_BYTES,
         "source": source.as_dict(),
         "category": rejection.category.value,
-        "reason": rejection.reason,
+        "reason": reason,
         "expected_type": expected_type,
         "received_at": rfc3339(received_at),
     }
+
+
+def dead_letter_key(raw_key: bytes) -> bytes:
+    """The record key a dead letter is sent with (and keeps): the original, cut to a size any
+    producer accepts."""
+    return raw_key[:DEADLETTER_MAX_KEY_BYTES]
 
 
 def late_record(

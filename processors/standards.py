@@ -7,7 +7,8 @@ so an operator can fix the file without reading a traceback.
 
 Resolution for a group (agency, service, channel): start from ``defaults``, then apply every
 override whose ``match`` fits the group, least specific first (specificity = number of keys in
-``match``; ties keep file order), so the most specific match wins field by field. Overrides
+``match``; ties keep file order, and two overrides with the same ``match`` are an error), so
+the most specific match wins field by field. Overrides
 merge per standard: ``{time_to_first_response: {target_seconds: 7200}}`` keeps the default
 objective.
 """
@@ -319,8 +320,24 @@ class _Parser:
             self.layer(item, f"overrides[{index}]", _OVERRIDE_KEYS, base=defaults)
             for index, item in enumerate(raw_overrides)
         )
+        self.distinct_matches(overrides)
         benchmarks = self.benchmarks(top.get("benchmarks", {}), "benchmarks")
         return StandardsConfig(self.source, defaults, overrides, benchmarks)
+
+    def distinct_matches(self, overrides: tuple[_Layer, ...]) -> None:
+        """Two overrides for the same groups would be resolved by file order alone: one of
+        them silently does nothing, so the file is refused naming both."""
+        first: dict[tuple[tuple[str, str], ...], int] = {}
+        for index, layer in enumerate(overrides):
+            match = tuple(sorted(layer.match.items()))
+            if match in first:
+                shown = ", ".join(f"{key}: {value}" for key, value in match) or "(empty)"
+                raise self.fail(
+                    f"overrides[{index}].match",
+                    f"{{{shown}}} is the same match as overrides[{first[match]}]; "
+                    "merge the two overrides into one",
+                )
+            first[match] = index
 
     def benchmarks(self, value: object, location: str) -> BenchmarkConfig:
         """``benchmarks: {peer_by: service|channel, best_in_class: {<standard>: <ratio>}}``;

@@ -148,7 +148,7 @@ class WindowEngine:
             result.touched.append((group, standard.name, spec, newest_start))
         before = meta["wm"]
         meta["wm"] = after = advance_watermark(before, obs.at)
-        result.finals = self._finalise(store, group, standard.name, before, after)
+        result.finals = self._finalise(store, group, standard.name, before, after, meta["starts"])
         return result
 
     def commit(self, store: Store, applied: Applied) -> None:
@@ -221,11 +221,16 @@ class WindowEngine:
                 meta["starts"][str(size)] = sorted([*starts, start])
 
     def _finalise(
-        self, store: Store, group: str, name: str, before: float | None, after: float
-    ) -> list[dict[str, Any]]:
+        self, store: Store, group: str, name: str, before: float | None, after: float,
+        starts: dict[str, list[int]],
+    ) -> list[dict[str, Any]]:  # fmt: skip
         finals = []
         for spec in self.specs:
-            for start, _ in windows_finalised(before, after, spec, self.grace_s):
+            # Only windows holding data have a final: found from the group's panes, so the
+            # cost is bounded by its state, not by how far the watermark jumped.
+            holding = starts.get(str(pane_size(spec)), [])
+            finalised = windows_finalised(before, after, spec, self.grace_s, holding=holding)
+            for start, _ in finalised:
                 message = self.window_message(store, group, name, spec, start, final=True)
                 if message is not None:
                     finals.append(message)

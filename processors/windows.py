@@ -111,14 +111,29 @@ def is_final(end: float, watermark: float | None, grace_s: float = DEFAULT_GRACE
     return watermark is not None and watermark >= end + grace_s
 
 
+# Listing every window between two watermarks costs their distance: a bound for callers that
+# give no pane starts (an event dated 9999 must not make the worker walk 8,000 years).
+MAX_WINDOWS_LISTED = 100_000
+
+
 def windows_finalised(
-    before: float | None, after: float, spec: WindowSpec, grace_s: float = DEFAULT_GRACE_S
+    before: float | None,
+    after: float,
+    spec: WindowSpec,
+    grace_s: float = DEFAULT_GRACE_S,
+    *,
+    holding: Iterable[int] | None = None,
 ) -> list[tuple[int, int]]:
     """Windows of ``spec`` that became FINAL when the watermark moved from ``before`` to
-    ``after``; called after each watermark advance to emit final results exactly once.
+    ``after``, oldest first; called after each watermark advance to emit finals exactly once.
 
+    With ``holding`` (the starts of the panes of ``pane_size(spec)`` that hold data) only the
+    windows containing one of them are listed, at a cost bounded by the number of panes
+    whatever the jump of the watermark: the new windows are walked when they are fewer (an
+    ordinary advance, usually zero or one), the held panes' windows otherwise (a jump).
+    Without it every window is listed, holding data or not, and a jump of more than
+    ``MAX_WINDOWS_LISTED`` windows raises ValueError.
     With no earlier watermark the group has no observations, so nothing can have closed.
-    Windows that hold no observations are listed too; the caller skips those with no panes.
     """
     if before is None or after <= before:
         return []
@@ -126,7 +141,34 @@ def windows_finalised(
     # i.e. start = k * step in (before - g - size, after - g - size].
     low = math.floor(before - grace_s - spec.size_s) // spec.step_s + 1
     high = math.floor(after - grace_s - spec.size_s) // spec.step_s
-    return [(k * spec.step_s, k * spec.step_s + spec.size_s) for k in range(low, high + 1)]
+    count = high - low + 1
+    if count <= 0:
+        return []
+    if holding is None:
+        if count > MAX_WINDOWS_LISTED:
+            raise ValueError(
+                f"window {spec.name!r}: the watermark jumped {count} windows; "
+                "pass the pane starts holding data"
+            )
+        return [(k * spec.step_s, k * spec.step_s + spec.size_s) for k in range(low, high + 1)]
+    held = set(holding)
+    pane = pane_size(spec)
+    panes_per_window = spec.size_s // pane
+    windows_per_pane = spec.size_s // spec.step_s
+    if count * panes_per_window <= len(held) * windows_per_pane:
+        return [
+            (start, start + spec.size_s)
+            for start in range(low * spec.step_s, (high + 1) * spec.step_s, spec.step_s)
+            if any(p in held for p in range(start, start + spec.size_s, pane))
+        ]
+    return sorted(
+        {
+            window
+            for start in held
+            for window in windows_containing(start, spec)
+            if before - grace_s < window[1] <= after - grace_s
+        }
+    )
 
 
 def max_window_size(specs: Sequence[WindowSpec]) -> int:

@@ -5,17 +5,16 @@ from __future__ import annotations
 import secrets
 
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+from prometheus_client import CollectorRegistry
 
 from servicepulse.processors.standards import StandardsConfig, load_standards
-from servicepulse.streams import tansu_compat
+from servicepulse.streams import restore, tansu_compat
 from servicepulse.streams.cases import register_case_correlation
 from servicepulse.streams.feedback import register_feedback_scoring
 from servicepulse.streams.health import register_health
 from servicepulse.streams.ingest import register_ingest
 from servicepulse.streams.journeys import register_journeys
 from servicepulse.streams.metrics import Metrics
-from servicepulse.streams.metrics_page import MetricsPage, skip_created_series
 from servicepulse.streams.peers import register_peer_benchmarks
 from servicepulse.streams.public_feed import register_public_feed
 from servicepulse.streams.settings import Settings
@@ -49,7 +48,8 @@ def create_app(
     registry: CollectorRegistry | None = None,
 ) -> faust.App:
     """The worker's app; `standards` defaults to loading `settings.standards` (may raise
-    StandardsFileError naming the file, location and problem)."""
+    StandardsFileError naming the file, location and problem). Its metrics go to `registry`,
+    which the caller serves (see streams.worker.serve_metrics)."""
     tansu_compat.install(fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms)
     standards = standards if standards is not None else load_standards(settings.standards)
     pseudonym_key = resolve_pseudonym_key(settings)
@@ -58,9 +58,10 @@ def create_app(
         broker=";".join(f"kafka://{server}" for server in settings.bootstrap_servers),
         store=settings.table_store,
         datadir=str(settings.data_dir),
-        web_bind=settings.web_host,
-        web_port=settings.web_port,
-        web_host=settings.web_host,
+        # /metrics is served by streams.worker from a thread of its own (serve_metrics), not by
+        # Faust's web server on the event loop: a loop busy with agents or a timer made
+        # scrapes time out (issue 12).
+        web_enabled=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         processing_guarantee=settings.processing_guarantee,
@@ -81,16 +82,8 @@ def create_app(
         topic_allow_declare=True,
         autodiscover=False,
     )
-    skip_created_series()
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
-    page = MetricsPage(metrics.registry, settings.metrics_min_interval_seconds)
-
-    @app.page("/metrics")
-    async def prometheus_metrics(
-        web: faust.web.View, request: faust.web.Request
-    ) -> faust.web.Response:
-        return web.bytes(await page.body(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
+    restore.count_skips_with(lambda table: metrics.changelog_records_skipped.labels(table).inc())
     register_ingest(app, settings, metrics, pseudonym_key)
     register_feedback_scoring(app, settings, metrics)
     register_case_correlation(app, settings, metrics, standards)

@@ -18,7 +18,8 @@ cli = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-err_console = Console(stderr=True)
+# soft_wrap: an error stays one line in a supervisor's log, whatever the terminal width.
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _settings_or_exit() -> Settings:
@@ -57,10 +58,14 @@ def worker() -> None:
     settings = _settings_or_exit()
     from servicepulse.processors.standards import StandardsFileError
     from servicepulse.streams.app import MissingPseudonymKey
+    from servicepulse.streams.startup import StartupError
     from servicepulse.streams.worker import run_worker
 
     try:
         run_worker(settings)
+    except StartupError as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(err.exit_code) from None
     except StandardsFileError as err:
         err_console.print(f"[red]error:[/red] standards file: {err}")
         raise typer.Exit(2) from None

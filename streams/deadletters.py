@@ -15,7 +15,7 @@ from typing import Any
 import faust
 
 from servicepulse.processors.decoding import RejectCategory, Rejection
-from servicepulse.processors.records import SourcePosition, dead_letter, dumps
+from servicepulse.processors.records import SourcePosition, dead_letter, dead_letter_key, dumps
 from servicepulse.streams import topology
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
@@ -36,7 +36,8 @@ class DeadLetters:
         position = SourcePosition(message.topic, message.partition, message.offset)
         self.metrics.events_deadlettered.labels(message.topic, rejection.category.value).inc()
         letter = dead_letter(raw, message.key, rejection, position, expected_type, time.time())
-        await self.topic.send(key=message.key, value=dumps(letter))
+        key = None if message.key is None else dead_letter_key(message.key)
+        await self.topic.send(key=key, value=dumps(letter))
 
 
 def run_agent(

@@ -15,6 +15,7 @@ rejected records' original bytes by design and must be access-restricted.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import faust
@@ -81,7 +82,9 @@ def _ingest_one(
 ) -> RecordHandler:
     async def ingest_one(message: Any) -> None:
         raw = message.value if isinstance(message.value, bytes | None) else None
-        result = decode_event(raw, event_type, settings.max_event_bytes)
+        result = decode_event(
+            raw, event_type, settings.max_event_bytes, settings.event_time_bounds(time.time())
+        )
         if isinstance(result, Rejection):
             await dead_letters.send(message, result, event_type)
             return

@@ -183,6 +183,13 @@ class Metrics:
             "customer_ref values that looked like raw PII and were replaced by an HMAC pseudonym",
             registry=registry,
         )
+        self.changelog_records_skipped = Counter(
+            "servicepulse_changelog_records_skipped_total",
+            "Changelog records a table could not restore (not JSON, or a key that is not a "
+            "string) and skipped, each logged with its topic, partition and offset",
+            ["table"],
+            registry=registry,
+        )
         self.public_finals_expired = Counter(
             "servicepulse_public_finals_expired_total",
             "Calendar-day finals that arrived after their day left the public feed's state "

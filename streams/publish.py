@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -65,7 +66,10 @@ async def publish_lines(
                 if not line.strip():
                     continue
                 event_type = detect_type(line, forced_type)
-                result = decode_event(line, event_type, settings.max_event_bytes)
+                result = decode_event(
+                    line, event_type, settings.max_event_bytes,
+                    settings.event_time_bounds(time.time()),
+                )  # fmt: skip
                 if isinstance(result, Rejection):
                     summary.rejected.append((number, f"{result.category.value}: {result.reason}"))
                     continue

@@ -11,7 +11,12 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from servicepulse.processors.decoding import DEFAULT_MAX_EVENT_BYTES
+from servicepulse.processors.decoding import (
+    DEFAULT_MAX_EVENT_AGE_S,
+    DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_MAX_FUTURE_SKEW_S,
+    EventTimeBounds,
+)
 from servicepulse.processors.windows import WindowSpec
 
 DEFAULT_STANDARDS_FILE = Path(__file__).with_name("standards.default.yaml")
@@ -121,8 +126,27 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(
         DEFAULT_MAX_EVENT_BYTES, ge=256, description="Larger record values are dead-lettered"
     )
+    max_future_skew_seconds: float = Field(
+        DEFAULT_MAX_FUTURE_SKEW_S,
+        gt=0,
+        description="An event dated further ahead of the worker's clock is dead-lettered",
+    )
+    max_event_age_days: float = Field(
+        DEFAULT_MAX_EVENT_AGE_S / 86_400,
+        gt=0,
+        description="An event older than this (worker's clock) is dead-lettered",
+    )
     dedupe_horizon_seconds: float = Field(
         86_400.0, gt=0, description="A repeated event_id within this horizon is dropped"
+    )
+    broker_wait_seconds: float = Field(
+        30.0, gt=0, description="How long a starting worker retries an unreachable Kafka"
+    )
+    topic_check_seconds: float = Field(
+        15.0, gt=0, description="How often the worker checks that its topics still exist"
+    )
+    shutdown_timeout_seconds: float = Field(
+        30.0, gt=0, description="After SIGTERM, how long a clean stop may take before exit"
     )
     rebalance_timeout_seconds: float = Field(6.0, gt=0, description="Consumer rebalance timeout")
     session_timeout_seconds: float = Field(6.0, gt=0, description="Consumer session timeout")
@@ -197,6 +221,12 @@ class Settings(BaseSettings):
                 f"{MIN_PSEUDONYM_KEY_BYTES} bytes"
             )
         return self
+
+    def event_time_bounds(self, now: float) -> EventTimeBounds:
+        """The event times accepted at wall-clock time ``now``."""
+        return EventTimeBounds(
+            now, self.max_future_skew_seconds, self.max_event_age_days * 86_400
+        )
 
     @property
     def window_specs(self) -> tuple[WindowSpec, ...]:

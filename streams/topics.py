@@ -6,28 +6,31 @@ which then clashes with the changelog topics Faust creates: so all are created h
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import logging
+from collections.abc import Callable
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from servicepulse.streams.settings import Settings
+from servicepulse.streams.startup import connect_admin
 from servicepulse.streams.topology import TOPICS
 
+log = logging.getLogger(__name__)
 
-async def ensure_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
-    """Create every missing topic; returns the names it created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            await admin.start()
-            break
-        except Exception:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.5)
+
+async def ensure_topics(
+    settings: Settings,
+    timeout: float | None = None,
+    notify: Callable[[str], None] = log.warning,
+) -> list[str]:
+    """Create every missing topic; returns the names it created.
+
+    Waits at most ``timeout`` (default SERVICEPULSE_BROKER_WAIT_SECONDS) for the cluster, then
+    raises StartupError (see streams.startup.connect_admin)."""
+    wait_s = settings.broker_wait_seconds if timeout is None else timeout
+    admin = await connect_admin(settings.bootstrap_servers, wait_s, notify)
     try:
         existing = set(await admin.list_topics())
         missing = [spec for spec in TOPICS if spec.name(settings) not in existing]

@@ -22,6 +22,7 @@ import faust
 
 from servicepulse.processors.envelope import RecordType
 from servicepulse.schemas.models import FEEDBACK_TYPE, INTERACTION_TYPE
+from servicepulse.streams.restore import RestorableTable
 from servicepulse.streams.settings import Settings
 
 # Dead-letter records carry the original bytes base64-encoded (4/3 larger) plus metadata.
@@ -167,7 +168,9 @@ def topic(app: faust.App, settings: Settings, spec: Topic) -> faust.TopicT:
 
 
 def table(app: faust.App, settings: Settings, spec: Table) -> Any:
-    return app.Table(
-        spec.name, default=None, partitions=spec.partitions(settings), key_type=str,
+    """A changelog-backed table that skips changelog records it cannot restore
+    (streams.restore)."""
+    return app.tables.add(RestorableTable(
+        app, name=spec.name, default=None, partitions=spec.partitions(settings), key_type=str,
         help=spec.help,
-    )  # fmt: skip
+    ))  # fmt: skip

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from servicepulse.devtools.broker import free_port
+from servicepulse.devtools.generator import SIMULATED_TIME_ENV
 from servicepulse.streams import topology
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.tansu_compat import true_end_offsets
@@ -40,7 +41,9 @@ class WorkerProcess:
         return self.workdir / f"worker-{self.web_port}.log"
 
     def env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        # Test streams are dated in November 2026 or generated (simulated time runs ahead of
+        # the clock): accept their event times; a test of the bounds sets them in extra_env.
+        env = {**os.environ, **SIMULATED_TIME_ENV}
         env.update(
             SERVICEPULSE_KAFKA_BOOTSTRAP=self.bootstrap,
             SERVICEPULSE_WEB_PORT=str(self.web_port),
@@ -113,10 +116,15 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 async def produce(
-    bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]
+    bootstrap: str,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes]],
+    max_request_size: int = 4 << 20,
 ) -> list[tuple[int, int]]:
     """Sends (key, value) pairs in order; returns their (partition, offset)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=4 << 20)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", max_request_size=max_request_size
+    )
     await producer.start()
     try:
         futures = [await producer.send(topic, value=value, key=key) for key, value in records]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from typing import Any
 
@@ -93,6 +94,18 @@ BAD_RECORDS: list[tuple[str, bytes, str, str]] = [
     ("cloudevent-type", encode({"specversion": "1.0", "id": "ce-1", "source": "/ssa",
                                 "type": "gov.example.unknown.v1", "data": feedback(7)}),
      "unknown_event_type", "'type'"),
+    ("duplicate-key", encode(feedback(8))[:-1] + b', "csat": 1}', "malformed_json",
+     "'csat' appears twice"),
+    ("lone-surrogate", b'{"specversion": "1.0", "\\udc00x": 1}', "malformed_json",
+     "lone surrogate"),
+    ("deep", b'{"a": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", "nesting_too_deep", "32"),
+    ("xml", encode({"specversion": "1.0", "id": "ce-2", "source": "/ssa",
+                    "type": "gov.servicepulse.feedback.v1", "datacontenttype": "application/xml",
+                    "data": feedback(9)}), "unsupported_content_type", "datacontenttype"),
+    ("year-9999", encode(feedback(10, occurred_at="9999-12-31T23:59:59Z")),
+     "event_time_out_of_range", "occurred_at"),
+    ("year-1", encode(feedback(11, occurred_at="0001-01-01T00:00:00+14:00")),
+     "event_time_out_of_range", "occurred_at"),
 ]  # fmt: skip
 
 
@@ -123,6 +136,49 @@ async def test_each_bad_input_is_dead_lettered_with_original_bytes(settings, sta
     metrics = worker.metrics_text()
     assert 'servicepulse_events_deadlettered_total{category="oversize",topic="feedback.events"}' \
         in metrics  # fmt: skip
+
+
+async def test_poison_pills_stop_nothing_and_huge_values_are_dead_lettered_truncated(
+    settings: Settings, start_worker
+):
+    """Issue 12's poison pills, then valid events: every valid one is scored, the pills are
+    dead-lettered, the 5 MiB value truncated with its size and hash."""
+    worker = start_worker(extra_env={"SERVICEPULSE_MAX_FUTURE_SKEW_SECONDS": "3600",
+                                     "SERVICEPULSE_MAX_EVENT_AGE_DAYS": "3650"}).start()
+    huge = encode(feedback(900, event_id="huge", comment="y" * (5 << 20)))
+    pills = [(b"pill-9999", encode(feedback(901, occurred_at="9999-12-31T23:59:59Z"))),
+             (b"pill-future", encode(feedback(902, occurred_at="2100-01-01T00:00:00Z"))),
+             (b"pill-huge", huge)]  # fmt: skip
+    await produce(settings.kafka_bootstrap, settings.topic_feedback, pills, 8 << 20)
+    interaction = {"event_id": "int-1", "occurred_at": "0001-01-01T00:00:00+14:00",
+                   "agency": "ssa", "service": "benefits", "channel": "phone",
+                   "case_id": "case-poison", "kind": "opened"}  # fmt: skip
+    await produce(settings.kafka_bootstrap, settings.topic_interactions,
+                  [(b"pill-year-1", encode(interaction))])  # fmt: skip
+    valid = [feedback(n, event_id=f"after-pill-{n}") for n in range(1000, 1200)]
+    await produce(settings.kafka_bootstrap, settings.topic_feedback,
+                  [(None, encode(event)) for event in valid])  # fmt: skip
+    wanted = {event["event_id"] for event in valid}
+    scored = await consume(
+        settings.kafka_bootstrap, [settings.topic_scored],
+        lambda got: wanted <= {doc["event_id"] for doc in values(got)}, timeout=180,
+    )  # fmt: skip
+    assert wanted <= {doc["event_id"] for doc in values(scored)}
+    pill_keys = {key for key, _ in pills} | {b"pill-year-1"}
+    records = await consume(
+        settings.kafka_bootstrap, [settings.topic_deadletter],
+        lambda got: pill_keys <= {r.key for r in got}, timeout=60,
+    )  # fmt: skip
+    letters = {r.key: json.loads(r.value) for r in records if r.key in pill_keys}
+    for key in (b"pill-9999", b"pill-future", b"pill-year-1"):
+        assert letters[key]["category"] == "event_time_out_of_range", letters[key]
+    letter = letters[b"pill-huge"]
+    assert letter["category"] == "oversize"
+    assert letter["original_truncated"] is True
+    assert letter["original_size"] == len(huge)
+    assert letter["original_sha256"] == hashlib.sha256(huge).hexdigest()
+    assert base64.b64decode(letter["original"]) == huge[: 1 << 20]
+    assert worker.process is not None and worker.process.poll() is None
 
 
 async def test_redelivered_event_produces_one_output_even_across_restart(settings, start_worker):

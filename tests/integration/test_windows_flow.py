@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +197,37 @@ async def test_two_workers_split_partitions_and_produce_the_same_finals(
         consumed = [line for line in worker.metrics_text().splitlines()
                     if line.startswith("servicepulse_events_consumed_total")]  # fmt: skip
         assert consumed, f"worker on {worker.web_port} got no partitions"
+
+
+async def test_kill_9_under_load_loses_nothing_and_finals_equal_batch(
+    broker, start_worker, standards_file
+):
+    """A worker killed with SIGKILL while both inputs stream in (no shutdown of any kind), then
+    restarted: every feedback event is scored and the final windows equal the batch
+    recomputation, so nothing was lost and nothing counted twice."""
+    settings, env = await isolated_settings(broker.bootstrap, "kill9", standards_file)
+    log = generate(cases=300, seed=24)
+    expected = expected_finals(log, standards_file)
+    worker = start_worker(extra_env=env).start()
+    worker.wait_ready()
+    body = [item for item in log if not item[1]["event_id"].startswith("tail-")]
+    tail = [item for item in log if item[1]["event_id"].startswith("tail-")]
+    publishing = asyncio.create_task(publish_events(settings, body))
+    # Mid-stream: outputs are flowing and the publisher is still sending.
+    await consume(settings.kafka_bootstrap, [settings.topic_windows],
+                  lambda got: len(got) >= 150)  # fmt: skip
+    assert not publishing.done(), "the log was published before the kill: not under load"
+    assert worker.stop(signal.SIGKILL) == -signal.SIGKILL
+    restarted = start_worker(extra_env=env).start()
+    await publishing
+    restarted.wait_ready()
+    await wait_caught_up(settings)
+    await publish_events(settings, tail)
+    streamed = await collect_finals(settings, len(expected))
+    assert_equal_to_batch(streamed, expected)
+    wanted = {event["event_id"] for kind, event in log if kind == "feedback"}
+    scored = await consume(
+        settings.kafka_bootstrap, [settings.topic_scored],
+        lambda got: wanted <= {json.loads(r.value)["event_id"] for r in got}, timeout=120,
+    )  # fmt: skip
+    assert wanted <= {json.loads(r.value)["event_id"] for r in scored}

@@ -8,6 +8,7 @@ decoder's reason must name ``<field>``.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -278,7 +279,11 @@ def _dead_letter(raw: bytes, key: bytes | None, expected_type: str) -> dict[str,
     assert isinstance(rejection, Rejection)
     return {
         "original": base64.b64encode(raw).decode("ascii"),
+        "original_size": len(raw),
+        "original_sha256": hashlib.sha256(raw).hexdigest(),
+        "original_truncated": False,
         "original_key": None if key is None else base64.b64encode(key).decode("ascii"),
+        "original_key_truncated": False,
         "source": {"topic": "feedback.events", "partition": 1, "offset": 77},
         "category": rejection.category.value,
         "reason": rejection.reason,
@@ -308,6 +313,8 @@ def test_dead_letter_output_matches_its_schema() -> None:
         {k: v for k, v in record.items() if k != "original_key"},
         {**record, "received_at": "2026-05-05T12:00:02"},
         {**record, "source": {"topic": "feedback.events", "partition": 1}},
+        {**record, "original_sha256": "abc"},
+        {k: v for k, v in record.items() if k != "original_size"},
     ):
         assert not deadletter.is_valid(broken), broken
 

@@ -10,6 +10,8 @@ from pydantic import ValidationError
 
 from servicepulse.processors.decoding import (
     DEFAULT_MAX_EVENT_BYTES,
+    MAX_JSON_DEPTH,
+    EventTimeBounds,
     RejectCategory,
     Rejection,
     decode_event,
@@ -417,3 +419,134 @@ def test_describe_validation_error_model_level_message_unprefixed() -> None:
     assert describe_validation_error(err) == (
         "feedback needs at least one of csat, drivers or comment"
     )
+
+
+# -- poison values: ambiguous, unrepresentable, too deep, not JSON data, out of time --------
+
+OCCURRED = 1_777_644_180.0  # FEEDBACK's occurred_at, 2026-05-01T14:03:00Z
+
+
+def test_a_key_repeated_in_one_object_is_rejected_naming_it() -> None:
+    raw = b'{"event_id": "a", "csat": 4, "csat": 1}'
+    result = rejected(raw)
+    assert result.category is RejectCategory.MALFORMED_JSON
+    assert "'csat' appears twice" in result.reason
+
+
+def test_a_repeated_key_in_a_nested_object_is_rejected_too() -> None:
+    raw = encode(FEEDBACK)[:-1] + b', "drivers": {"trust": 4, "trust": 5}}'
+    assert rejected(raw).category is RejectCategory.MALFORMED_JSON
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"specversion": "1.0", "\\udc00x": 1}',
+        encode({**FEEDBACK, "comment": "ok \ud800 ok"}),
+        b'{"\\ud83d": 1}',
+    ],
+)
+def test_a_lone_surrogate_escape_is_rejected_with_an_encodable_reason(raw: bytes) -> None:
+    result = rejected(raw)
+    assert result.category is RejectCategory.MALFORMED_JSON
+    assert "lone surrogate" in result.reason
+    result.reason.encode("utf-8")  # the dead letter must be writable
+
+
+def test_a_surrogate_pair_is_ordinary_text() -> None:
+    event = decode_event(encode({**FEEDBACK, "comment": "\U0001f44d"}), FEEDBACK_TYPE)
+    assert isinstance(event, FeedbackEvent)
+    assert event.comment == "\U0001f44d"
+
+
+@pytest.mark.parametrize("depth", [33, 200, 30_000])
+def test_deep_nesting_has_its_own_category(depth: int) -> None:
+    raw = b'{"a": ' + b"[" * depth + b"]" * depth + b"}"
+    result = rejected(raw, max_bytes=1 << 20)
+    assert result.category is RejectCategory.NESTING_TOO_DEEP
+    assert str(MAX_JSON_DEPTH) in result.reason
+
+
+def test_nesting_at_the_limit_is_judged_by_the_contract() -> None:
+    depth = MAX_JSON_DEPTH - 1
+    raw = encode(FEEDBACK)[:-1] + b', "x": ' + b"[" * depth + b"]" * depth + b"}"
+    assert rejected(raw).category is RejectCategory.SCHEMA_VIOLATION
+
+
+def _cloudevent(**attributes: Any) -> bytes:
+    envelope = {"specversion": "1.0", "id": "ce-1", "source": "/x", "type": FEEDBACK_TYPE}
+    return encode({**envelope, "data": FEEDBACK, **attributes})
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "application/json; charset=utf-8", "Application/JSON",
+     "application/cloudevents+json"],
+)
+def test_json_content_types_are_accepted(content_type: str) -> None:
+    assert isinstance(decode_event(_cloudevent(datacontenttype=content_type), FEEDBACK_TYPE),
+                      FeedbackEvent)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/xml", "text/plain", "application/jsonx", "+json", "x"]
+)
+def test_other_content_types_are_rejected(content_type: str) -> None:
+    result = rejected(_cloudevent(datacontenttype=content_type))
+    assert result.category is RejectCategory.UNSUPPORTED_CONTENT_TYPE
+    assert "datacontenttype" in result.reason
+
+
+def _at(occurred_at: str, **bounds: float) -> FeedbackEvent | Rejection:
+    now = bounds.pop("now", OCCURRED)
+    return decode_event(
+        encode({**FEEDBACK, "occurred_at": occurred_at}), FEEDBACK_TYPE,
+        time_bounds=EventTimeBounds(now=now, **bounds),
+    )  # fmt: skip
+
+
+def test_event_time_within_bounds_is_accepted() -> None:
+    assert isinstance(_at("2026-05-01T14:03:00Z"), FeedbackEvent)
+    assert isinstance(_at("2026-05-01T15:03:00Z"), FeedbackEvent)  # exactly the default skew
+    assert isinstance(_at("2025-03-28T14:03:00Z"), FeedbackEvent)  # 399 days old
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "why"),
+    [
+        ("2026-05-01T15:03:01Z", "3601 s ahead"),
+        ("9999-12-31T23:59:59Z", "ahead"),
+        ("9999-12-31T23:59:59-14:00", "ahead"),
+        ("2025-03-26T14:03:00Z", "older"),
+        ("0001-01-01T00:00:00+14:00", "older"),
+    ],
+)
+def test_event_time_out_of_bounds_has_its_own_category(occurred_at: str, why: str) -> None:
+    result = _at(occurred_at)
+    assert isinstance(result, Rejection)
+    assert result.category is RejectCategory.EVENT_TIME_OUT_OF_RANGE
+    assert why in result.reason
+    assert "occurred_at" in result.reason
+
+
+def test_event_time_bounds_are_configurable() -> None:
+    assert isinstance(_at("2026-05-01T14:13:00Z", max_future_skew_s=300), Rejection)
+    assert isinstance(_at("2026-04-01T14:03:00Z", max_age_s=86_400), Rejection)
+    assert isinstance(_at("2026-04-01T14:03:00Z", max_age_s=40 * 86_400), FeedbackEvent)
+
+
+def test_the_cloudevent_time_is_bounded_like_occurred_at() -> None:
+    data = {k: v for k, v in FEEDBACK.items() if k != "occurred_at"}
+    raw = encode({"specversion": "1.0", "id": "ce-1", "source": "/x", "type": FEEDBACK_TYPE,
+                  "time": "9999-01-01T00:00:00Z", "data": data})  # fmt: skip
+    result = decode_event(raw, FEEDBACK_TYPE, time_bounds=EventTimeBounds(now=OCCURRED))
+    assert isinstance(result, Rejection)
+    assert result.category is RejectCategory.EVENT_TIME_OUT_OF_RANGE
+
+
+def test_without_a_clock_only_representable_event_times_are_accepted() -> None:
+    for far in ("9999-12-31T23:59:59Z", "0001-01-01T00:00:00+14:00", "1969-12-31T23:59:59Z"):
+        result = decode_event(encode({**FEEDBACK, "occurred_at": far}), FEEDBACK_TYPE)
+        assert isinstance(result, Rejection), far
+        assert result.category is RejectCategory.EVENT_TIME_OUT_OF_RANGE
+    assert isinstance(decode_event(encode(FEEDBACK), FEEDBACK_TYPE), FeedbackEvent)

@@ -88,3 +88,25 @@ def test_a_record_of_a_type_the_topic_does_not_carry_is_unreadable() -> None:
         envelope.decode_event(raw, EVENTS)
     with pytest.raises(UnreadableRecord):
         envelope.decode_window_final(raw)
+
+
+@pytest.mark.parametrize(
+    ("at", "value"),
+    [(2.6e11, 1.0), (-62_135_596_800.0, 1.0), (1e9, float("nan")), (float("nan"), 1.0),
+     (1e9, float("inf"))],
+)
+def test_an_observation_out_of_range_is_refused(at: float, value: float) -> None:
+    """Ingest bounds event times; a foreign observation must not bring unbounded times (or
+    NaN) into window arithmetic."""
+    document = {"type": "observation", "agency": "a", "service": "s", "channel": "web",
+                "standard": "csat", "at": at, "value": value, "event_id": "e",
+                "origin": "t:0", "origin_offset": 1}  # fmt: skip
+    with pytest.raises(UnreadableRecord, match="out of range"):
+        envelope.decode_observation(json.dumps(document).encode())
+
+
+def test_an_event_record_dated_out_of_range_is_refused() -> None:
+    record = json.loads(envelope.encode(EventRecord(FEEDBACK, SOURCE, 1.0)))
+    record["event"]["occurred_at"] = "9999-12-31T23:59:59-14:00"
+    with pytest.raises(UnreadableRecord, match="out of range"):
+        envelope.decode_event(json.dumps(record).encode(), frozenset({RecordType.FEEDBACK}))

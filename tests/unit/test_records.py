@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 
@@ -10,8 +11,12 @@ import pytest
 
 from servicepulse.processors.decoding import RejectCategory, Rejection
 from servicepulse.processors.records import (
+    DEADLETTER_MAX_KEY_BYTES,
+    DEADLETTER_MAX_ORIGINAL_BYTES,
+    DEADLETTER_MAX_REASON_CHARS,
     SourcePosition,
     dead_letter,
+    dead_letter_key,
     dumps,
     scored_feedback,
 )
@@ -179,7 +184,11 @@ def test_dead_letter_fields() -> None:
     document = _dead(b"\xff", b"k")
     assert document == {
         "original": base64.b64encode(b"\xff").decode(),
+        "original_size": 1,
+        "original_sha256": hashlib.sha256(b"\xff").hexdigest(),
+        "original_truncated": False,
         "original_key": base64.b64encode(b"k").decode(),
+        "original_key_truncated": False,
         "source": {"topic": "feedback.events", "partition": 2, "offset": 41},
         "category": "not_utf8",
         "reason": "value is not UTF-8: invalid byte at offset 1",
@@ -198,3 +207,39 @@ def test_dead_letter_category_is_enum_value(category: RejectCategory) -> None:
     assert document["category"] == category.value
     assert document["expected_type"] == "gov.servicepulse.interaction.v1"
     assert document["received_at"] == "1970-01-01T00:00:00.000Z"
+
+
+def test_dead_letter_of_a_huge_value_is_truncated_with_size_and_hash() -> None:
+    raw = bytes(range(256)) * (5 * 4096)  # 5 MiB
+    document = _dead(raw, b"k" * (DEADLETTER_MAX_KEY_BYTES + 1))
+    original = base64.b64decode(str(document["original"]), validate=True)
+    assert original == raw[:DEADLETTER_MAX_ORIGINAL_BYTES]
+    assert document["original_size"] == len(raw)
+    assert document["original_sha256"] == hashlib.sha256(raw).hexdigest()
+    assert document["original_truncated"] is True
+    assert document["original_key_truncated"] is True
+    assert len(base64.b64decode(str(document["original_key"]))) == DEADLETTER_MAX_KEY_BYTES
+    assert dead_letter_key(b"k" * 10**6) == b"k" * DEADLETTER_MAX_KEY_BYTES
+
+
+def test_the_largest_dead_letter_fits_what_the_producer_and_topic_accept() -> None:
+    """Worst case: value and key over their limits, the longest reason, non-ASCII text."""
+    from servicepulse.streams.app import PRODUCER_MAX_REQUEST_BYTES
+    from servicepulse.streams.topology import DEADLETTER_MAX_MESSAGE_BYTES
+
+    rejection = Rejection(RejectCategory.SCHEMA_VIOLATION, "👍" * 10**6)
+    document = dead_letter(
+        b"\xff" * (8 << 20), b"\xfe" * (1 << 20), rejection, SOURCE, "t" * 200, SCORED_AT
+    )
+    value = dumps(document)
+    key = dead_letter_key(b"\xfe" * (1 << 20))
+    # Kafka's per-record and per-batch framing adds well under 1 KiB.
+    assert len(value) + len(key) + 1024 <= min(
+        PRODUCER_MAX_REQUEST_BYTES, DEADLETTER_MAX_MESSAGE_BYTES
+    )
+    assert len(str(document["reason"])) <= DEADLETTER_MAX_REASON_CHARS
+
+
+def test_dumps_survives_a_lone_surrogate() -> None:
+    raw = dumps({"reason": "field '\udc00x' is odd"})
+    assert json.loads(raw) == {"reason": "field '\udc00x' is odd"}

@@ -189,6 +189,22 @@ def test_duplicate_yaml_key_is_an_error(tmp_path: Path) -> None:
     )
 
 
+def test_the_same_override_twice_is_an_error_naming_both(tmp_path: Path) -> None:
+    path = tmp_path / "standards.yaml"
+    path.write_text(
+        "version: 1\noverrides:\n"
+        "  - match: {agency: ssa, channel: phone}\n    minimum_sample: 10\n"
+        "  - match: {agency: irs}\n    minimum_sample: 12\n"
+        "  - match: {channel: phone, agency: ssa}\n    minimum_sample: 5\n"
+    )
+    with pytest.raises(StandardsFileError) as caught:
+        load_standards(path)
+    assert str(caught.value) == (
+        f"{path}: overrides[2].match: {{agency: ssa, channel: phone}} is the same match as "
+        "overrides[0]; merge the two overrides into one"
+    )
+
+
 def test_empty_document() -> None:
     assert error_of(None) == (
         "standards.yaml: (document): is empty; expected a mapping starting with 'version: 1'"

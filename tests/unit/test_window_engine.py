@@ -135,3 +135,17 @@ def test_published_standard_names_match_the_standards_catalogue() -> None:
 
     enum = load_schema("service-window.v1")["$defs"]["standardName"]["enum"]
     assert enum == sorted(STANDARD_NAMES)
+
+
+def test_an_observation_thousands_of_years_ahead_closes_only_windows_holding_data(
+    config: StandardsConfig,
+) -> None:
+    """The poison pill of issue 12: the watermark jumps ~7,000 years; finals are the windows
+    holding the earlier observations, found from the panes (a walk over the years would
+    never finish)."""
+    engine, store = WindowEngine(config), {}
+    apply(engine, store, csat(T0), 1)
+    applied = apply(engine, store, csat(221_000_000_000.0), 2)
+    windows = sorted((final["window"], final["window_start"]) for final in applied.finals)
+    assert [name for name, _ in windows] == ["five_minutes"] + ["one_day"] * 24 + ["one_hour"] * 12
+    assert all(final["count"] == 1 for final in applied.finals)

@@ -162,6 +162,24 @@ def test_windows_finalised_hopping_matches_is_final() -> None:
     assert windows_finalised(after, before, ONE_HOUR) == []
 
 
+def test_windows_finalised_holding_lists_the_windows_of_those_panes_only() -> None:
+    before, after = T0 + 10_000.0, T0 + 13_333.0
+    panes = [T0 + 6300, T0 + 9000, T0 + 12_600]  # pane starts (300 s panes) holding data
+    every = windows_finalised(before, after, ONE_HOUR)
+    want = [w for w in every if any(w[0] <= p < w[1] for p in panes)]
+    assert windows_finalised(before, after, ONE_HOUR, holding=panes) == want and want
+    assert windows_finalised(before, after, ONE_HOUR, holding=[]) == []
+
+
+def test_a_watermark_jump_to_year_9999_costs_the_panes_not_the_years() -> None:
+    year_9999 = 253_402_300_000.0
+    panes = [T0 + 300 * n for n in range(5)]
+    finals = windows_finalised(T0 + 1500.0, year_9999, ONE_DAY, holding=panes)
+    assert finals == sorted({w for p in panes for w in windows_containing(p, ONE_DAY)})
+    with pytest.raises(ValueError, match="jumped"):
+        windows_finalised(T0 + 1500.0, year_9999, FIVE_MINUTES)
+
+
 def test_pane_expiry() -> None:
     watermark = T0 + 200_000.0
     horizon = watermark - DEFAULT_GRACE_S - ONE_DAY.size_s

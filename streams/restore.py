@@ -1,0 +1,88 @@
+"""Changelogs are input too: a table restores only the changelog records it can read.
+
+Faust restores a table by reading its changelog topic back. A record servicepulse did not write
+there — a key or value that is not JSON, a key that is not a string — used to stop recovery
+with no error naming it (Faust's decode error surfaced nowhere) or to break the table later.
+Here such a record is skipped: one ERROR line names the table, topic, partition, offset and
+the problem, and ``servicepulse_changelog_records_skipped_total{table}`` counts it. Whatever
+the record held is lost to the table, which is what restoring it would have done anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.serializers import codecs
+
+log = logging.getLogger(__name__)
+
+CODEC = "servicepulse-changelog-json"
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """What a changelog key or value that is not JSON decodes to (instead of an error)."""
+
+    head: bytes
+    problem: str
+
+
+class _ChangelogJson(codecs.json):
+    """Faust's JSON codec, writing the same bytes; reading never raises."""
+
+    def _loads(self, s: bytes) -> Any:
+        try:
+            return super()._loads(s)
+        except (ValueError, UnicodeDecodeError) as err:
+            return Unreadable(bytes(s)[:40], f"not JSON ({err})")
+
+
+codecs.register(CODEC, _ChangelogJson())
+
+
+def unrestorable(key: object, value: object) -> str | None:
+    """Why a changelog record cannot be restored into a str-keyed table, or None."""
+    if isinstance(key, Unreadable):
+        return f"its key is {key.problem}: {key.head!r}"
+    if not isinstance(key, str):
+        return f"its key is not a JSON string: {key!r:.40}"
+    if isinstance(value, Unreadable):
+        return f"its value is {value.problem}: {value.head!r}"
+    return None
+
+
+_on_skip: list[Callable[[str], None]] = []
+
+
+def count_skips_with(callback: Callable[[str], None]) -> None:
+    """``callback(table_name)`` is called for every skipped record (the worker's metric)."""
+    _on_skip[:] = [callback]
+
+
+class RestorableTable(faust.Table[str, Any]):
+    """A str-keyed Faust table that skips changelog records it cannot restore."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.key_serializer = CODEC
+        self.value_serializer = CODEC
+
+    def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
+        kept = []
+        for event in batch:
+            problem = unrestorable(event.key, event.value)
+            if problem is None:
+                kept.append(event)
+                continue
+            message = event.message
+            log.error(
+                "table %s: changelog record %s[%d]@%d skipped, %s",
+                self.name, message.topic, message.partition, message.offset, problem,
+            )  # fmt: skip
+            for callback in _on_skip:
+                callback(self.name)
+        super().apply_changelog_batch(kept)

@@ -1,0 +1,25 @@
+"""streams.restore: changelog records a table cannot restore are recognised, not raised on."""
+
+from __future__ import annotations
+
+from faust.serializers import codecs
+
+from servicepulse.streams.restore import CODEC, Unreadable, unrestorable
+
+
+def test_the_codec_writes_what_faust_json_writes_and_reads_garbage_without_raising() -> None:
+    document = {"a": [1, 2.5, "é"], "b": None}
+    assert codecs.dumps(CODEC, document) == codecs.dumps("json", document)
+    assert codecs.loads(CODEC, codecs.dumps("json", document)) == document
+    garbage = codecs.loads(CODEC, b"\xff{not json")
+    assert isinstance(garbage, Unreadable)
+    assert garbage.head == b"\xff{not json"
+
+
+def test_which_records_cannot_be_restored() -> None:
+    assert unrestorable("k", {"x": 1}) is None
+    assert unrestorable("k", None) is None  # a tombstone deletes the key
+    assert "key is not JSON" in str(unrestorable(Unreadable(b"\xff", "not JSON"), 1))
+    assert "not a JSON string" in str(unrestorable(123, 1))
+    assert "not a JSON string" in str(unrestorable(["a"], 1))
+    assert "value is not JSON" in str(unrestorable("k", Unreadable(b"{", "not JSON")))
