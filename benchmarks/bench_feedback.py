@@ -574,7 +574,7 @@ def machine_rows(load_before: float) -> list[tuple[str, str, str]]:
             f"{load_before:.1f} → {os.getloadavg()[0]:.1f}",
             "at the start → at the end; above the CPU count others shared the machine",
         ),
-        ("Python", platform.pythonversion(), platform.platform()),
+        ("Python", platform.python_version(), platform.platform()),
         (
             "versions",
             "",

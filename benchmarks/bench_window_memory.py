@@ -665,7 +665,7 @@ async def run(
     console.print(f"consumed topics (backlog): {', '.join(consumed_topics)}")
     console.print(f"changelog tables: {', '.join(tail.tables)}")
     state = Run(args, settings, worker, broker_pid, csv_path, tail, probe, metrics=metrics)
-    state.code = codeversion()
+    state.code = code_version()
     runs.append(state)
     console.print(f"code: {state.code}")
     _, rss = state.usage.worker()
@@ -710,7 +710,7 @@ async def run(
 # --------------------------------------------------------------------------------------------
 
 
-def codeversion() -> str:
+def code_version() -> str:
     """The commit the worker runs, and the worker's source files changed since it."""
     try:
         head = subprocess.run(
@@ -753,7 +753,7 @@ def outcome_of(state: Run, complete: bool) -> Outcome:
         ("worker producer", "", " ".join(f"{k}={v}" for k, v in BROKER_FRIENDLY_PRODUCER.items())),
         ("partitions per topic", str(state.settings.partitions), ""),
         ("CPU count", str(os.cpu_count()), platform.machine()),
-        ("Python", platform.pythonversion(), platform.platform()),
+        ("Python", platform.python_version(), platform.platform()),
         (
             "versions",
             "",
