@@ -17,3 +17,5 @@ TTFR = Standard(
     minimum_sample=20,
     at_risk_margin=0.10,
 )
+ABANDON = Standard("abandonment_rate", "rate", 0.05, None, "at_most", 20, 0.10)
+CSAT = Standard("csat", "rate", 0.80, None, "at_least", 20, 0.10)

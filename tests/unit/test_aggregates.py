@@ -26,10 +26,7 @@ from servicepulse.processors.windows import (
     window_panes,
     windows_containing,
 )
-from tests.unit.shared_standards import TTFR
-
-ABANDON = Standard("abandonment_rate", "rate", 0.05, None, "at_most", 20, 0.10)
-CSAT = Standard("csat", "rate", 0.80, None, "at_least", 20, 0.10)
+from tests.unit.shared_standards import ABANDON, CSAT, TTFR
 
 
 def empty() -> AggregateState:
