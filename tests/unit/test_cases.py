@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from servicepulse.processors.cases import (
@@ -26,38 +26,17 @@ from servicepulse.schemas.models import (
     InteractionEvent,
     InteractionKind,
 )
+from tests.unit.events import T0, interaction, stamp
 
-START = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
-T0 = START.timestamp()
 DAY = 86_400
-_ids = itertools.count()
 
 
 def at(minutes: float) -> str:
-    return (START + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+    return stamp(timedelta(minutes=minutes))
 
 
-def ev(
-    kind: InteractionKind,
-    minutes: float,
-    *,
-    agency: str = "ssa",
-    service: str = "retirement",
-    channel: Channel = Channel.PHONE,
-    case_id: str = "c1",
-    event_id: str | None = None,
-    **extra: Any,
-) -> InteractionEvent:
-    return InteractionEvent(
-        event_id=event_id or f"e{next(_ids)}",
-        occurred_at=at(minutes),
-        agency=agency,
-        service=service,
-        channel=channel,
-        case_id=case_id,
-        kind=kind,
-        **extra,
-    )
+def ev(kind: InteractionKind, minutes: float, **fields: Any) -> InteractionEvent:
+    return interaction(kind, timedelta(minutes=minutes), **fields)
 
 
 def run(events: list[InteractionEvent]) -> tuple[Case | None, list[Observation]]:
