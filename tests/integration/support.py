@@ -137,6 +137,19 @@ async def produce(
         await producer.stop()
 
 
+def reader(bootstrap: str, *topics: str) -> AIOKafkaConsumer:
+    """A group-less consumer reading the topics from the beginning, in large fetches."""
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+        fetch_max_bytes=16 << 20,
+        max_partition_fetch_bytes=8 << 20,
+    )
+
+
 async def consume(
     bootstrap: str,
     topics: list[str],
@@ -149,15 +162,7 @@ async def consume(
     `settle` keeps reading that many seconds after the condition holds, to catch extras
     (e.g. a duplicate that must not appear).
     """
-    consumer = AIOKafkaConsumer(
-        *topics,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-        fetch_max_bytes=16 << 20,
-        max_partition_fetch_bytes=8 << 20,
-    )
+    consumer = reader(bootstrap, *topics)
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:

@@ -20,7 +20,7 @@ from servicepulse.streams.topics import ensure_topics
 from tests import reference
 from tests.eventlog import generate
 from tests.integration.support import consume, produce, wait_caught_up
-from tests.unit.test_windows_vs_batch import WINDOWS, reference_standards
+from tests.unit.test_windows_vs_batch import assert_equal_to_batch, batch_finals
 
 pytestmark = pytest.mark.integration
 
@@ -69,14 +69,13 @@ def standards_file(tmp_path: Path) -> Path:
     return path
 
 
-def expected_finals(
-    log: list[tuple[str, dict[str, Any]]], standards: Path
-) -> dict[tuple[Any, ...], Any]:
-    config = load_standards(standards)
-    return reference.final_windows(
-        reference.observations_from_log(log, repeat_days=30),
-        reference_standards(config), WINDOWS, GRACE,
-    )  # fmt: skip
+async def scenario(
+    bootstrap: str, name: str, standards: Path, seed: int
+) -> tuple[Settings, dict[str, str], list[tuple[str, dict[str, Any]]], dict[tuple[Any, ...], Any]]:
+    """Own topics for the test, its generated log, and the finals a batch recomputes from it."""
+    settings, env = await isolated_settings(bootstrap, name, standards)
+    log = generate(cases=300, seed=seed)
+    return settings, env, log, batch_finals(log, load_standards(standards), GRACE)
 
 
 async def publish_log(settings: Settings, log: list[tuple[str, dict[str, Any]]]) -> None:
@@ -133,20 +132,8 @@ async def collect_finals(settings: Settings, expected: int) -> dict[tuple[Any, .
     return finals(records)
 
 
-def assert_equal_to_batch(streamed: dict[Any, Any], expected: dict[Any, Any]) -> None:
-    assert sorted(streamed) == sorted(expected)
-    for key, want in expected.items():
-        got = streamed[key]
-        assert got["count"] == want["count"], key
-        assert got["compliance"] == pytest.approx(want["compliance"]), key
-        assert got["status"] == want["status"], key
-        assert got["value"] == pytest.approx(want["value"], rel=0.01), key
-
-
 async def test_streaming_finals_equal_batch_recomputation(broker, start_worker, standards_file):
-    settings, env = await isolated_settings(broker.bootstrap, "batch", standards_file)
-    log = generate(cases=300, seed=21)
-    expected = expected_finals(log, standards_file)
+    settings, env, log, expected = await scenario(broker.bootstrap, "batch", standards_file, 21)
     start_worker(extra_env=env).start()
     await publish_log(settings, log)
     streamed = await collect_finals(settings, len(expected))
@@ -159,9 +146,7 @@ async def test_streaming_finals_equal_batch_recomputation(broker, start_worker, 
 async def test_restart_mid_stream_neither_resets_nor_double_counts(
     broker, start_worker, standards_file
 ):
-    settings, env = await isolated_settings(broker.bootstrap, "restart", standards_file)
-    log = generate(cases=300, seed=22)
-    expected = expected_finals(log, standards_file)
+    settings, env, log, expected = await scenario(broker.bootstrap, "restart", standards_file, 22)
     worker = start_worker(extra_env=env).start()
     half = len(log) // 2
     await publish_log(settings, log[:half])
@@ -183,9 +168,7 @@ async def test_restart_mid_stream_neither_resets_nor_double_counts(
 async def test_two_workers_split_partitions_and_produce_the_same_finals(
     broker, start_worker, standards_file
 ):
-    settings, env = await isolated_settings(broker.bootstrap, "scaleout", standards_file)
-    log = generate(cases=300, seed=23)
-    expected = expected_finals(log, standards_file)
+    settings, env, log, expected = await scenario(broker.bootstrap, "scaleout", standards_file, 23)
     first = start_worker(extra_env=env).start()
     second = start_worker(extra_env=env).start()
     first.wait_ready()

@@ -26,18 +26,7 @@ from servicepulse.processors.windows import (
     window_panes,
     windows_containing,
 )
-
-TTFR = Standard(
-    name="time_to_first_response",
-    kind="duration",
-    target=14400.0,
-    objective=0.90,
-    direction="at_most",
-    minimum_sample=20,
-    at_risk_margin=0.10,
-)
-ABANDON = Standard("abandonment_rate", "rate", 0.05, None, "at_most", 20, 0.10)
-CSAT = Standard("csat", "rate", 0.80, None, "at_least", 20, 0.10)
+from tests.unit.shared_standards import ABANDON, CSAT, TTFR
 
 
 def empty() -> AggregateState:

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.unit.tools import require_tool
+
 CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "alertmanager" / "alertmanager.yml"
 
 
 def _amtool() -> str:
-    path = shutil.which("amtool")
-    if path is None:
-        if os.environ.get("SERVICEPULSE_REQUIRE_PROMTOOL"):
-            pytest.fail("amtool not found and SERVICEPULSE_REQUIRE_PROMTOOL is set")
-        pytest.skip("amtool not installed (apt install prometheus-alertmanager)")
-    return path
+    return require_tool("amtool", "apt install prometheus-alertmanager")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -21,10 +21,8 @@ from servicepulse.processors.alerts import (
 )
 from servicepulse.processors.standards import Standard
 from servicepulse.schemas import contract
+from tests.unit.shared_standards import ABANDON, CSAT, TTFR
 
-ABANDON = Standard("abandonment_rate", "rate", 0.05, None, "at_most", 20, 0.10)
-CSAT = Standard("csat", "rate", 0.80, None, "at_least", 20, 0.10)
-TTFR = Standard("time_to_first_response", "duration", 14400.0, 0.90, "at_most", 20, 0.10)
 POLICY = AlertPolicy()  # for 600 s, resolve after 900 s, hysteresis 2%
 T0 = 1_777_900_000.0
 BREACHED = 0.20  # abandonment: > max 0.05

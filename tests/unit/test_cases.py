@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from servicepulse.processors.cases import (
     Case,
+    History,
     Observation,
     apply_contact,
     apply_interaction,
@@ -25,37 +26,17 @@ from servicepulse.schemas.models import (
     InteractionEvent,
     InteractionKind,
 )
+from tests.unit.events import T0, interaction, stamp
 
-START = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
-T0 = START.timestamp()
-_ids = itertools.count()
+DAY = 86_400
 
 
 def at(minutes: float) -> str:
-    return (START + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+    return stamp(timedelta(minutes=minutes))
 
 
-def ev(
-    kind: InteractionKind,
-    minutes: float,
-    *,
-    agency: str = "ssa",
-    service: str = "retirement",
-    channel: Channel = Channel.PHONE,
-    case_id: str = "c1",
-    event_id: str | None = None,
-    **extra: Any,
-) -> InteractionEvent:
-    return InteractionEvent(
-        event_id=event_id or f"e{next(_ids)}",
-        occurred_at=at(minutes),
-        agency=agency,
-        service=service,
-        channel=channel,
-        case_id=case_id,
-        kind=kind,
-        **extra,
-    )
+def ev(kind: InteractionKind, minutes: float, **fields: Any) -> InteractionEvent:
+    return interaction(kind, timedelta(minutes=minutes), **fields)
 
 
 def run(events: list[InteractionEvent]) -> tuple[Case | None, list[Observation]]:
@@ -254,75 +235,46 @@ def test_open_case_age_and_reopen() -> None:
     assert case["reopens"] == 1
 
 
+def contact(
+    history: History | None,
+    service: str,
+    opened_at: float,
+    case_id: str,
+    *,
+    agency: str = "ssa",
+    channel: str = "web",
+) -> tuple[History, Observation | None]:
+    """Customer cust-1 opens a case; repeats are counted within 30 days."""
+    return apply_contact(
+        history, "cust-1", service, opened_at, 30,
+        agency=agency, channel=channel, case_id=case_id,
+    )  # fmt: skip
+
+
 def test_repeat_contact_within_window() -> None:
-    day = 86_400
-    history, first = apply_contact(
-        None, "cust-1", "retirement", T0, 30, agency="ssa", channel="phone", case_id="c1"
-    )
+    history, first = contact(None, "retirement", T0, "c1", channel="phone")
     assert first == Observation("ssa", "retirement", "phone", "repeat_contact_rate", T0, 0.0)
-    history, second = apply_contact(
-        history,
-        "cust-1",
-        "retirement",
-        T0 + 30 * day,
-        30,
-        agency="ssa",
-        channel="web",
-        case_id="c2",
-    )
+    history, second = contact(history, "retirement", T0 + 30 * DAY, "c2")
     assert second is not None and second.value == 1.0 and second.channel == "web"
-    history, other_service = apply_contact(
-        history,
-        "cust-1",
-        "disability",
-        T0 + 31 * day,
-        30,
-        agency="ssa",
-        channel="web",
-        case_id="c3",
-    )
+    history, other_service = contact(history, "disability", T0 + 31 * DAY, "c3")
     assert other_service is not None and other_service.value == 0.0
-    history, too_late = apply_contact(
-        history,
-        "cust-1",
-        "retirement",
-        T0 + 61 * day,
-        30,
-        agency="ssa",
-        channel="web",
-        case_id="c4",
-    )
+    history, too_late = contact(history, "retirement", T0 + 61 * DAY, "c4")
     assert too_late is not None and too_late.value == 0.0
     assert json.loads(json.dumps(history)) == history
 
 
 def test_repeat_contact_is_per_agency_and_ignores_the_same_case() -> None:
-    history, _ = apply_contact(
-        None, "cust-1", "benefits", T0, 30, agency="va", channel="phone", case_id="c1"
-    )
-    unchanged, again = apply_contact(
-        history, "cust-1", "benefits", T0, 30, agency="va", channel="phone", case_id="c1"
-    )
+    history, _ = contact(None, "benefits", T0, "c1", agency="va", channel="phone")
+    unchanged, again = contact(history, "benefits", T0, "c1", agency="va", channel="phone")
     assert again is None and unchanged == history
-    _, elsewhere = apply_contact(
-        history, "cust-1", "benefits", T0 + 60, 30, agency="ssa", channel="phone", case_id="c2"
-    )
+    _, elsewhere = contact(history, "benefits", T0 + 60, "c2", channel="phone")
     assert elsewhere is not None and elsewhere.value == 0.0
 
 
 def test_repeat_contact_history_forgets_old_contacts() -> None:
-    history = None
+    history: History | None = None
     for day in range(0, 400, 20):
-        history, _ = apply_contact(
-            history,
-            "cust-1",
-            "retirement",
-            T0 + day * 86_400,
-            30,
-            agency="ssa",
-            channel="web",
-            case_id=f"c{day}",
-        )
+        history, _ = contact(history, "retirement", T0 + day * DAY, f"c{day}")
     assert history is not None
     assert len(history["contacts"]) <= 3
 

@@ -7,7 +7,6 @@ tests/integration/test_dashboards_live.py; here: structure, datasource, compose 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -17,19 +16,12 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.unit.tools import require_tool
+
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 DASHBOARDS = sorted((DEPLOY / "grafana" / "dashboards").glob("*.json"))
 DATASOURCE_UID = "servicepulse-prometheus"
 COMPOSE = DEPLOY / "compose" / "docker-compose.yml"
-
-
-def _require(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("SERVICEPULSE_REQUIRE_PROMTOOL"):
-            pytest.fail(f"{name} not found and SERVICEPULSE_REQUIRE_PROMTOOL is set")
-        pytest.skip(f"{name} not installed")
-    return path
 
 
 def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
@@ -126,7 +118,7 @@ def test_compose_mounts_what_grafana_and_prometheus_expect() -> None:
 
 
 def test_docker_compose_config() -> None:
-    docker_compose = _require("docker-compose")
+    docker_compose = require_tool("docker-compose")
     checked = subprocess.run(
         [docker_compose, "-f", str(COMPOSE), "config", "--quiet"],
         capture_output=True,
@@ -137,7 +129,7 @@ def test_docker_compose_config() -> None:
 
 
 def test_compose_prometheus_config_with_promtool(tmp_path: Path) -> None:
-    promtool = _require("promtool")
+    promtool = require_tool("promtool")
     # The layout inside the container: prometheus.yml next to servicepulse/<rules>.
     (tmp_path / "servicepulse").mkdir()
     shutil.copy(DEPLOY / "compose" / "prometheus.yml", tmp_path / "prometheus.yml")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,48 +20,27 @@ from servicepulse.processors.journeys import (
 )
 from servicepulse.schemas.contract import validator
 from servicepulse.schemas.models import Channel, FeedbackEvent, InteractionEvent, InteractionKind
+from tests.unit.events import T0, ids, interaction, stamp
 
-START = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
-T0 = START.timestamp()
 DAY = 86_400.0
 RULES = RunAroundRules()
 REF = "cust-1"
-_ids = itertools.count()
 
 K = InteractionKind
 
 
 def at(days: float) -> str:
-    return (START + timedelta(days=days)).isoformat().replace("+00:00", "Z")
+    return stamp(timedelta(days=days))
 
 
-def ev(
-    kind: InteractionKind,
-    days: float,
-    case_id: str = "c1",
-    *,
-    agency: str = "ssa",
-    service: str = "retirement",
-    channel: Channel = Channel.PHONE,
-    event_id: str | None = None,
-    **extra: Any,
-) -> InteractionEvent:
-    return InteractionEvent(
-        event_id=event_id or f"e{next(_ids)}",
-        occurred_at=at(days),
-        agency=agency,
-        service=service,
-        channel=channel,
-        case_id=case_id,
-        customer_ref=REF,
-        kind=kind,
-        **extra,
-    )
+def ev(kind: InteractionKind, days: float, case_id: str = "c1", **fields: Any) -> InteractionEvent:
+    """An interaction of customer REF's journey, ``days`` after START."""
+    return interaction(kind, timedelta(days=days), case_id=case_id, customer_ref=REF, **fields)
 
 
 def feedback(days: float, **extra: Any) -> FeedbackEvent:
     return FeedbackEvent(
-        event_id=f"f{next(_ids)}",
+        event_id=f"f{next(ids)}",
         occurred_at=at(days),
         agency="irs",
         service="refunds",

@@ -4,9 +4,7 @@ file, and promtool accepts the rules and passes deploy/prometheus/tests."""
 from __future__ import annotations
 
 import itertools
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from servicepulse.rulegen.prometheus_rules import (
     runbook_anchor,
 )
 from servicepulse.rulegen.rules_files import CONFIG_FILE, RULES_FILE, write_rules
+from tests.unit.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDARDS = ROOT / "deploy" / "standards.example.yaml"
@@ -37,12 +36,7 @@ RULES_TEST = PROMETHEUS / "tests" / "servicepulse.test.yml"
 
 
 def _promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        if os.environ.get("SERVICEPULSE_REQUIRE_PROMTOOL"):
-            pytest.fail("promtool not found and SERVICEPULSE_REQUIRE_PROMTOOL is set")
-        pytest.skip("promtool not installed (apt install prometheus)")
-    return path
+    return require_tool("promtool", "apt install prometheus")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -29,17 +29,20 @@ SCORED_AT = 1777644180.5  # 2026-05-01T14:03:00.500Z
 RFC3339_MILLIS_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
+# The event's fields, which a scored document carries unchanged.
+EVENT_FIELDS: dict[str, object] = {
+    "event_id": "evt-1",
+    "occurred_at": "2026-05-01T14:03:00Z",
+    "agency": "ssa",
+    "service": "benefits",
+    "channel": "web",
+    "csat": 5,
+    "comment": "Great help",
+}
+
+
 def make_event(**overrides: object) -> FeedbackEvent:
-    fields: dict[str, object] = {
-        "event_id": "evt-1",
-        "occurred_at": "2026-05-01T14:03:00Z",
-        "agency": "ssa",
-        "service": "benefits",
-        "channel": "web",
-        "csat": 5,
-        "comment": "Great help",
-    }
-    fields.update(overrides)
+    fields = {**EVENT_FIELDS, **overrides}
     # An optional field with no value is omitted (JSON null is rejected by the contract).
     return FeedbackEvent.model_validate({k: v for k, v in fields.items() if v is not None})
 
@@ -96,13 +99,7 @@ def test_scored_feedback_document() -> None:
     sentiment = Sentiment(0.8, 0.75, "positive", 0.6249, "vader-public-service-v1")
     document = scored_feedback(make_event(), sentiment, SOURCE, SCORED_AT)
     assert document == {
-        "event_id": "evt-1",
-        "occurred_at": "2026-05-01T14:03:00Z",
-        "agency": "ssa",
-        "service": "benefits",
-        "channel": "web",
-        "csat": 5,
-        "comment": "Great help",
+        **EVENT_FIELDS,
         "sentiment": {
             "polarity": 0.8,
             "subjectivity": 0.75,

@@ -18,50 +18,54 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+DEFAULTS: dict[str, object] = {
+    "kafka_bootstrap": "127.0.0.1:9092",
+    "bootstrap_servers": ["127.0.0.1:9092"],
+    "app_id": "servicepulse",
+    "web_host": "0.0.0.0",
+    "web_port": 6066,
+    "data_dir": Path(".servicepulse"),
+    "partitions": 4,
+    "replication_factor": 1,
+    "processing_guarantee": "at_least_once",
+    "table_store": "memory://",
+    "topic_feedback": "feedback.events",
+    "topic_interactions": "interaction.events",
+    "topic_scored": "feedback.scored",
+    "topic_deadletter": "events.deadletter",
+    "max_event_bytes": DEFAULT_MAX_EVENT_BYTES,
+    "dedupe_horizon_seconds": 86_400.0,
+    "producer_linger_seconds": 0.05,
+    "log_level": "info",
+}
+
+# (variable without the SERVICEPULSE_ prefix, its value, the setting it sets, the parsed value)
+OVERRIDES: list[tuple[str, str, str, object]] = [
+    ("KAFKA_BOOTSTRAP", "kafka-1:9092, kafka-2:19092", "bootstrap_servers",
+     ["kafka-1:9092", "kafka-2:19092"]),
+    ("APP_ID", "sp-test", "app_id", "sp-test"),
+    ("WEB_PORT", "7070", "web_port", 7070),
+    ("DATA_DIR", "/tmp/sp-state", "data_dir", Path("/tmp/sp-state")),
+    ("PARTITIONS", "12", "partitions", 12),
+    ("PROCESSING_GUARANTEE", "exactly_once", "processing_guarantee", "exactly_once"),
+    ("TOPIC_SCORED", "scored.v1", "topic_scored", "scored.v1"),
+    ("MAX_EVENT_BYTES", "1024", "max_event_bytes", 1024),
+    ("DEDUPE_HORIZON_SECONDS", "3600.5", "dedupe_horizon_seconds", 3600.5),
+    ("LOG_LEVEL", "debug", "log_level", "debug"),
+]  # fmt: skip
+
+
 def test_defaults() -> None:
     settings = load_settings()
-    assert settings.kafka_bootstrap == "127.0.0.1:9092"
-    assert settings.bootstrap_servers == ["127.0.0.1:9092"]
-    assert settings.app_id == "servicepulse"
-    assert settings.web_host == "0.0.0.0"
-    assert settings.web_port == 6066
-    assert settings.data_dir == Path(".servicepulse")
-    assert settings.partitions == 4
-    assert settings.replication_factor == 1
-    assert settings.processing_guarantee == "at_least_once"
-    assert settings.table_store == "memory://"
-    assert settings.topic_feedback == "feedback.events"
-    assert settings.topic_interactions == "interaction.events"
-    assert settings.topic_scored == "feedback.scored"
-    assert settings.topic_deadletter == "events.deadletter"
-    assert settings.max_event_bytes == DEFAULT_MAX_EVENT_BYTES
-    assert settings.dedupe_horizon_seconds == 86_400.0
-    assert settings.producer_linger_seconds == 0.05
-    assert settings.log_level == "info"
+    assert {name: getattr(settings, name) for name in DEFAULTS} == DEFAULTS
 
 
 def test_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SERVICEPULSE_KAFKA_BOOTSTRAP", "kafka-1:9092, kafka-2:19092")
-    monkeypatch.setenv("SERVICEPULSE_APP_ID", "sp-test")
-    monkeypatch.setenv("SERVICEPULSE_WEB_PORT", "7070")
-    monkeypatch.setenv("SERVICEPULSE_DATA_DIR", "/tmp/sp-state")
-    monkeypatch.setenv("SERVICEPULSE_PARTITIONS", "12")
-    monkeypatch.setenv("SERVICEPULSE_PROCESSING_GUARANTEE", "exactly_once")
-    monkeypatch.setenv("SERVICEPULSE_TOPIC_SCORED", "scored.v1")
-    monkeypatch.setenv("SERVICEPULSE_MAX_EVENT_BYTES", "1024")
-    monkeypatch.setenv("SERVICEPULSE_DEDUPE_HORIZON_SECONDS", "3600.5")
-    monkeypatch.setenv("SERVICEPULSE_LOG_LEVEL", "debug")
+    for variable, value, _, _ in OVERRIDES:
+        monkeypatch.setenv(f"SERVICEPULSE_{variable}", value)
     settings = load_settings()
-    assert settings.bootstrap_servers == ["kafka-1:9092", "kafka-2:19092"]
-    assert settings.app_id == "sp-test"
-    assert settings.web_port == 7070
-    assert settings.data_dir == Path("/tmp/sp-state")
-    assert settings.partitions == 12
-    assert settings.processing_guarantee == "exactly_once"
-    assert settings.topic_scored == "scored.v1"
-    assert settings.max_event_bytes == 1024
-    assert settings.dedupe_horizon_seconds == 3600.5
-    assert settings.log_level == "debug"
+    got = {name: getattr(settings, name) for _, _, name, _ in OVERRIDES}
+    assert got == {name: expected for _, _, name, expected in OVERRIDES}
 
 
 def test_unprefixed_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,12 +10,12 @@ import pytest
 
 from servicepulse.processors.standards import (
     STANDARD_NAMES,
-    Standard,
     StandardsConfig,
     StandardsFileError,
     load_standards,
     parse_standards,
 )
+from tests.unit.shared_standards import TTFR
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "standards.example.yaml"
 
@@ -53,15 +53,7 @@ def error_of(data: object) -> str:
 def test_example_file_loads_and_resolves() -> None:
     config = load_standards(EXAMPLE)
     irs = config.for_group("irs", "refunds", "web")
-    assert irs["time_to_first_response"] == Standard(
-        name="time_to_first_response",
-        kind="duration",
-        target=14400.0,
-        objective=0.90,
-        direction="at_most",
-        minimum_sample=20,
-        at_risk_margin=0.10,
-    )
+    assert irs["time_to_first_response"] == TTFR
     assert irs["csat"].direction == "at_least"
     assert irs["csat"].objective is None
     assert irs["abandonment_rate"].target == 0.05

@@ -83,20 +83,18 @@ def streaming_finals(log: list[tuple[str, dict[str, Any]]], config: StandardsCon
     return finals
 
 
-@pytest.fixture(scope="module")
-def config() -> StandardsConfig:
-    return load_standards(DEFAULT_STANDARDS_FILE)
-
-
-def test_engine_finals_equal_batch_recomputation(config: StandardsConfig) -> None:
-    log = generate(cases=300)
-    streamed = streaming_finals(log, config)
-    expected = reference.final_windows(
+def batch_finals(
+    log: list[tuple[str, dict[str, Any]]], config: StandardsConfig, grace: float
+) -> dict[tuple[Any, ...], Any]:
+    """The final windows recomputed at once from the whole log (also the integration test's)."""
+    return reference.final_windows(
         reference.observations_from_log(log, repeat_days=30),
-        reference_standards(config), WINDOWS, GRACE,
+        reference_standards(config), WINDOWS, grace,
     )  # fmt: skip
-    assert len(expected) > 500
-    assert {k[:-1] for k in streamed} >= {("ssa", "retirement", "phone", "csat", "one_day")}
+
+
+def assert_equal_to_batch(streamed: dict[Any, Any], expected: dict[Any, Any]) -> None:
+    """Streamed finals match the batch recomputation, key for key (also the integration test's)."""
     assert sorted(streamed) == sorted(expected)
     for key, want in expected.items():
         got = streamed[key]
@@ -108,6 +106,20 @@ def test_engine_finals_equal_batch_recomputation(config: StandardsConfig) -> Non
             assert got["value"] == pytest.approx(want["value"], rel=0.01), key
         else:
             assert got["value"] == pytest.approx(want["value"]), key
+
+
+@pytest.fixture(scope="module")
+def config() -> StandardsConfig:
+    return load_standards(DEFAULT_STANDARDS_FILE)
+
+
+def test_engine_finals_equal_batch_recomputation(config: StandardsConfig) -> None:
+    log = generate(cases=300)
+    streamed = streaming_finals(log, config)
+    expected = batch_finals(log, config, GRACE)
+    assert len(expected) > 500
+    assert {k[:-1] for k in streamed} >= {("ssa", "retirement", "phone", "csat", "one_day")}
+    assert_equal_to_batch(streamed, expected)
 
 
 def test_every_duration_quantile_is_within_one_percent(config: StandardsConfig) -> None:

@@ -1,0 +1,58 @@
+"""What the worker benchmarks share: import root, per-run settings, the worker's environment."""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# The benchmarks run as scripts; `tests.integration.support` is importable only from the root.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from servicepulse.streams.settings import Settings  # noqa: E402
+from tests.integration.support import WorkerProcess  # noqa: E402
+
+
+class BenchmarkError(RuntimeError):
+    pass
+
+
+def worker_settings(bootstrap: str, run_id: str) -> Settings:
+    """Every topic (inputs, outputs, internal via app_id) prefixed with this run's id."""
+    prefix = f"bench-{run_id}"
+    defaults = Settings()
+    topics = {
+        name: f"{prefix}.{getattr(defaults, name)}"
+        for name in Settings.model_fields
+        if name.startswith("topic_")
+    }
+    return Settings.model_validate(
+        {"kafka_bootstrap": bootstrap, "app_id": f"{prefix}-worker", **topics}
+    )
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """The worker subprocess's topics and partitions, and this checkout on its import path."""
+    env = {
+        f"SERVICEPULSE_{name.upper()}": getattr(settings, name)
+        for name in Settings.model_fields
+        if name.startswith("topic_")
+    }
+    env["SERVICEPULSE_PARTITIONS"] = str(settings.partitions)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return env
+
+
+def ensure_alive(worker: WorkerProcess) -> None:
+    if worker.process is None or worker.process.poll() is not None:
+        raise BenchmarkError(f"worker exited early:\n{worker.log_tail()}")
+
+
+def version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"
