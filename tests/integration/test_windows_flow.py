@@ -188,9 +188,7 @@ async def test_kill_9_under_load_loses_nothing_and_finals_equal_batch(
     """A worker killed with SIGKILL while both inputs stream in (no shutdown of any kind), then
     restarted: every feedback event is scored and the final windows equal the batch
     recomputation, so nothing was lost and nothing counted twice."""
-    settings, env = await isolated_settings(broker.bootstrap, "kill9", standards_file)
-    log = generate(cases=300, seed=24)
-    expected = expected_finals(log, standards_file)
+    settings, env, log, expected = await scenario(broker.bootstrap, "kill9", standards_file, 24)
     worker = start_worker(extra_env=env).start()
     worker.wait_ready()
     body = [item for item in log if not item[1]["event_id"].startswith("tail-")]

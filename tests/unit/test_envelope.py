@@ -102,7 +102,7 @@ def test_an_observation_out_of_range_is_refused(at: float, value: float) -> None
     document = {"type": "observation", "agency": "a", "service": "s", "channel": "web",
                 "standard": "csat", "at": at, "value": value, "event_id": "e",
                 "origin": "t:0", "origin_offset": 1}  # fmt: skip
-    with pytest.raises(UnreadableRecord, match="out of range|not JSON"):
+    with pytest.raises(UnreadableRecord, match=r"out of range|not JSON"):
         envelope.decode_observation(json.dumps(document).encode())
 
 
