@@ -6,6 +6,9 @@ Every internal record is a JSON object whose ``type`` says what it carries:
     observation            {"type", agency, service, channel, standard, at, value,
                             event_id, origin, origin_offset}
     window_final           {"type", "final": <a service.windows message with final=true>}
+    watermark              {"type", "from": "<topic>:<partition>", "watermark": s | null,
+                            "idle"}: an upstream task's event-time promise, sent to every
+                            partition of every internal topic (processors.watermarks)
 
 Each hop decodes a record once (one ``orjson.loads``), and the ``type`` field, not the shape of
 the payload, decides how. A record that is not ours, or not of a type the topic carries,
@@ -26,6 +29,7 @@ from servicepulse.processors.cases import Observation
 from servicepulse.processors.decoding import EARLIEST_EVENT_TIME, LATEST_EVENT_TIME
 from servicepulse.processors.records import SourcePosition, dumps
 from servicepulse.processors.sentiment import Sentiment
+from servicepulse.processors.watermarks import Watermark
 from servicepulse.schemas.models import FeedbackEvent, InteractionEvent
 
 
@@ -34,6 +38,7 @@ class RecordType(StrEnum):
     INTERACTION = "interaction"
     OBSERVATION = "observation"
     WINDOW_FINAL = "window_final"
+    WATERMARK = "watermark"
 
 
 class UnreadableRecord(ValueError):
@@ -74,7 +79,16 @@ class WindowFinalRecord:
     final: dict[str, Any]
 
 
-InternalRecord = EventRecord | ObservationRecord | WindowFinalRecord
+@dataclass(frozen=True, slots=True)
+class WatermarkRecord:
+    """``channel`` (the sending task, "topic:partition") promises no more records before
+    ``mark.value``; never counted as data."""
+
+    channel: str
+    mark: Watermark
+
+
+InternalRecord = EventRecord | ObservationRecord | WindowFinalRecord | WatermarkRecord
 
 _EVENT_MODELS: dict[str, type[FeedbackEvent] | type[InteractionEvent]] = {
     RecordType.FEEDBACK: FeedbackEvent,
@@ -103,7 +117,16 @@ def encode(record: InternalRecord) -> bytes:
                 "origin_offset": record.origin_offset,
             }
         )
+    if isinstance(record, WatermarkRecord):
+        # "type" first: is_watermark tests the raw bytes' prefix.
+        return dumps({"type": RecordType.WATERMARK.value, "from": record.channel,
+                      "watermark": record.mark.value, "idle": record.mark.idle})  # fmt: skip
     return dumps({"type": RecordType.WINDOW_FINAL.value, "final": record.final})
+
+
+def is_watermark(raw: bytes | None) -> bool:
+    """Cheap test on raw bytes, for tools that count records without decoding them."""
+    return raw is not None and raw.startswith(b'{"type":"watermark"')
 
 
 def observation(obs: Observation, event_id: str, origin: SourcePosition) -> ObservationRecord:
@@ -139,6 +162,10 @@ def _decode_document(record_type: RecordType, document: dict[str, Any]) -> Inter
         return ObservationRecord(
             obs, str(document["event_id"]), str(document["origin"]), int(document["origin_offset"])
         )
+    if record_type is RecordType.WATERMARK:
+        value = document["watermark"]
+        mark = Watermark(None if value is None else float(value), bool(document["idle"]))
+        return WatermarkRecord(str(document["from"]), mark)
     if record_type is RecordType.WINDOW_FINAL:
         final = document["final"]
         if not isinstance(final, dict):

@@ -107,7 +107,7 @@ def late_record(
         "lateness_seconds": round(watermark - obs.at, 3),
         "grace_seconds": grace_s,
         "reason": (
-            f"event time {rfc3339(obs.at)} is more than {grace_s:g} s behind the group's "
-            f"watermark {rfc3339(watermark)}"
+            f"event time {rfc3339(obs.at)} is before the watermark {rfc3339(watermark)} "
+            f"(the slowest input's event time less the {grace_s:g} s grace)"
         ),
     }

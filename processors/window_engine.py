@@ -1,10 +1,14 @@
 """Event-time windows per (agency, service, channel) over a key-value store of panes.
 
-The stream edge hands every observation here with the Kafka offset it came from and a store
-(a Faust changelog table in the worker, a dict in tests). All of a group's observations live
+The stream edge hands every observation here with the Kafka offset it came from, the
+partition it was read from and a store (a Faust changelog table in the worker, a dict in
+tests), and every watermark record from an upstream task. All of a group's observations live
 in one partition, in order, so per-key offsets make re-processing after a restart idempotent:
 
-    m|<group>|<standard>                {"wm": watermark, "off": last offset applied,
+    w|<partition>                       {"wm": watermark the finals were sent up to,
+                                         "tracker": WatermarkTracker state (upstream tasks),
+                                         "groups": ["<group>|<standard>", …] in this partition}
+    m|<group>|<standard>                {"off": last offset applied,
                                          "origins": {"<topic>:<partition>": last origin offset},
                                          "starts": {"300": [pane starts…], "3600": […]}}
     p|<group>|<standard>|<size:start>   {"agg": aggregate, "off": last offset applied}
@@ -12,21 +16,25 @@ in one partition, in order, so per-key offsets make re-processing after a restar
 Two kinds of repeat are absorbed: this agent re-reading an observation after a restart (its
 offset is not above "off"), and an upstream agent re-emitting one after a restart (the same
 origin partition and offset, not above that origin's entry; per origin partition, a group's
-observations arrive in origin-offset order). The meta entry is written last, by the caller,
+observations arrive in origin-offset order). Meta entries are written last, by the caller,
 after it has sent the finals, so a stop between the two neither loses nor repeats a final.
 
-The watermark is kept per (group, standard), not per group: a standard's observations come
-from one flow (feedback scoring, case correlation or repeat contacts), and those flows run
-independently, so one running ahead must not make another's observations late.
+Lateness and finality are judged against the partition's **watermark** (processors.watermarks):
+the minimum over the upstream tasks feeding it of what each has promised, never the largest
+event time that happened to be read first. An observation before the watermark is late; a
+window is final once the watermark reaches its end. The allowed disorder (grace) is already
+taken off at the sources, so nothing here subtracts it again.
 
 A window (see processors.windows) is the merge of its panes. Results leave as
-``service.windows`` messages: updates while a window is open, one final once the group's
-watermark passes its end plus grace.
+``service.windows`` messages: updates while a window is open, one final once the watermark
+passes its end.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import math
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
@@ -35,11 +43,11 @@ from servicepulse.processors.aggregates import AggregateState, aggregator_for
 from servicepulse.processors.cases import Observation
 from servicepulse.processors.standards import Standard, StandardsConfig
 from servicepulse.processors.timestamps import rfc3339
+from servicepulse.processors.watermarks import Watermark, WatermarkTracker
 from servicepulse.processors.windows import (
     DEFAULT_GRACE_S,
     DEFAULT_WINDOWS,
     WindowSpec,
-    advance_watermark,
     is_final,
     is_late,
     pane_expired,
@@ -48,17 +56,24 @@ from servicepulse.processors.windows import (
     panes_for,
     window_panes,
     windows_containing,
-    windows_finalised,
 )
 
-# Holds WindowMeta and Pane values under their "m|" and "p|" keys.
+# Holds PartitionEntry, WindowMeta and Pane values under their "w|", "m|" and "p|" keys.
 Store = MutableMapping[str, Any]
 
 
-class WindowMeta(TypedDict):
-    """``m|<group>|<standard>``: the watermark, the last offsets applied, the live panes."""
+class PartitionEntry(TypedDict):
+    """``w|<partition>``: the watermark finals were sent up to, the upstream tasks' watermarks
+    (WatermarkTracker state), and the (group, standard)s living in the partition."""
 
     wm: float | None
+    tracker: dict[str, Any] | None
+    groups: list[str]
+
+
+class WindowMeta(TypedDict):
+    """``m|<group>|<standard>``: the last offsets applied and the live panes."""
+
     off: int
     origins: dict[str, int]
     starts: dict[str, list[int]]
@@ -87,28 +102,49 @@ class Origin:
 class Applied:
     """What one observation did: nothing (duplicate / no standard), late, or counted.
 
-    The caller sends ``finals`` and then writes ``meta`` under ``meta_key`` (see ``commit``).
+    The caller writes the entries with ``commit`` once it has sent what it had to send.
+    ``watermark`` is the partition's watermark the observation was judged against.
     """
 
     meta_key: str = ""
     meta: WindowMeta | None = None
     duplicate: bool = False
     late: bool = False
+    watermark: float | None = None
     standard: Standard | None = None
     good: bool | None = None
-    finals: list[dict[str, Any]] = field(default_factory=list)
     touched: list[tuple[str, str, WindowSpec, int]] = field(default_factory=list)
+    writes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Advanced:
+    """What one watermark record did: the finals to send, then ``writes`` (via ``commit``)."""
+
+    watermark: float | None = None
+    finals: list[dict[str, Any]] = field(default_factory=list)
+    writes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class WindowEngine:
+    """``channels``: the upstream tasks feeding each partition (``"<topic>:<partition>"``);
+    ``grace_s`` is the allowed disorder the sources took off their watermarks. Upstream tasks
+    say when they are idle (``idle_timeout_s`` None); a timeout is for tests of a source."""
+
     standards: StandardsConfig
     specs: tuple[WindowSpec, ...] = DEFAULT_WINDOWS
     grace_s: float = DEFAULT_GRACE_S
+    channels: tuple[str, ...] = ("upstream:0",)
+    idle_timeout_s: float | None = None
+    # Wall-clock idleness is this process's view: kept out of the store, rebuilt on restore.
+    _trackers: dict[int, WatermarkTracker] = field(default_factory=dict, repr=False)
+    _partition_of: dict[str, int] = field(default_factory=dict, repr=False)
 
     def apply(
-        self, store: Store, obs: Observation, offset: int, origin: Origin | None = None
-    ) -> Applied:
+        self, store: Store, obs: Observation, offset: int, origin: Origin | None = None,
+        partition: int = 0, now: float | None = None,
+    ) -> Applied:  # fmt: skip
         """Called once per observation, in partition order, with its offset and origin."""
         group = group_key(obs.agency, obs.service, obs.channel)
         standard = self.standards.for_group(obs.agency, obs.service, obs.channel).get(
@@ -117,9 +153,10 @@ class WindowEngine:
         if standard is None:
             return Applied()  # no standard configured for this group: nothing to measure
         meta_key = f"m|{group}|{standard.name}"
-        stored: WindowMeta = store.get(meta_key) or {
-            "wm": None, "off": -1, "origins": {}, "starts": {}
-        }
+        self._partition_of[meta_key] = partition
+        if origin is not None and now is not None:
+            self._tracker(store, partition, now).heard(origin.partition, now)
+        stored: WindowMeta = store.get(meta_key) or {"off": -1, "origins": {}, "starts": {}}
         if offset <= stored["off"]:
             return Applied(duplicate=True)
         origins = dict(stored["origins"])
@@ -129,48 +166,98 @@ class WindowEngine:
             origins[origin.partition] = origin.offset
         # A private copy: the store's object must not change unless it is written back.
         meta: WindowMeta = {
-            "wm": stored["wm"],
             "off": offset,
             "origins": origins,
             "starts": {size: list(starts) for size, starts in stored["starts"].items()},
         }
-        result = Applied(meta_key, meta, standard=standard)
-        if is_late(obs.at, meta["wm"], self.grace_s):
+        entry = self._entry(store, partition)
+        result = Applied(meta_key, meta, standard=standard, watermark=entry["wm"])
+        if is_late(obs.at, entry["wm"], 0):
             result.late = True
             return result
         result.good = aggregator_for(standard).is_good(obs.value)
         self._add_to_panes(store, meta, group, standard, obs, offset)
+        member = f"{group}|{standard.name}"
+        if member not in entry["groups"]:
+            result.writes[f"w|{partition}"] = {**entry, "groups": [*entry["groups"], member]}
         # Updates go out for the newest window of each family the observation falls in (the
         # "last 5 minutes / hour / day" a dashboard shows); older overlapping windows of a
         # hopping family change too, and get their final when they close.
         for spec in self.specs:
             newest_start, _ = windows_containing(obs.at, spec)[-1]
             result.touched.append((group, standard.name, spec, newest_start))
-        before = meta["wm"]
-        meta["wm"] = after = advance_watermark(before, obs.at)
-        result.finals = self._finalise(store, group, standard.name, before, after, meta["starts"])
         return result
 
-    def commit(self, store: Store, applied: Applied) -> None:
-        """Called after the finals of ``applied`` were sent: expires the panes no window needs
-        any more and writes the meta entry, which marks the observation as applied."""
-        if applied.meta is None:
-            return
-        if applied.standard is not None and not applied.late:
-            group = applied.meta_key.split("|", 1)[1].rsplit("|", 1)[0]
-            self._expire(store, applied.meta, group, applied.standard.name)
-        store[applied.meta_key] = applied.meta
+    def advance(
+        self, store: Store, partition: int, channel: str, watermark: float | None, idle: bool,
+        now: float,
+    ) -> Advanced:  # fmt: skip
+        """A watermark record from upstream task ``channel``, read from ``partition``: the
+        finals of every window of the partition's groups the watermark has now passed."""
+        tracker = self._tracker(store, partition, now)
+        tracker.observe_watermark(channel, watermark, idle, now)
+        after = tracker.advance(now).value
+        entry = self._entry(store, partition)
+        before = entry["wm"]
+        result = Advanced(before)
+        state = tracker.state()
+        if after is None or (before is not None and after <= before):
+            if state != entry["tracker"]:
+                result.writes[f"w|{partition}"] = {**entry, "tracker": state}
+            return result
+        result.watermark = after
+        if self._crosses_a_window_end(before, after):
+            for member in entry["groups"]:
+                group, name = member.rsplit("|", 1)
+                stored: WindowMeta | None = store.get(f"m|{member}")
+                if stored is None:
+                    continue
+                meta: WindowMeta = {
+                    **stored, "starts": {k: list(v) for k, v in stored["starts"].items()}
+                }
+                result.finals += self._finals(store, meta, group, name, before, after)
+                self._expire(store, meta, group, name, after)
+                result.writes[f"m|{member}"] = meta
+        # Written last: a stop before it re-sends these finals, never loses them.
+        result.writes[f"w|{partition}"] = {**entry, "wm": after, "tracker": state}
+        return result
 
-    def watermark(self, store: Store, group: str, standard: str) -> float | None:
-        meta = store.get(f"m|{group}|{standard}")
-        return None if meta is None or meta["wm"] is None else float(meta["wm"])
+    def commit(self, store: Store, done: Applied | Advanced) -> None:
+        """Called after what ``done`` asked to send was sent: writes its entries. An
+        observation's group registration goes before its meta entry; a watermark step's
+        partition entry (the watermark the finals were sent up to) after the metas."""
+        for key, value in done.writes.items():
+            if isinstance(done, Applied) or not key.startswith("w|"):
+                store[key] = value
+        if isinstance(done, Applied) and done.meta is not None:
+            store[done.meta_key] = done.meta
+        if isinstance(done, Advanced):
+            for key, value in done.writes.items():
+                if key.startswith("w|"):
+                    store[key] = value
+
+    def forget(self, partition: int) -> None:
+        """The partition went to another worker: its wall-clock view goes with it."""
+        self._trackers.pop(partition, None)
+
+    def watermark(self, store: Store, partition: int) -> float | None:
+        value = self._entry(store, partition)["wm"]
+        return None if value is None else float(value)
+
+    def output(self, store: Store, partition: int, now: float) -> Watermark:
+        """What the stage forwards downstream: the watermark its finals were sent up to, and
+        whether every upstream task is idle."""
+        idle = self._tracker(store, partition, now).all_idle(now)
+        return Watermark(self.watermark(store, partition), idle)
 
     def is_open(
         self, store: Store, group: str, standard: str, spec: WindowSpec, start: int
     ) -> bool:
         """False once the window's final message has been (or is being) sent."""
-        return not is_final(start + spec.size_s, self.watermark(store, group, standard),
-                            self.grace_s)  # fmt: skip
+        partition = self._partition_of.get(f"m|{group}|{standard}")
+        if partition is None:
+            return True
+        return not is_final(start + spec.size_s, self.watermark(store, partition), 0)
 
     def window_message(
         self, store: Store, group: str, standard_name: str, spec: WindowSpec, start: int,
@@ -204,6 +291,30 @@ class WindowEngine:
             "final": final,
         }
 
+    def _entry(self, store: Store, partition: int) -> PartitionEntry:
+        found: PartitionEntry | None = store.get(f"w|{partition}")
+        return found or {"wm": None, "tracker": None, "groups": []}
+
+    def _tracker(self, store: Store, partition: int, now: float) -> WatermarkTracker:
+        tracker = self._trackers.get(partition)
+        if tracker is None:
+            tracker = WatermarkTracker.restore(
+                self._entry(store, partition)["tracker"], self.channels, self.grace_s,
+                self.idle_timeout_s, now,
+            )  # fmt: skip
+            self._trackers[partition] = tracker
+        return tracker
+
+    def _crosses_a_window_end(self, before: float | None, after: float) -> bool:
+        """Cheap test first: most watermark steps close no window of any family."""
+        if before is None:
+            return True
+        return any(
+            math.floor(after - spec.size_s) // spec.step_s
+            > math.floor(before - spec.size_s) // spec.step_s
+            for spec in self.specs
+        )
+
     def _add_to_panes(
         self, store: Store, meta: WindowMeta, group: str, standard: Standard,
         obs: Observation, offset: int,
@@ -212,36 +323,47 @@ class WindowEngine:
         for size, start in panes_for(obs.at, self.specs):
             key = f"p|{group}|{standard.name}|{pane_key(size, start)}"
             pane: Pane = store.get(key) or {"agg": aggregator.initialize(), "off": -1}
-            if offset <= pane["off"]:
-                continue  # applied before a restart; the meta write was what got lost
-            updated: Pane = {"agg": aggregator.add(pane["agg"], obs.value), "off": offset}
-            store[key] = updated
+            # At or below "off": applied before a restart, the meta write was what got lost;
+            # the pane is listed again all the same (finals find windows by their panes).
+            if offset > pane["off"]:
+                updated: Pane = {"agg": aggregator.add(pane["agg"], obs.value), "off": offset}
+                store[key] = updated
             starts = meta["starts"].setdefault(str(size), [])
             if start not in starts:
                 meta["starts"][str(size)] = sorted([*starts, start])
 
-    def _finalise(
-        self, store: Store, group: str, name: str, before: float | None, after: float,
-        starts: dict[str, list[int]],
+    def _finals(
+        self, store: Store, meta: WindowMeta, group: str, name: str, before: float | None,
+        after: float,
     ) -> list[dict[str, Any]]:  # fmt: skip
+        """Windows holding a live pane whose end is in (before, after], oldest first: found
+        from the panes, so a long jump of the watermark costs what the state holds."""
         finals = []
         for spec in self.specs:
-            # Only windows holding data have a final: found from the group's panes, so the
-            # cost is bounded by its state, not by how far the watermark jumped.
-            holding = starts.get(str(pane_size(spec)), [])
-            finalised = windows_finalised(before, after, spec, self.grace_s, holding=holding)
-            for start, _ in finalised:
+            size = pane_size(spec)
+            low = -math.inf if before is None else before - spec.size_s
+            starts = meta["starts"].get(str(size), [])
+            ends = {
+                start
+                for pane in starts[bisect.bisect_right(starts, low) :]
+                if pane < after
+                for start, end in windows_containing(pane, spec)
+                if (before is None or end > before) and end <= after
+            }
+            for start in sorted(ends):
                 message = self.window_message(store, group, name, spec, start, final=True)
                 if message is not None:
                     finals.append(message)
         return finals
 
-    def _expire(self, store: Store, meta: WindowMeta, group: str, name: str) -> None:
+    def _expire(
+        self, store: Store, meta: WindowMeta, group: str, name: str, watermark: float
+    ) -> None:
         for size_text, starts in list(meta["starts"].items()):
             size = int(size_text)
             kept = []
             for start in starts:
-                if pane_expired(start, size, meta["wm"], self.specs, self.grace_s):
+                if pane_expired(start, size, watermark, self.specs, 0):
                     store.pop(f"p|{group}|{name}|{pane_key(size, start)}", None)
                 else:
                     kept.append(start)

@@ -9,7 +9,8 @@ observation updates exactly one pane per distinct pane size and a window's aggre
 merge of its panes. A 1 h window hopping by 5 min is then 12 pane merges instead of 12 updates
 per observation.
 
-Lateness and closing use a per-group watermark, the largest event time seen for the group:
+Lateness and closing are judged against a watermark (processors.window_engine passes its
+partition's low watermark from processors.watermarks, with grace 0: the sources took it off):
 
 * an observation with ``t < watermark - grace`` is LATE, counted in no window (the caller
   sends it to the late topic);

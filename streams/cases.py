@@ -32,9 +32,11 @@ from servicepulse.processors.window_engine import group_key
 from servicepulse.schemas.models import InteractionEvent
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
+from servicepulse.streams.delivery import Outputs
 from servicepulse.streams.expiry import EventTimeExpiry
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
+from servicepulse.streams.watermarks import StageWatermarks, channels_of
 
 OPEN_CASES_REPORT_SECONDS = 10.0
 
@@ -70,6 +72,10 @@ class CaseCorrelation:
         self.source = topology.CORRELATE_CASES.source
         self.observations = topology.topic(app, settings, topology.OBSERVATIONS_BY_GROUP)
         self.dead_letters = DeadLetters(app, settings, metrics)
+        self.watermarks = StageWatermarks(
+            app, settings, self.source.name(settings), [(self.observations, settings.partitions)],
+            upstream=channels_of([topology.INTERACTION_EVENTS.name(settings)], settings.partitions),
+        )  # fmt: skip
         self.cases = topology.table(app, settings, topology.CASES)
         # Closed cases are deleted once their partition's event time is the retention past the
         # close (a reopened case is noted again when it closes again).
@@ -80,7 +86,9 @@ class CaseCorrelation:
         )  # fmt: skip
 
     async def correlate_one(self, message: Any) -> None:
-        record = envelope.decode_event(message.value, self.source.accepts)
+        record = self.watermarks.event_record(message, self.source.accepts)
+        if record is None:
+            return  # a watermark record, noted
         event, cases, closed, metrics = record.event, self.cases, self.closed, self.metrics
         assert isinstance(event, InteractionEvent)  # the only type this topic accepts
         before = cases.get(event.case_id)
@@ -89,23 +97,27 @@ class CaseCorrelation:
             metrics.events_duplicate.labels("interaction").inc()
             return
         origin = SourcePosition(message.topic, message.partition, message.offset)
-        # Outputs first, then the case: a worker stopped in between re-emits them on
-        # restart (the window agent drops repeats by origin) instead of losing them.
+        # Outputs delivered first, then the case (streams.delivery): a worker stopped in
+        # between re-emits them on restart (the window agent drops repeats by origin).
+        outputs = Outputs()
         for obs in found:
             key = group_key(obs.agency, obs.service, obs.channel).encode()
             value = envelope.encode(envelope.observation(obs, event.event_id, origin))
-            await self.observations.send(key=key, value=value)
+            await outputs.send(self.observations, key=key, value=value)
             labels = (metrics.agency(obs.agency), metrics.service(obs.service), obs.channel)
             if obs.standard == "time_to_first_response":
                 metrics.first_response.labels(*labels).observe(obs.value)
             elif obs.standard == "time_to_resolution":
                 metrics.resolution.labels(*labels).observe(obs.value)
+        await outputs.delivered()
         case["p"] = message.partition
         cases[event.case_id] = case
         closed.advance(message.partition, event.occurred_at_epoch)
         closed_at = case["last_closed_at"]
-        if closed_at is not None and closed_now(case) and (
-            before is None or before["last_closed_at"] != closed_at
+        if (
+            closed_at is not None
+            and closed_now(case)
+            and (before is None or before["last_closed_at"] != closed_at)
         ):
             closed.note(message.partition, event.case_id, closed_at)
         closed.expire(message.partition)

@@ -22,8 +22,10 @@ from servicepulse.processors.window_engine import group_key
 from servicepulse.schemas.models import FeedbackEvent
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
+from servicepulse.streams.delivery import Outputs
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
+from servicepulse.streams.watermarks import StageWatermarks, channels_of
 
 SWEEP_EVERY_SECONDS = 30.0
 
@@ -44,6 +46,10 @@ class FeedbackScoring:
         self.scored = topology.topic(app, settings, topology.SCORED)
         self.seen_ids = topology.table(app, settings, topology.SEEN_EVENT_IDS)
         self.dead_letters = DeadLetters(app, settings, metrics)
+        self.watermarks = StageWatermarks(
+            app, settings, self.source.name(settings), [(self.observations, settings.partitions)],
+            upstream=channels_of([topology.FEEDBACK_EVENTS.name(settings)], settings.partitions),
+        )  # fmt: skip
         self.expiry = ExpiryIndex(settings.dedupe_horizon_seconds)
         self.last_sweep: dict[int, float] = {}
 
@@ -75,19 +81,23 @@ class FeedbackScoring:
         self.metrics.dedupe_ids.labels(str(partition)).set(expiry.size(partition))
 
     async def score_one(self, message: Any) -> None:
+        record = self.watermarks.event_record(message, self.source.accepts)
+        if record is None:
+            return  # a watermark record, noted
         now = time.time()
         self.sweep(message.partition, now)
-        record = envelope.decode_event(message.value, self.source.accepts)
-        assert isinstance(record.event, FeedbackEvent)  # the only type this topic accepts
+        assert isinstance(record.event, FeedbackEvent)  # the only event type it accepts
         event, sentiment, metrics = record.event, record.sentiment, self.metrics
         first_seen = self.seen_ids.get(event.event_id)
         if is_duplicate(first_seen and first_seen["seen"], now, self.expiry.horizon_seconds):
             metrics.events_duplicate.labels("feedback").inc()
             return
-        # Outputs first, then the record that the event was handled: a worker stopped in
-        # between repeats outputs (consumers dedupe by event_id; windows by origin) rather
-        # than losing them.
-        await self.scored.send(
+        # Outputs delivered first, then the record that the event was handled
+        # (streams.delivery): a worker stopped in between repeats outputs (consumers dedupe
+        # by event_id; windows by origin) rather than losing them.
+        outputs = Outputs()
+        await outputs.send(
+            self.scored,
             key=event.event_id.encode(),
             value=dumps(scored_feedback(event, sentiment, record.source, time.time())),
         )
@@ -95,7 +105,8 @@ class FeedbackScoring:
         for obs in feedback_observations(event, sentiment.label if sentiment else None):
             key = group_key(obs.agency, obs.service, obs.channel).encode()
             value = envelope.encode(envelope.observation(obs, event.event_id, origin))
-            await self.observations.send(key=key, value=value)
+            await outputs.send(self.observations, key=key, value=value)
+        await outputs.delivered()
         self.seen_ids[event.event_id] = {"seen": now, "p": message.partition}
         self.expiry.note(message.partition, event.event_id, now)
         agency = metrics.agency(event.agency)

@@ -32,6 +32,7 @@ from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, RecordHandler, run_agent
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
+from servicepulse.streams.watermarks import StageWatermarks
 
 
 def protect(
@@ -65,9 +66,16 @@ def register_ingest(app: faust.App, settings: Settings, metrics: Metrics, key: b
     ]
     for agent, internal in routes:
         internal_topic = topology.topic(app, settings, internal)
-        handle = _ingest_one(
-            settings, metrics, agent.source.carries, internal_topic, by_customer, dead_letters, key
+        # A source of event time: each input partition's watermark goes to every partition
+        # of the topics it feeds.
+        outputs = [(internal_topic, settings.partitions), (by_customer, settings.partitions)]
+        watermarks = StageWatermarks(
+            app, settings, agent.source.name(settings), outputs, upstream=None
         )
+        handle = _ingest_one(
+            settings, metrics, agent.source.carries, internal_topic, by_customer, dead_letters,
+            key, watermarks,
+        )  # fmt: skip
         run_agent(app, settings, dead_letters, agent, handle)
 
 
@@ -79,6 +87,7 @@ def _ingest_one(
     by_customer: faust.TopicT,
     dead_letters: DeadLetters,
     pseudonym_key: bytes,
+    watermarks: StageWatermarks,
 ) -> RecordHandler:
     async def ingest_one(message: Any) -> None:
         raw = message.value if isinstance(message.value, bytes | None) else None
@@ -87,6 +96,7 @@ def _ingest_one(
         )
         if isinstance(result, Rejection):
             await dead_letters.send(message, result, event_type)
+            watermarks.observe_read(message)  # read, though no event time to learn
             return
         protected, sentiment = protect(result, pseudonym_key, metrics)
         record = EventRecord(
@@ -103,5 +113,6 @@ def _ingest_one(
         await internal_topic.send(key=key.encode(), value=value)
         if protected.customer_ref is not None:
             await by_customer.send(key=protected.customer_ref.encode(), value=value)
+        watermarks.observe_event(message, protected.occurred_at_epoch)
 
     return ingest_one

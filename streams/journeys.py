@@ -30,9 +30,11 @@ from servicepulse.processors.window_engine import group_key
 from servicepulse.schemas.models import InteractionEvent, InteractionKind
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
+from servicepulse.streams.delivery import Outputs
 from servicepulse.streams.expiry import EventTimeExpiry
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
+from servicepulse.streams.watermarks import StageWatermarks, channels_of
 
 
 def register_journeys(
@@ -53,6 +55,12 @@ class CustomerJourneys:
         self.observations = topology.topic(app, settings, topology.OBSERVATIONS_BY_GROUP)
         self.journeys_topic = topology.topic(app, settings, topology.JOURNEYS)
         self.dead_letters = DeadLetters(app, settings, metrics)
+        inputs = [topology.FEEDBACK_EVENTS.name(settings),
+                  topology.INTERACTION_EVENTS.name(settings)]  # fmt: skip
+        self.watermarks = StageWatermarks(
+            app, settings, self.source.name(settings), [(self.observations, settings.partitions)],
+            upstream=channels_of(inputs, settings.partitions),
+        )  # fmt: skip
         self.customers = topology.table(app, settings, topology.CUSTOMERS)
         self.rules = RunAroundRules(
             max_transfers_per_case=settings.run_around_transfers,
@@ -67,7 +75,9 @@ class CustomerJourneys:
         )  # fmt: skip
 
     async def follow_one(self, message: Any) -> None:
-        record = envelope.decode_event(message.value, self.source.accepts)
+        record = self.watermarks.event_record(message, self.source.accepts)
+        if record is None:
+            return  # a watermark record, noted
         event, customers, idle, metrics = record.event, self.customers, self.idle, self.metrics
         ref = event.customer_ref
         if ref is None:
@@ -87,15 +97,17 @@ class CustomerJourneys:
             )  # fmt: skip
             if repeat is not None:
                 found.append(repeat)
-        # Outputs first, then the journey (see streams.cases for why).
+        # Outputs delivered first, then the journey (streams.delivery).
+        outputs = Outputs()
         origin = SourcePosition(message.topic, message.partition, message.offset)
         for obs in found:
             key = group_key(obs.agency, obs.service, obs.channel).encode()
             value = envelope.encode(envelope.observation(obs, event.event_id, origin))
-            await self.observations.send(key=key, value=value)
+            await outputs.send(self.observations, key=key, value=value)
         at = last_event_at(journey)
         value = dumps(journey_message(ref, journey, at))
-        await self.journeys_topic.send(key=ref.encode(), value=value)
+        await outputs.send(self.journeys_topic, key=ref.encode(), value=value)
+        await outputs.delivered()
         if update.newly_run_around:
             metrics.journeys_run_around.labels(metrics.agency(event.agency)).inc()
         customers[ref] = {"journey": journey, "contacts": contacts, "p": message.partition}

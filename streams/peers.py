@@ -3,6 +3,9 @@
     standard-windows ──finals of benchmark_window──▶ <app>-benchmark-inputs (ONE partition)
         ──▶ latest[group|standard] ──▶ service.benchmarks + rank/gap gauges
 
+A window end is ranked once, when the windows stage's watermark has passed it (its watermark
+records reach this topic after the finals they cover): every group's latest compliance.
+
 Benchmarks rank compliance (the share of observations meeting the standard: higher is better
 for every standard), among peers offering the same service (or using the same channel), and
 measure the distance to best-in-class compliance from the standards file.
@@ -14,14 +17,16 @@ from typing import Any
 
 import faust
 
-from servicepulse.processors import envelope
-from servicepulse.processors.peer_benchmarks import benchmark_messages
+from servicepulse.processors import envelope, peer_rounds
+from servicepulse.processors.peer_benchmarks import GroupKey, benchmark_messages
 from servicepulse.processors.records import dumps, epoch_of
 from servicepulse.processors.standards import StandardsConfig
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
+from servicepulse.streams.delivery import Outputs
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
+from servicepulse.streams.watermarks import StageWatermarks
 
 
 def register_peer_benchmarks(
@@ -30,39 +35,39 @@ def register_peer_benchmarks(
     output = topology.topic(app, settings, topology.BENCHMARKS)
     latest = topology.table(app, settings, topology.BENCHMARK_LATEST)
     config = standards.benchmarks
-    # Rankings go out once per window step and standard (when a final with a later window end
-    # arrives), not on every final: each ranking covers the whole peer group, so publishing on
-    # every final would cost the square of the number of groups.
-    ranked_until: dict[str, str] = {}
+    source = topology.PEER_BENCHMARKS.source
+    # Each window end is ranked once, when the watermark (the slowest windows partition's)
+    # has passed it: every peer's final for it has arrived by then (processors.peer_rounds).
+    watermarks = StageWatermarks.fed_by_windows(app, settings, source.name(settings))
 
     async def rank_one(message: Any) -> None:
-        final = envelope.decode_window_final(message.value).final
-        if final.get("compliance") is None:
+        record = envelope.decode(message.value, source.accepts)
+        mark = watermarks.on_watermark(message.partition, record)
+        if mark is not None:
+            for end in peer_rounds.due_ends(latest, mark.value):
+                outputs = Outputs()  # delivered before the round is settled (streams.delivery)
+                for standard, values in peer_rounds.rounds(latest, end).items():
+                    await publish(outputs, standard, values, end)
+                await outputs.delivered()
+                peer_rounds.settle(latest, end)
             return
-        standard = final["standard"]
-        key = "|".join((final["agency"], final["service"], final["channel"], standard))
-        if ranked_until.get(standard, "") >= final["window_end"]:
-            latest[key] = {"compliance": final["compliance"], "at": final["window_end"]}
-            return
-        ranked_until[standard] = final["window_end"]
-        values = {
-            tuple(k.split("|")): v["compliance"]
-            for k, v in latest.items()
-            if k.endswith(f"|{standard}")
-        }
-        values[(final["agency"], final["service"], final["channel"], standard)] = final[
-            "compliance"
-        ]
+        assert isinstance(record, envelope.WindowFinalRecord)  # the topic's other type
+        peer_rounds.hold(latest, record.final)
+
+    async def publish(
+        outputs: Outputs, standard: str, values: dict[GroupKey, float], end: str
+    ) -> None:
         messages = benchmark_messages(
             values,
-            window=final["window"],
-            as_of=epoch_of(final["window_end"]),
+            window=settings.benchmark_window,
+            as_of=epoch_of(end),
             peer_by=config.peer_by,  # type: ignore[arg-type]
             best_in_class=config.best_in_class,
             directions={standard: "at_least"},
         )
         for message in messages:
-            await output.send(
+            await outputs.send(
+                output,
                 key="|".join((message["agency"], message["service"], message["channel"],
                               standard)).encode(),
                 value=dumps(message),
@@ -72,7 +77,6 @@ def register_peer_benchmarks(
             metrics.benchmark_rank.labels(*labels).set(message["percentile_rank"])
             if message.get("gap_to_best_in_class") is not None:
                 metrics.benchmark_gap.labels(*labels).set(message["gap_to_best_in_class"])
-        latest[key] = {"compliance": final["compliance"], "at": final["window_end"]}
 
     dead_letters = DeadLetters(app, settings, metrics)
     run_agent(app, settings, dead_letters, topology.PEER_BENCHMARKS, rank_one)

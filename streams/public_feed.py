@@ -4,9 +4,9 @@
         <app>-daily-by-service (key agency|service) ──▶ days[agency|service|day]
         ──▶ public.performance (suppressed below public_min_responses; no free text)
 
-A day's row is kept `public_days_retention_days` of event time past its end: the finals of a
-quiet channel or standard can come long after the others. A final for a day already forgotten
-is counted and logged, not published (its row would hide the others' counts).
+A day's row is kept `public_days_retention_days` of watermark time past its end (the windows
+stage's watermark records, streams.watermarks). A final for a day already forgotten is counted
+and logged, not published (its row would hide the others' counts).
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ from servicepulse.processors.records import dumps, epoch_of
 from servicepulse.processors.transparency import day_group, fold_final, public_performance
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
+from servicepulse.streams.delivery import Outputs
 from servicepulse.streams.expiry import EventTimeExpiry
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
+from servicepulse.streams.watermarks import StageWatermarks
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +46,24 @@ def register_public_feed(app: faust.App, settings: Settings, metrics: Metrics) -
         noted_at=lambda row: row.get("end"),
     )  # fmt: skip
 
+    # Days are forgotten by the watermark (the slowest windows partition's), not by the
+    # latest day one partition happened to deliver first.
+    watermarks = StageWatermarks.fed_by_windows(app, settings, source.name(settings))
+
     async def publish_one(message: Any) -> None:
-        final = envelope.decode_window_final(message.value).final
+        record = envelope.decode(message.value, source.accepts)
         partition = message.partition
+        mark = watermarks.on_watermark(partition, record)
+        if mark is not None:
+            if mark.value is not None:
+                retention.advance(partition, mark.value)
+                retention.expire(partition)
+            return
+        assert isinstance(record, envelope.WindowFinalRecord)  # the topic's other type
+        final = record.final
         day = final["window_start"][:10]
         key = f"{final['agency']}|{final['service']}|{day}"
         day_end = epoch_of(final["window_end"])
-        retention.advance(partition, day_end)
         if retention.is_past_horizon(partition, day_end) and key not in days:
             metrics.public_finals_expired.inc()
             log.warning(
@@ -61,11 +74,12 @@ def register_public_feed(app: faust.App, settings: Settings, metrics: Metrics) -
             return
         parts = fold_final((days.get(key) or {}).get("parts"), final)
         group = day_group(final["agency"], final["service"], parts)
+        outputs = Outputs()  # delivered before the day's state (streams.delivery)
         for row in public_performance(day, {key: group}, settings.public_min_responses):
-            await public.send(key=key.encode(), value=dumps(row))
+            await outputs.send(public, key=key.encode(), value=dumps(row))
+        await outputs.delivered()
         days[key] = {"p": partition, "end": day_end, "parts": parts}
         retention.note(partition, key, day_end)
-        retention.expire(partition)
 
     dead_letters = DeadLetters(app, settings, metrics)
     run_agent(app, settings, dead_letters, topology.PUBLIC_PERFORMANCE, publish_one)

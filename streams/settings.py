@@ -24,7 +24,7 @@ MIN_PSEUDONYM_KEY_BYTES = 16
 
 
 def parse_window_specs(text: str) -> tuple[WindowSpec, ...]:
-    """"five_minutes=300/300,one_hour=3600/300" -> WindowSpecs (ValueError says which part)."""
+    """ "five_minutes=300/300,one_hour=3600/300" -> WindowSpecs (ValueError says which part)."""
     specs = []
     for part in text.split(","):
         name, _, sizes = part.strip().partition("=")
@@ -119,7 +119,15 @@ class Settings(BaseSettings):
         "five_minutes=300/300,one_hour=3600/300,one_day=86400/3600",
         description="Window families as name=size/step seconds, comma-separated",
     )
-    grace_seconds: float = Field(600.0, ge=0, description="Event-time lateness allowed")
+    grace_seconds: float = Field(
+        600.0, ge=0, description="Allowed disorder: the watermark trails event time by this"
+    )
+    idle_timeout_seconds: float = Field(
+        30.0, gt=0, description="An input partition with nothing to read for this long is idle"
+    )
+    watermark_interval_seconds: float = Field(
+        1.0, gt=0, description="How often each stage task sends its watermark downstream"
+    )
     window_update_seconds: float = Field(
         5.0, gt=0, description="Minimum wall-clock seconds between updates of one window"
     )
@@ -224,9 +232,7 @@ class Settings(BaseSettings):
 
     def event_time_bounds(self, now: float) -> EventTimeBounds:
         """The event times accepted at wall-clock time ``now``."""
-        return EventTimeBounds(
-            now, self.max_future_skew_seconds, self.max_event_age_days * 86_400
-        )
+        return EventTimeBounds(now, self.max_future_skew_seconds, self.max_event_age_days * 86_400)
 
     @property
     def window_specs(self) -> tuple[WindowSpec, ...]:

@@ -53,15 +53,15 @@ class Topic:
 
 def _internal(setting: str, key: str, *types: RecordType, single: bool = False) -> Topic:
     carries = "internal:" + "|".join(types)
-    return Topic(setting, "internal", key, carries, frozenset(types), single_partition=single)
+    # Every internal topic also carries its writers' watermark records (streams.watermarks).
+    accepts = frozenset({*types, RecordType.WATERMARK})
+    return Topic(setting, "internal", key, carries, accepts, single_partition=single)
 
 
 FEEDBACK_EVENTS = Topic("topic_feedback", "input", "event_id (any)", FEEDBACK_TYPE)
 INTERACTION_EVENTS = Topic("topic_interactions", "input", "case_id (any)", INTERACTION_TYPE)
 FEEDBACK_BY_EVENT_ID = _internal("internal_feedback_topic", "event_id", RecordType.FEEDBACK)
-INTERACTIONS_BY_CASE_ID = _internal(
-    "internal_interaction_topic", "case_id", RecordType.INTERACTION
-)
+INTERACTIONS_BY_CASE_ID = _internal("internal_interaction_topic", "case_id", RecordType.INTERACTION)
 EVENTS_BY_CUSTOMER = _internal(
     "internal_contact_topic", "customer_ref", RecordType.FEEDBACK, RecordType.INTERACTION
 )
@@ -128,7 +128,13 @@ PUBLIC_DAYS = Table(
 )  # fmt: skip
 
 TABLES = (
-    SEEN_EVENT_IDS, CASES, CUSTOMERS, WINDOW_PANES, ALERT_STATES, BENCHMARK_LATEST, PUBLIC_DAYS
+    SEEN_EVENT_IDS,
+    CASES,
+    CUSTOMERS,
+    WINDOW_PANES,
+    ALERT_STATES,
+    BENCHMARK_LATEST,
+    PUBLIC_DAYS,
 )
 
 

@@ -8,12 +8,12 @@ Window semantics (event time; see processors.windows and processors.window_engin
     one_day       86400 s, a new one every 3600 s
 
 An observation counts in every window containing its event time (for a duration: the time it
-completed, e.g. the first response). A (group, standard)'s watermark is the latest event time
-seen for it; an observation more than `grace` behind it is late: counted in
-servicepulse_late_events_total and sent to the late-events topic, never silently dropped. A
-window is final once the watermark passes its end plus grace: one message with final=true.
-While open, the newest window of each family gets updates, at most one per
-`window_update_seconds`.
+completed, e.g. the first response). Each partition's watermark is the minimum over the tasks
+writing observations of the watermark records they send (streams.watermarks); an observation
+before it is late: counted in servicepulse_late_events_total and sent to the late-events
+topic, never silently dropped. A window is final once the watermark reaches its end: one
+message with final=true, sent when a watermark record moves the watermark past it. While
+open, the newest window of each family gets updates, at most one per `window_update_seconds`.
 
 State is a plain changelogged table of panes (not Faust's windowed tables, whose state is
 lost on restart or rebalance: faust-streaming #118, #172; robinhood/faust #662).
@@ -30,18 +30,20 @@ from faust.exceptions import NotReady
 from servicepulse.processors import envelope
 from servicepulse.processors.aggregates import objective_ratio
 from servicepulse.processors.alerts import AlertPolicy, firing, step
-from servicepulse.processors.envelope import WindowFinalRecord
+from servicepulse.processors.envelope import WatermarkRecord, WindowFinalRecord
 from servicepulse.processors.records import dumps, epoch_of, late_record
 from servicepulse.processors.standards import Standard, StandardsConfig
 from servicepulse.processors.throttle import UpdateThrottle
 from servicepulse.processors.transparency import PUBLIC_STANDARDS
-from servicepulse.processors.window_engine import Origin, WindowEngine, group_key
+from servicepulse.processors.window_engine import Origin, WindowEngine
 from servicepulse.processors.windows import WindowSpec
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
+from servicepulse.streams.delivery import Outputs
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.public_feed import is_calendar_day
 from servicepulse.streams.settings import Settings
+from servicepulse.streams.watermarks import StageWatermarks, channels_of
 
 WindowRef = tuple[str, str, WindowSpec, int]  # group, standard, spec, window start
 
@@ -67,6 +69,7 @@ class StandardWindows:
         self, app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
     ) -> None:
         self.app, self.settings, self.metrics = app, settings, metrics
+        self.standards = standards
         self.output = topology.topic(app, settings, topology.WINDOWS)
         self.late = topology.topic(app, settings, topology.LATE)
         self.dead_letters = DeadLetters(app, settings, metrics)
@@ -78,9 +81,22 @@ class StandardWindows:
             resolve_after_seconds=settings.alert_resolve_seconds,
             runbook_base_url=settings.runbook_base_url,
         )
-        self.engine = WindowEngine(standards, settings.window_specs, settings.grace_seconds)
+        # Every task writing observations is a channel of each observations partition.
+        writers = [topology.FEEDBACK_BY_EVENT_ID, topology.INTERACTIONS_BY_CASE_ID,
+                   topology.EVENTS_BY_CUSTOMER]  # fmt: skip
+        upstream = channels_of([t.name(settings) for t in writers], settings.partitions)
+        self.engine = WindowEngine(
+            standards, settings.window_specs, settings.grace_seconds, upstream
+        )
         self.benchmark_inputs = topology.topic(app, settings, topology.BENCHMARK_INPUTS)
         self.daily = topology.topic(app, settings, topology.DAILY_BY_SERVICE)
+        # The watermark each partition's finals were sent up to goes on to benchmarks and the
+        # public feed.
+        StageWatermarks(
+            app, settings, topology.STANDARD_WINDOWS.source.name(settings),
+            [(self.benchmark_inputs, 1), (self.daily, settings.partitions)], upstream=None,
+            mark_of=lambda partition, now: self.engine.output(self.panes, partition, now),
+        )  # fmt: skip
         self.throttle: UpdateThrottle[WindowRef] = UpdateThrottle(settings.window_update_seconds)
         self.latest_start: dict[tuple[str, ...], str] = {}
 
@@ -94,23 +110,44 @@ class StandardWindows:
         for gauge in (metrics.alerts_firing, metrics.window_compliance, metrics.window_value,
                       metrics.window_observations, metrics.standard_status):  # fmt: skip
             gauge.clear()
+        source = topology.STANDARD_WINDOWS.source.name(self.settings)
+        for tp in args[0] if args else kwargs.get("revoked", ()):
+            if tp.topic == source:
+                self.engine.forget(tp.partition)
 
     async def window_one(self, message: Any) -> None:
-        record = envelope.decode_observation(message.value)
-        obs, engine, panes, metrics = record.observation, self.engine, self.panes, self.metrics
+        decoded = envelope.decode(message.value, topology.STANDARD_WINDOWS.source.accepts)
+        engine, panes, metrics = self.engine, self.panes, self.metrics
+        if isinstance(decoded, WatermarkRecord):
+            mark = decoded.mark
+            advanced = engine.advance(
+                panes, message.partition, decoded.channel, mark.value, mark.idle, time.time()
+            )
+            # Finals (and the alerts they drive) are delivered before the entries that mark
+            # them sent are written (streams.delivery).
+            outputs = Outputs()
+            for final in advanced.finals:
+                await self.send_final(outputs, final)
+            await outputs.delivered()
+            engine.commit(panes, advanced)
+            return
+        assert isinstance(decoded, envelope.ObservationRecord)  # the topic's other type
+        record, obs = decoded, decoded.observation
         applied = engine.apply(
-            panes, obs, message.offset, Origin(record.origin, record.origin_offset)
-        )
+            panes, obs, message.offset, Origin(record.origin, record.origin_offset),
+            message.partition, time.time(),
+        )  # fmt: skip
         if applied.duplicate:
             engine.commit(panes, applied)
             return
         if applied.late:
             metrics.late_events.labels(metrics.agency(obs.agency), obs.standard).inc()
-            group = group_key(obs.agency, obs.service, obs.channel)
-            watermark = engine.watermark(panes, group, obs.standard) or obs.at
+            watermark = applied.watermark if applied.watermark is not None else obs.at
             grace = self.settings.grace_seconds
             late_value = late_record(obs, record.event_id, watermark, grace)
-            await self.late.send(key=message.key, value=dumps(late_value))
+            outputs = Outputs()  # delivered before the offset that marks it done
+            await outputs.send(self.late, key=message.key, value=dumps(late_value))
+            await outputs.delivered()
             engine.commit(panes, applied)
             return
         if applied.standard is not None:
@@ -124,28 +161,32 @@ class StandardWindows:
             metrics.standard_objective.labels(*labels).set(objective_ratio(applied.standard))
         for ref in applied.touched:
             self.throttle.touch(ref)
-        # Finals (and the alerts they drive) leave before the meta entry that marks them
-        # sent is written.
-        for final in applied.finals:
-            await self.send_final(final, applied.standard)
         engine.commit(panes, applied)
 
-    async def send_final(self, final: dict[str, Any], standard: Standard | None) -> None:
+    async def send_final(self, outputs: Outputs, final: dict[str, Any]) -> None:
         """A final goes out, steps the alerts, and feeds benchmarks and the public feed."""
-        await self.publish(final)
+        await self.publish(final, outputs)
+        standard = self.standards.for_group(
+            final["agency"], final["service"], final["channel"]
+        ).get(final["standard"])
         if final["window"] == self.settings.alert_window and standard is not None:
-            await self.evaluate_alerts(final, standard)
+            await self.evaluate_alerts(outputs, final, standard)
         if final["window"] == self.settings.benchmark_window:
             value = envelope.encode(WindowFinalRecord(final))
-            await self.benchmark_inputs.send(key=b"benchmarks", value=value)
+            await outputs.send(self.benchmark_inputs, key=b"benchmarks", value=value)
         if final["standard"] in PUBLIC_STANDARDS and is_calendar_day(final):
             key = f"{final['agency']}|{final['service']}".encode()
-            await self.daily.send(key=key, value=envelope.encode(WindowFinalRecord(final)))
+            value = envelope.encode(WindowFinalRecord(final))
+            await outputs.send(self.daily, key=key, value=value)
 
-    async def publish(self, message: dict[str, Any]) -> None:
+    async def publish(self, message: dict[str, Any], outputs: Outputs | None = None) -> None:
+        """A window message; a final's delivery is awaited with ``outputs``."""
         key = "|".join((message["agency"], message["service"], message["channel"],
                         message["standard"])).encode()  # fmt: skip
-        await self.output.send(key=key, value=dumps(message))
+        if outputs is None:
+            await self.output.send(key=key, value=dumps(message))
+        else:
+            await outputs.send(self.output, key=key, value=dumps(message))
         if not message["final"]:
             self.export_gauges(message)
 
@@ -170,14 +211,19 @@ class StandardWindows:
                 1 if message["status"] == status else 0
             )
 
-    async def evaluate_alerts(self, final: dict[str, Any], standard: Standard) -> None:
+    async def evaluate_alerts(
+        self, outputs: Outputs, final: dict[str, Any], standard: Standard
+    ) -> None:
         """Each final of the alert window family steps that standard's alert machine, at the
         window's end in event time: a rolling evaluation every window step."""
         key = "|".join((final["agency"], final["service"], final["channel"], standard.name))
         at = epoch_of(final["window_end"])
         state, events = step(self.alert_states.get(key), final, at, self.policy, standard)
         for event in events:
-            await self.alerts_topic.send(key=event["fingerprint"].encode(), value=dumps(event))
+            await outputs.send(self.alerts_topic, key=event["fingerprint"].encode(),
+                               value=dumps(event))  # fmt: skip
+        # Its events delivered before the alert state moves on (streams.delivery).
+        await outputs.delivered()
         self.alert_states[key] = state
         metrics = self.metrics
         labels = (metrics.agency(final["agency"]), metrics.service(final["service"]),

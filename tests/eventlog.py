@@ -101,3 +101,53 @@ def generate(cases: int = 400, seed: int = 11, spacing: float = 30.0
                 "case_id": f"tail-case-{n}", "customer_ref": f"tail-{n}", "kind": kind,
             }))  # fmt: skip
     return log
+
+
+def generate_backlog(
+    hours: float = 10.0, cases: int = 600, disorder: float = 300.0, redelivered: float = 0.05,
+    seed: int = 41,
+) -> tuple[list[tuple[str, dict[str, Any]]], float]:  # fmt: skip
+    """A case log of ``hours`` of event time, published in one go: (log, tail_start).
+
+    Publish order is event time plus a jitter below ``disorder`` seconds, so no event comes
+    more than ``disorder`` after a later one; a ``redelivered`` share of events is repeated a
+    few records on (a redelivery, which the workers drop). A tail case per group, a day after
+    the log, moves event time on so that every window of the log can become final; windows
+    ending at or after ``tail_start`` are not the log's.
+    """
+    rng = random.Random(seed)
+    span = hours * 3600
+    timed: list[tuple[float, dict[str, Any]]] = []
+    for n in range(cases):
+        opened = START + rng.uniform(0, span - 4 * 3600)
+        agency, service, channel = rng.choice(GROUPS)
+        base = {"agency": agency, "service": service, "channel": channel,
+                "case_id": f"backlog-{n}"}  # fmt: skip
+
+        def interaction(kind: str, at: float, base: dict[str, Any] = base, **extra: Any) -> None:
+            event = {**base, "event_id": f"{base['case_id']}-{kind}",
+                     "occurred_at": rfc3339(at), "kind": kind, **extra}  # fmt: skip
+            timed.append((at + rng.uniform(0, disorder - 1), event))
+
+        interaction("opened", opened)
+        first = opened + rng.choice([60, 600, 1800, 3600, 7200])
+        interaction("first_response", first)
+        if rng.random() < 0.1:
+            to_agency = "irs" if agency != "irs" else "ssa"
+            interaction("transferred", first + 30, to_agency=to_agency,
+                        to_service="refunds" if to_agency == "irs" else "retirement")
+        outcome = rng.choices(["resolved", "abandoned", "self_service_completed"], [7, 2, 1])[0]
+        interaction(outcome, first + rng.choice([300, 1800, 5400]))
+    timed.sort(key=lambda item: item[0])
+    log = [("interaction", event) for _, event in timed]
+    for index in sorted(rng.sample(range(len(log)), int(len(log) * redelivered)), reverse=True):
+        log.insert(min(len(log), index + rng.randint(1, 3)), log[index])
+    tail_start = START + span + 86_400
+    for n, (agency, service, channel) in enumerate(GROUPS):
+        for k, kind in enumerate(["opened", "first_response", "resolved"]):
+            log.append(("interaction", {
+                "agency": agency, "service": service, "channel": channel,
+                "event_id": f"backlog-tail-{n}-{kind}", "occurred_at": rfc3339(tail_start + k),
+                "case_id": f"backlog-tail-{n}", "kind": kind,
+            }))  # fmt: skip
+    return log, tail_start

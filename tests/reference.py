@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,9 @@ class RefObservation:
     standard: str
     at: float
     value: float
+    # The latest event time of the log before the event this was derived from: a one-stream
+    # source's event-time progress when the observation was made.
+    seen: float = -math.inf
 
 
 def epoch(text: str) -> float:
@@ -42,15 +45,18 @@ def observations_from_log(events: list[tuple[str, dict[str, Any]]], repeat_days:
     attributed to the holder (opening group plus transfers up to that time); rates at close.
     """
     seen: set[str] = set()
+    latest = -math.inf
     out: list[RefObservation] = []
     cases: dict[str, dict[str, Any]] = {}
     contacts: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
     for kind, event in events:
+        at = epoch(event["occurred_at"])
+        before, latest = latest, max(latest, at)
         if event["event_id"] in seen:
             continue
         seen.add(event["event_id"])
+        start = len(out)
         group = (event["agency"], event["service"], event["channel"])
-        at = epoch(event["occurred_at"])
         if kind == "feedback":
             if "csat" in event:
                 out.append(RefObservation(group, "csat", at, float(event["csat"] >= 4)))
@@ -63,6 +69,7 @@ def observations_from_log(events: list[tuple[str, dict[str, Any]]], repeat_days:
                 # The label method is the definition of "negative", not window logic to re-derive.
                 negative = float(label_for_score(label_score(comment)) == "negative")
                 out.append(RefObservation(group, "negative_sentiment_share", at, negative))
+            out[start:] = [replace(obs, seen=before) for obs in out[start:]]
             continue
         fresh = {"opened": None, "first": None, "transfers": [], "closed": None,
                  "self_service": False, "done": set()}  # fmt: skip
@@ -85,6 +92,7 @@ def observations_from_log(events: list[tuple[str, dict[str, Any]]], repeat_days:
             case["closed"] = (at, step)
             case["self_service"] = step == "self_service_completed"
         out.extend(_case_observations(case))
+        out[start:] = [replace(obs, seen=before) for obs in out[start:]]
     return out
 
 
@@ -130,9 +138,9 @@ def final_windows(
     """Final windows keyed by (agency, service, channel, standard, window name, start).
 
     `standards[group][name]` = {"kind", "target", "objective", "direction", "minimum_sample"}.
-    Lateness: an observation more than `grace` behind the latest earlier observation of the
-    same group and standard counts nowhere. A window is final when that latest time reaches
-    its end plus grace.
+    Event time is the log's, as one source would see it: an observation more than `grace`
+    behind the latest event time before its event counts nowhere, and a window is final when
+    the latest event time of the whole log is at least `grace` past its end.
     """
     kept, latest = on_time(observations, standards, grace)
     out = {}
@@ -146,7 +154,7 @@ def final_windows(
                     if k * step <= obs.at < k * step + size:
                         by_start[k * step].append(obs.value)
             for start, values in by_start.items():
-                if start + size + grace <= latest[(group, name)]:
+                if start + size + grace <= latest:
                     out[(*group, name, window_name, start)] = summarise(values, standard)
     return out
 
@@ -155,19 +163,14 @@ def on_time(
     observations: list[RefObservation],
     standards: dict[tuple[str, str, str], dict[str, dict[str, Any]]],
     grace: float,
-) -> tuple[dict[tuple[Any, str], list[RefObservation]], dict[tuple[Any, str], float]]:
+) -> tuple[dict[tuple[Any, str], list[RefObservation]], float]:
     """Observations with a standard that are not late, per (group, standard), and the latest
-    event time seen for each."""
-    latest: dict[tuple[Any, str], float] = {}
+    event time seen."""
+    latest = max((max(obs.at, obs.seen) for obs in observations), default=-math.inf)
     kept: dict[tuple[Any, str], list[RefObservation]] = defaultdict(list)
     for obs in observations:
-        if obs.standard not in standards.get(obs.group, {}):
-            continue
-        key = (obs.group, obs.standard)
-        if key in latest and obs.at < latest[key] - grace:
-            continue
-        latest[key] = max(latest.get(key, obs.at), obs.at)
-        kept[key].append(obs)
+        if obs.standard in standards.get(obs.group, {}) and obs.at >= obs.seen - grace:
+            kept[(obs.group, obs.standard)].append(obs)
     return kept, latest
 
 

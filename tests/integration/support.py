@@ -20,6 +20,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from servicepulse.devtools.broker import free_port
 from servicepulse.devtools.generator import SIMULATED_TIME_ENV
+from servicepulse.processors.envelope import is_watermark
 from servicepulse.streams import topology
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.tansu_compat import true_end_offsets
@@ -189,8 +190,8 @@ def values(records: Iterable[ConsumerRecord[bytes, bytes]]) -> list[dict[str, An
 
 
 async def consumer_lag(bootstrap: str, group: str, topics: list[str]) -> int:
-    """Messages on `topics` the group has not committed yet (a partition it never committed
-    on counts from offset 0: the worker reads from the earliest offset)."""
+    """Data messages on `topics` the group has not committed yet (a partition it never
+    committed on counts from offset 0: the worker reads from the earliest offset)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
                                 enable_auto_commit=False)  # fmt: skip
     await consumer.start()
@@ -203,13 +204,40 @@ async def consumer_lag(bootstrap: str, group: str, topics: list[str]) -> int:
         ]
         # Tansu's own end offsets stop at the start of a partition's last batch.
         ends = await true_end_offsets([bootstrap], await consumer.end_offsets(partitions))
-        lag = 0
+        pending = {}
         for tp in partitions:
-            committed = await consumer.committed(tp)
-            lag += max(0, ends[tp] - (committed or 0))
-        return lag
+            committed = await consumer.committed(tp) or 0
+            if ends[tp] > committed:
+                pending[tp] = (committed, ends[tp])
+        return await _data_records(bootstrap, pending) if pending else 0
     finally:
         await consumer.stop()
+
+
+async def _data_records(bootstrap: str, ranges: dict[TopicPartition, tuple[int, int]]) -> int:
+    """Records in the [start, end) offset ranges that are data, not watermark records (these
+    keep coming while a worker runs, so they never count as something left to do)."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                              enable_auto_commit=False)  # fmt: skip
+    await reader.start()
+    try:
+        reader.assign(list(ranges))
+        for tp, (start, _) in ranges.items():
+            reader.seek(tp, start)
+        remaining, count = dict(ranges), 0
+        for _ in range(40):  # ~20 s at most: the records are there already
+            if not remaining:
+                break
+            batch = await reader.getmany(*remaining, timeout_ms=500)
+            for tp, messages in batch.items():
+                _, end = remaining[tp]
+                count += sum(1 for m in messages
+                             if m.offset < end and not is_watermark(m.value))  # fmt: skip
+                if messages and messages[-1].offset >= end - 1:
+                    del remaining[tp]
+        return count + sum(end - start for start, end in remaining.values())
+    finally:
+        await reader.stop()
 
 
 async def wait_caught_up(settings: Settings, timeout: float = 120.0) -> None:

@@ -78,18 +78,29 @@ async def scenario(
     return settings, env, log, batch_finals(log, load_standards(standards), GRACE)
 
 
-async def publish_log(settings: Settings, log: list[tuple[str, dict[str, Any]]]) -> None:
-    """The log, then - once the worker has caught up - its tail (events days later).
+Events = list[tuple[str, dict[str, Any]]]
 
-    Published at once, a backlog is processed round-robin over partitions of unequal length,
-    so the tail could overtake earlier events and make them late; in production a tail days
-    later does not arrive with the log.
+
+def split_log(log: Events) -> tuple[Events, Events]:
+    """The log's body, and what arrives after it: the stragglers three days late, then the
+    tail (events two days on, which make the body's windows final)."""
+    arrives_after = [item[1]["event_id"].startswith(("late-", "tail-")) for item in log]
+    return ([item for item, later in zip(log, arrives_after, strict=True) if not later],
+            [item for item, later in zip(log, arrives_after, strict=True) if later])  # fmt: skip
+
+
+async def publish_log(settings: Settings, log: Events) -> None:
+    """The log's body, then - once the worker has caught up - its stragglers and tail.
+
+    A straggler is late against the watermark, which exists only once every upstream task has
+    sent one: published with the body, a straggler could reach the windows before that (on a
+    loaded machine it did) and count. Published at once, the tail could likewise overtake the
+    body and make its events late; in production events days apart do not arrive together.
     """
-    body = [item for item in log if not item[1]["event_id"].startswith("tail-")]
-    tail = [item for item in log if item[1]["event_id"].startswith("tail-")]
+    body, after = split_log(log)
     await publish_events(settings, body)
     await wait_caught_up(settings)
-    await publish_events(settings, tail)
+    await publish_events(settings, after)
 
 
 async def publish_events(settings: Settings, events: list[tuple[str, dict[str, Any]]]) -> None:
@@ -191,8 +202,7 @@ async def test_kill_9_under_load_loses_nothing_and_finals_equal_batch(
     settings, env, log, expected = await scenario(broker.bootstrap, "kill9", standards_file, 24)
     worker = start_worker(extra_env=env).start()
     worker.wait_ready()
-    body = [item for item in log if not item[1]["event_id"].startswith("tail-")]
-    tail = [item for item in log if item[1]["event_id"].startswith("tail-")]
+    body, after = split_log(log)
     publishing = asyncio.create_task(publish_events(settings, body))
     # Mid-stream: outputs are flowing and the publisher is still sending.
     await consume(settings.kafka_bootstrap, [settings.topic_windows],
@@ -203,7 +213,7 @@ async def test_kill_9_under_load_loses_nothing_and_finals_equal_batch(
     await publishing
     restarted.wait_ready()
     await wait_caught_up(settings)
-    await publish_events(settings, tail)
+    await publish_events(settings, after)
     streamed = await collect_finals(settings, len(expected))
     assert_equal_to_batch(streamed, expected)
     wanted = {event["event_id"] for kind, event in log if kind == "feedback"}

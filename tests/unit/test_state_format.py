@@ -33,15 +33,19 @@ def test_window_panes_and_meta() -> None:
     ]
     for offset, obs in enumerate(observations):
         engine.commit(store, engine.apply(store, obs, offset, Origin("in:0", offset)))
+    # A watermark record from the one upstream task (no window closes yet).
+    engine.commit(store, engine.advance(store, 0, "upstream:0", T0 + 5, False, T0 + 3600))
     prefix = "ssa|retirement|phone"
+    groups = f'["{prefix}|time_to_first_response","{prefix}|csat"]'
+    tracker = '{"output":1793606405.0,"channels":{"upstream:0":1793606405.0}}'
     assert {key: compact(value) for key, value in store.items()} == {
         f"p|{prefix}|time_to_first_response|300:1793606400": TTFR_PANE,
         f"p|{prefix}|time_to_first_response|3600:1793606400": TTFR_PANE,
-        f"m|{prefix}|time_to_first_response":
-            f'{{"wm":1793606420.5,"off":1,"origins":{{"in:0":1}},{STARTS}}}',
+        f"m|{prefix}|time_to_first_response": f'{{"off":1,"origins":{{"in:0":1}},{STARTS}}}',
+        "w|0": f'{{"wm":1793606405.0,"tracker":{tracker},"groups":{groups}}}',
         f"p|{prefix}|csat|300:1793606400": CSAT_PANE,
         f"p|{prefix}|csat|3600:1793606400": CSAT_PANE,
-        f"m|{prefix}|csat": f'{{"wm":1793606430.0,"off":2,"origins":{{"in:0":2}},{STARTS}}}',
+        f"m|{prefix}|csat": f'{{"off":2,"origins":{{"in:0":2}},{STARTS}}}',
     }  # fmt: skip
 
 

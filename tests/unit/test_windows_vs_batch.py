@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from tests.eventlog import GROUPS, generate
 
 WINDOWS = {"five_minutes": (300, 300), "one_hour": (3600, 300), "one_day": (86400, 3600)}
 GRACE = 600.0
+NOW = 1_900_000_000.0  # wall clock: constant, so no input ever goes idle
 
 
 def reference_standards(config: StandardsConfig) -> dict[Any, dict[str, dict[str, Any]]]:
@@ -41,7 +43,9 @@ def reference_standards(config: StandardsConfig) -> dict[Any, dict[str, dict[str
 
 def streaming_finals(log: list[tuple[str, dict[str, Any]]], config: StandardsConfig
                      ) -> dict[tuple[Any, ...], dict[str, Any]]:  # fmt: skip
-    """The worker's logic without Kafka: cases → observations → engine, in log order."""
+    """The worker's logic without Kafka, one partition: cases → observations → engine, in
+    log order, with a watermark record after each event (the source's latest event time
+    less the allowed disorder)."""
     engine = WindowEngine(config, grace_s=GRACE)
     store: dict[str, Any] = {}
     cases: dict[str, Any] = {}
@@ -49,16 +53,19 @@ def streaming_finals(log: list[tuple[str, dict[str, Any]]], config: StandardsCon
     seen_feedback: set[str] = set()
     finals: dict[tuple[Any, ...], dict[str, Any]] = {}
     offset = 0
+    latest = -math.inf
     for kind, document in log:
+        found = []
         if kind == "feedback":
             event = FeedbackEvent.model_validate(document)
-            if event.event_id in seen_feedback:
-                continue
-            seen_feedback.add(event.event_id)
-            sentiment = score_comment(event.comment)
-            found = feedback_observations(event, sentiment.label if sentiment else None)
+            latest = max(latest, event.occurred_at_epoch)
+            if event.event_id not in seen_feedback:
+                seen_feedback.add(event.event_id)
+                sentiment = score_comment(event.comment)
+                found = feedback_observations(event, sentiment.label if sentiment else None)
         else:
             interaction = InteractionEvent.model_validate(document)
+            latest = max(latest, interaction.occurred_at_epoch)
             before = cases.get(interaction.case_id)
             cases[interaction.case_id], found = apply_interaction(before, interaction, 0)
             if cases[interaction.case_id] is not before and (
@@ -73,13 +80,14 @@ def streaming_finals(log: list[tuple[str, dict[str, Any]]], config: StandardsCon
                 found = [*found, *([repeat] if repeat else [])]
         for obs in found:
             offset += 1
-            applied = engine.apply(store, obs, offset)
-            engine.commit(store, applied)
-            for final in applied.finals:
-                key = (final["agency"], final["service"], final["channel"], final["standard"],
-                       final["window"], reference.epoch(final["window_start"]))  # fmt: skip
-                assert key not in finals, f"final emitted twice: {key}"
-                finals[key] = final
+            engine.commit(store, engine.apply(store, obs, offset))
+        advanced = engine.advance(store, 0, "upstream:0", latest - GRACE, False, NOW)
+        engine.commit(store, advanced)
+        for final in advanced.finals:
+            key = (final["agency"], final["service"], final["channel"], final["standard"],
+                   final["window"], reference.epoch(final["window_start"]))  # fmt: skip
+            assert key not in finals, f"final emitted twice: {key}"
+            finals[key] = final
     return finals
 
 

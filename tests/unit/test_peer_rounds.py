@@ -1,0 +1,47 @@
+"""Peer rankings wait for the watermark: one round per window end and standard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from servicepulse.processors import peer_rounds
+from servicepulse.processors.records import epoch_of
+
+
+def final(agency: str, end: str, compliance: float | None, standard: str = "csat"
+          ) -> dict[str, Any]:  # fmt: skip
+    return {"agency": agency, "service": "refunds", "channel": "web", "standard": standard,
+            "window_end": end, "compliance": compliance}  # fmt: skip
+
+
+E1, E2 = "2026-11-02T09:00:00.000Z", "2026-11-02T09:05:00.000Z"
+
+
+def test_a_window_end_is_ranked_once_the_watermark_reaches_it() -> None:
+    store: dict[str, Any] = {}
+    peer_rounds.hold(store, final("irs", E1, 0.9))
+    peer_rounds.hold(store, final("ssa", E2, 0.5))  # a faster partition, already further on
+    assert peer_rounds.due_ends(store, None) == []
+    assert peer_rounds.due_ends(store, epoch_of(E1) - 1) == []
+    peer_rounds.hold(store, final("ssa", E1, 0.7))  # the slower partition's final, later
+    assert peer_rounds.due_ends(store, epoch_of(E1)) == [E1]
+    assert peer_rounds.rounds(store, E1) == {
+        "csat": {("irs", "refunds", "web", "csat"): 0.9, ("ssa", "refunds", "web", "csat"): 0.7}
+    }
+    peer_rounds.settle(store, E1)
+    assert peer_rounds.due_ends(store, epoch_of(E2) + 60) == [E2]
+    # irs had no final at E2: its latest (E1) value still counts among the peers.
+    assert peer_rounds.rounds(store, E2) == {
+        "csat": {("irs", "refunds", "web", "csat"): 0.9, ("ssa", "refunds", "web", "csat"): 0.5}
+    }
+    peer_rounds.settle(store, E2)
+    assert peer_rounds.due_ends(store, epoch_of(E2) + 3600) == []
+
+
+def test_insufficient_data_is_not_held_and_standards_rank_apart() -> None:
+    store: dict[str, Any] = {}
+    peer_rounds.hold(store, final("irs", E1, None))
+    assert peer_rounds.due_ends(store, epoch_of(E1)) == []
+    peer_rounds.hold(store, final("irs", E1, 0.9))
+    peer_rounds.hold(store, final("irs", E1, 0.2, standard="abandonment_rate"))
+    assert set(peer_rounds.rounds(store, E1)) == {"csat", "abandonment_rate"}
