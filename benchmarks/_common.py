@@ -20,15 +20,17 @@ class BenchmarkError(RuntimeError):
     pass
 
 
+def topic_settings() -> list[str]:
+    """The settings naming a topic (``topic_check_seconds`` is a period, not a topic)."""
+    return [name for name, field in Settings.model_fields.items()
+            if name.startswith("topic_") and field.annotation is str]  # fmt: skip
+
+
 def worker_settings(bootstrap: str, run_id: str) -> Settings:
     """Every topic (inputs, outputs, internal via app_id) prefixed with this run's id."""
     prefix = f"bench-{run_id}"
     defaults = Settings()
-    topics = {
-        name: f"{prefix}.{getattr(defaults, name)}"
-        for name in Settings.model_fields
-        if name.startswith("topic_")
-    }
+    topics = {name: f"{prefix}.{getattr(defaults, name)}" for name in topic_settings()}
     return Settings.model_validate(
         {"kafka_bootstrap": bootstrap, "app_id": f"{prefix}-worker", **topics}
     )
@@ -36,11 +38,7 @@ def worker_settings(bootstrap: str, run_id: str) -> Settings:
 
 def worker_env(settings: Settings) -> dict[str, str]:
     """The worker subprocess's topics and partitions, and this checkout on its import path."""
-    env = {
-        f"SERVICEPULSE_{name.upper()}": getattr(settings, name)
-        for name in Settings.model_fields
-        if name.startswith("topic_")
-    }
+    env = {f"SERVICEPULSE_{name.upper()}": getattr(settings, name) for name in topic_settings()}
     env["SERVICEPULSE_PARTITIONS"] = str(settings.partitions)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return env

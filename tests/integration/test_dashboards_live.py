@@ -88,6 +88,10 @@ def stack(
         config = scrape_config(workdir, worker.web_port, RULES_FILE, interval="5s")
         with running_prometheus(config, workdir) as prometheus:
             wait_for(lambda: prometheus.scrapes() >= 3, 60, "three scrapes of the worker")
+            # The shipped 1m groups (SLO, long windows, silence) first run up to a minute after
+            # start; the queries below are evaluated at `caught_up + 15`, so before that.
+            wait_for(lambda: not prometheus.groups_not_yet_evaluated(), 90,
+                     "every rule group evaluated once")  # fmt: skip
             # Second batch while Prometheus watches: rates and quantiles over [1m] see it.
             asyncio.run(_publish(settings, generator, SECOND_BATCH))
             caught_up = time.time()
