@@ -16,9 +16,9 @@ channel is idle once it has not been heard for ``idle_timeout_s`` of wall-clock 
 edge keeps it heard while it still has records to read); a downstream channel is idle only
 while it says so (every input of that upstream task is idle), never for being slow to speak,
 since after a restart or under load its records may simply be queued. Idle channels do not
-hold the minimum back. When every channel is idle the watermark moves on with the wall clock
-from where it stood, bounded by ``now - disorder_s``, so a quiet group still gets its windows
-closed. An idle channel heard again becomes active and holds the minimum again (from then on:
+hold the minimum back. When every channel is idle the watermark moves to the furthest any
+channel got (Flink's StatusWatermarkValve does the same), then on with the wall clock, bounded
+by ``now - disorder_s``, so a quiet group still gets its windows closed. An idle channel heard again becomes active and holds the minimum again (from then on:
 the watermark never goes back, so its records behind it are late).
 
 Pure arithmetic: the caller passes wall-clock ``now`` in, and keeps ``state()`` in a
@@ -110,11 +110,16 @@ class WatermarkTracker:
             candidate = None if None in active else min(m for m in active if m is not None)
         else:
             if self._idle_since is None:
-                # From where the output stood (Flink: an idle input does not move it on by
-                # itself); with no output yet, from the furthest any channel got.
+                # From the furthest any channel got, as Flink's StatusWatermarkValve does when
+                # its last active channel goes idle. Not from where the output stood: inputs
+                # that fall quiet together (a burst read to its end on every partition) would
+                # otherwise leave the output at the slowest one's mark, crawling on with the
+                # wall clock, and a replayed backlog's windows would never close.
                 marks = [s.watermark for s in self._channels.values() if s.watermark is not None]
+                if self.output is not None:
+                    marks.append(self.output)
                 self._idle_since = now
-                self._idle_base = max(marks, default=None) if self.output is None else self.output
+                self._idle_base = max(marks, default=None)
             candidate = None
             if self._idle_base is not None:
                 # Event time moves on with the wall clock, never past what a record at `now`

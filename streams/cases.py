@@ -32,7 +32,7 @@ from servicepulse.processors.window_engine import group_key
 from servicepulse.schemas.models import InteractionEvent
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
-from servicepulse.streams.delivery import Outputs
+from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.expiry import EventTimeExpiry
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
@@ -77,6 +77,7 @@ class CaseCorrelation:
             upstream=channels_of([topology.INTERACTION_EVENTS.name(settings)], settings.partitions),
         )  # fmt: skip
         self.cases = topology.table(app, settings, topology.CASES)
+        self.held = held_writes(app)
         # Closed cases are deleted once their partition's event time is the retention past the
         # close (a reopened case is noted again when it closes again).
         self.closed = EventTimeExpiry(
@@ -97,19 +98,18 @@ class CaseCorrelation:
             metrics.events_duplicate.labels("interaction").inc()
             return
         origin = SourcePosition(message.topic, message.partition, message.offset)
-        # Outputs delivered first, then the case (streams.delivery): a worker stopped in
-        # between re-emits them on restart (the window agent drops repeats by origin).
-        outputs = Outputs()
+        # Outputs first, then the case (its changelog write held until they are delivered:
+        # streams.delivery): a worker stopped in between re-emits them on restart (the window
+        # agent drops repeats by origin) instead of losing them.
         for obs in found:
             key = group_key(obs.agency, obs.service, obs.channel).encode()
             value = envelope.encode(envelope.observation(obs, event.event_id, origin))
-            await outputs.send(self.observations, key=key, value=value)
+            await self.held.send(self.observations, key=key, value=value)
             labels = (metrics.agency(obs.agency), metrics.service(obs.service), obs.channel)
             if obs.standard == "time_to_first_response":
                 metrics.first_response.labels(*labels).observe(obs.value)
             elif obs.standard == "time_to_resolution":
                 metrics.resolution.labels(*labels).observe(obs.value)
-        await outputs.delivered()
         case["p"] = message.partition
         cases[event.case_id] = case
         closed.advance(message.partition, event.occurred_at_epoch)

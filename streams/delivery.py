@@ -3,37 +3,133 @@
 Every flow sends a record's outputs and only then writes the state that says the record was
 handled, so a worker stopped in between re-emits the outputs on restart (downstream drops the
 repeats: by event_id, by origin offset) instead of losing them. Sending is not delivering:
-`topic.send` only queues the record, and aiokafka sends each partition's batches on their own
-(one in flight per partition), so a changelog write queued after an output can reach the
-broker first. Under kill -9 the restored state then says "done" for an output that never
-arrived: an observation lost, a final window never sent. Awaiting the outputs' delivery before
-the state write closes that hole. It costs one broker round trip per record with outputs (on
-loopback, a few milliseconds); batching records would amortise it.
+`topic.send` only queues a record, and aiokafka sends each partition's batches on their own
+(one in flight per partition, after a linger), so a changelog write queued after an output
+can reach the broker first. Under kill -9 the restored state then says "done" for an output
+that never arrived: an observation lost, a final window never sent.
+
+So the tables' changelog writes are *held*: one queue per worker holds, in order, the outputs
+sent through it and the changelog writes made after them. A write leaves for its changelog
+only once every output queued before it has been acknowledged by the broker. The table in
+memory changes at once (the next record sees it); only its changelog waits, so nothing waits
+per record and the producer still batches. Faust commits input offsets after flushing the
+producer; the flush is extended to wait until the held writes have left and been delivered too,
+so a committed offset never runs ahead of the state it produced.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 
+log = logging.getLogger(__name__)
 
-class Outputs:
-    """The outputs of one step; ``delivered`` returns once the broker acknowledged them all
-    (and raises what a failed send raised, so the state is not written)."""
 
-    def __init__(self) -> None:
-        self._pending: list[Awaitable[Any]] = []
+@dataclass(frozen=True, slots=True)
+class _Write:
+    table: Any  # a faust.Table
+    partition: int
+    key: Any
+    value: Any
+    deleted: bool
+
+
+class HeldWrites:
+    """One worker's queue of outputs and the changelog writes that must follow them."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self._queue: deque[asyncio.Future[Any] | _Write] = deque()
+        self._failed: BaseException | None = None
+        # Items ever queued and ever released, so a flush waits for what was queued before
+        # it, not for a moment when the queue is empty (under load it may never be).
+        self._queued = 0
+        self._released = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._crashing: asyncio.Future[Any] | None = None
+        self._wrap_flush(app.producer)
 
     async def send(
         self, topic: faust.TopicT, *, key: bytes | None, value: bytes,
         partition: int | None = None,
     ) -> None:  # fmt: skip
-        self._pending.append(await topic.send(key=key, value=value, partition=partition))
+        """Sends an output; changelog writes made after this wait for its delivery."""
+        sent = await topic.send(key=key, value=value, partition=partition)
+        future = asyncio.ensure_future(sent)
+        self._queue.append(future)
+        self._queued += 1
+        future.add_done_callback(self._on_delivered)
 
-    async def delivered(self) -> None:
-        pending, self._pending = self._pending, []
-        if pending:
-            await asyncio.gather(*pending)
+    def write(self, table: Any, partition: int, key: Any, value: Any, *, deleted: bool) -> None:
+        """A table's changelog record, sent once the outputs queued before it are delivered."""
+        self._queue.append(_Write(table, partition, key, value, deleted))
+        self._queued += 1
+        self._release()
+
+    async def released(self) -> None:
+        """Until every write held so far has been handed to the producer."""
+        if self._released >= self._queued or self._failed is not None:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append((self._queued, waiter))
+        await waiter
+
+    def _on_delivered(self, future: asyncio.Future[Any]) -> None:
+        if self._failed is None and not future.cancelled() and future.exception() is not None:
+            self._failed = future.exception()
+            # The state for this output stays unwritten and the input uncommitted: stop, and a
+            # restart processes the record again.
+            log.error("an output could not be delivered (%r): stopping the worker", self._failed)
+            self._crashing = asyncio.ensure_future(self.app.crash(self._failed))  # type: ignore[arg-type]
+        self._release()
+
+    def _release(self) -> None:
+        queue = self._queue
+        while queue and self._failed is None:
+            head = queue[0]
+            if isinstance(head, asyncio.Future):
+                if not head.done():
+                    break
+            elif head.deleted:
+                head.table.send_changelog(head.partition, head.key, None, value_serializer="raw")
+            else:
+                head.table.send_changelog(head.partition, head.key, head.value)
+            queue.popleft()
+            self._released += 1
+        if self._waiters:
+            waiting = []
+            for target, waiter in self._waiters:
+                if self._released >= target or self._failed is not None:
+                    if not waiter.done():
+                        waiter.set_result(None)
+                else:
+                    waiting.append((target, waiter))
+            self._waiters = waiting
+
+    def _wrap_flush(self, producer: Any) -> None:
+        """Faust flushes the producer before it commits offsets: that flush now also waits
+        for the held writes (released as the outputs before them are delivered) to be sent."""
+        flush: Callable[[], Awaitable[None]] = producer.flush
+
+        async def flush_with_held_writes() -> None:
+            await flush()
+            if self._released < self._queued:
+                await self.released()
+                await flush()
+
+        producer.flush = flush_with_held_writes
+
+
+def held_writes(app: faust.App) -> HeldWrites:
+    """The worker's one queue (created on first use)."""
+    found: HeldWrites | None = getattr(app, "_servicepulse_held_writes", None)
+    if found is None:
+        found = HeldWrites(app)
+        app._servicepulse_held_writes = found  # type: ignore[attr-defined]
+    return found

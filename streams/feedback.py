@@ -22,7 +22,7 @@ from servicepulse.processors.window_engine import group_key
 from servicepulse.schemas.models import FeedbackEvent
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
-from servicepulse.streams.delivery import Outputs
+from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.watermarks import StageWatermarks, channels_of
@@ -45,6 +45,7 @@ class FeedbackScoring:
         self.observations = topology.topic(app, settings, topology.OBSERVATIONS_BY_GROUP)
         self.scored = topology.topic(app, settings, topology.SCORED)
         self.seen_ids = topology.table(app, settings, topology.SEEN_EVENT_IDS)
+        self.held = held_writes(app)
         self.dead_letters = DeadLetters(app, settings, metrics)
         self.watermarks = StageWatermarks(
             app, settings, self.source.name(settings), [(self.observations, settings.partitions)],
@@ -92,11 +93,10 @@ class FeedbackScoring:
         if is_duplicate(first_seen and first_seen["seen"], now, self.expiry.horizon_seconds):
             metrics.events_duplicate.labels("feedback").inc()
             return
-        # Outputs delivered first, then the record that the event was handled
-        # (streams.delivery): a worker stopped in between repeats outputs (consumers dedupe
-        # by event_id; windows by origin) rather than losing them.
-        outputs = Outputs()
-        await outputs.send(
+        # Outputs first, then the record that the event was handled (its changelog write held
+        # until they are delivered: streams.delivery): a worker stopped in between repeats
+        # outputs (consumers dedupe by event_id; windows by origin) rather than losing them.
+        await self.held.send(
             self.scored,
             key=event.event_id.encode(),
             value=dumps(scored_feedback(event, sentiment, record.source, time.time())),
@@ -105,8 +105,7 @@ class FeedbackScoring:
         for obs in feedback_observations(event, sentiment.label if sentiment else None):
             key = group_key(obs.agency, obs.service, obs.channel).encode()
             value = envelope.encode(envelope.observation(obs, event.event_id, origin))
-            await outputs.send(self.observations, key=key, value=value)
-        await outputs.delivered()
+            await self.held.send(self.observations, key=key, value=value)
         self.seen_ids[event.event_id] = {"seen": now, "p": message.partition}
         self.expiry.note(message.partition, event.event_id, now)
         agency = metrics.agency(event.agency)

@@ -30,7 +30,7 @@ from servicepulse.processors.window_engine import group_key
 from servicepulse.schemas.models import InteractionEvent, InteractionKind
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
-from servicepulse.streams.delivery import Outputs
+from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.expiry import EventTimeExpiry
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
@@ -62,6 +62,7 @@ class CustomerJourneys:
             upstream=channels_of(inputs, settings.partitions),
         )  # fmt: skip
         self.customers = topology.table(app, settings, topology.CUSTOMERS)
+        self.held = held_writes(app)
         self.rules = RunAroundRules(
             max_transfers_per_case=settings.run_around_transfers,
             max_agencies_same_need=settings.run_around_agencies,
@@ -97,17 +98,15 @@ class CustomerJourneys:
             )  # fmt: skip
             if repeat is not None:
                 found.append(repeat)
-        # Outputs delivered first, then the journey (streams.delivery).
-        outputs = Outputs()
+        # Outputs first, then the journey (see streams.delivery).
         origin = SourcePosition(message.topic, message.partition, message.offset)
         for obs in found:
             key = group_key(obs.agency, obs.service, obs.channel).encode()
             value = envelope.encode(envelope.observation(obs, event.event_id, origin))
-            await outputs.send(self.observations, key=key, value=value)
+            await self.held.send(self.observations, key=key, value=value)
         at = last_event_at(journey)
         value = dumps(journey_message(ref, journey, at))
-        await outputs.send(self.journeys_topic, key=ref.encode(), value=value)
-        await outputs.delivered()
+        await self.held.send(self.journeys_topic, key=ref.encode(), value=value)
         if update.newly_run_around:
             metrics.journeys_run_around.labels(metrics.agency(event.agency)).inc()
         customers[ref] = {"journey": journey, "contacts": contacts, "p": message.partition}

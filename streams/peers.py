@@ -23,7 +23,7 @@ from servicepulse.processors.records import dumps, epoch_of
 from servicepulse.processors.standards import StandardsConfig
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
-from servicepulse.streams.delivery import Outputs
+from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.watermarks import StageWatermarks
@@ -34,6 +34,7 @@ def register_peer_benchmarks(
 ) -> None:
     output = topology.topic(app, settings, topology.BENCHMARKS)
     latest = topology.table(app, settings, topology.BENCHMARK_LATEST)
+    held = held_writes(app)  # a settled round follows its messages (streams.delivery)
     config = standards.benchmarks
     source = topology.PEER_BENCHMARKS.source
     # Each window end is ranked once, when the watermark (the slowest windows partition's)
@@ -45,18 +46,14 @@ def register_peer_benchmarks(
         mark = watermarks.on_watermark(message.partition, record)
         if mark is not None:
             for end in peer_rounds.due_ends(latest, mark.value):
-                outputs = Outputs()  # delivered before the round is settled (streams.delivery)
                 for standard, values in peer_rounds.rounds(latest, end).items():
-                    await publish(outputs, standard, values, end)
-                await outputs.delivered()
+                    await publish(standard, values, end)
                 peer_rounds.settle(latest, end)
             return
         assert isinstance(record, envelope.WindowFinalRecord)  # the topic's other type
         peer_rounds.hold(latest, record.final)
 
-    async def publish(
-        outputs: Outputs, standard: str, values: dict[GroupKey, float], end: str
-    ) -> None:
+    async def publish(standard: str, values: dict[GroupKey, float], end: str) -> None:
         messages = benchmark_messages(
             values,
             window=settings.benchmark_window,
@@ -66,7 +63,7 @@ def register_peer_benchmarks(
             directions={standard: "at_least"},
         )
         for message in messages:
-            await outputs.send(
+            await held.send(
                 output,
                 key="|".join((message["agency"], message["service"], message["channel"],
                               standard)).encode(),

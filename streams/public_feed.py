@@ -22,7 +22,7 @@ from servicepulse.processors.records import dumps, epoch_of
 from servicepulse.processors.transparency import day_group, fold_final, public_performance
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
-from servicepulse.streams.delivery import Outputs
+from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.expiry import EventTimeExpiry
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
@@ -40,6 +40,7 @@ def register_public_feed(app: faust.App, settings: Settings, metrics: Metrics) -
     source = topology.PUBLIC_PERFORMANCE.source
     public = topology.topic(app, settings, topology.PUBLIC)
     days = topology.table(app, settings, topology.PUBLIC_DAYS)
+    held = held_writes(app)  # the day's state follows the rows (streams.delivery)
     retention = EventTimeExpiry(
         app, source.name(settings), days,
         settings.public_days_retention_days * SECONDS_PER_DAY,
@@ -74,10 +75,8 @@ def register_public_feed(app: faust.App, settings: Settings, metrics: Metrics) -
             return
         parts = fold_final((days.get(key) or {}).get("parts"), final)
         group = day_group(final["agency"], final["service"], parts)
-        outputs = Outputs()  # delivered before the day's state (streams.delivery)
         for row in public_performance(day, {key: group}, settings.public_min_responses):
-            await outputs.send(public, key=key.encode(), value=dumps(row))
-        await outputs.delivered()
+            await held.send(public, key=key.encode(), value=dumps(row))
         days[key] = {"p": partition, "end": day_end, "parts": parts}
         retention.note(partition, key, day_end)
 

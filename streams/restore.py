@@ -18,6 +18,8 @@ from typing import Any
 import faust
 from faust.serializers import codecs
 
+from servicepulse.streams.delivery import HeldWrites
+
 log = logging.getLogger(__name__)
 
 CODEC = "servicepulse-changelog-json"
@@ -64,12 +66,26 @@ def count_skips_with(callback: Callable[[str], None]) -> None:
 
 
 class RestorableTable(faust.Table[str, Any]):
-    """A str-keyed Faust table that skips changelog records it cannot restore."""
+    """A str-keyed Faust table that skips changelog records it cannot restore, and whose
+    changelog writes wait for the outputs sent before them (streams.delivery)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, held: HeldWrites, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.key_serializer = CODEC
         self.value_serializer = CODEC
+        self.held = held
+
+    def on_key_set(self, key: str, value: Any) -> None:
+        partition = self.partition_for_key(key)  # the current record's (Faust's own rule)
+        assert partition is not None
+        self.held.write(self, partition, key, value, deleted=False)
+        self._sensor_on_set(self, key, value)
+
+    def on_key_del(self, key: str) -> None:
+        partition = self.partition_for_key(key)
+        assert partition is not None
+        self.held.write(self, partition, key, None, deleted=True)
+        self._sensor_on_del(self, key)
 
     def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
         kept = []

@@ -22,6 +22,7 @@ import faust
 
 from servicepulse.processors.envelope import RecordType
 from servicepulse.schemas.models import FEEDBACK_TYPE, INTERACTION_TYPE
+from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.restore import RestorableTable
 from servicepulse.streams.settings import Settings
 
@@ -178,5 +179,5 @@ def table(app: faust.App, settings: Settings, spec: Table) -> Any:
     (streams.restore)."""
     return app.tables.add(RestorableTable(
         app, name=spec.name, default=None, partitions=spec.partitions(settings), key_type=str,
-        help=spec.help,
+        help=spec.help, held=held_writes(app),
     ))  # fmt: skip

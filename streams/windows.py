@@ -39,7 +39,7 @@ from servicepulse.processors.window_engine import Origin, WindowEngine
 from servicepulse.processors.windows import WindowSpec
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
-from servicepulse.streams.delivery import Outputs
+from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.public_feed import is_calendar_day
 from servicepulse.streams.settings import Settings
@@ -76,6 +76,9 @@ class StandardWindows:
         self.panes = topology.table(app, settings, topology.WINDOW_PANES)
         self.alerts_topic = topology.topic(app, settings, topology.ALERTS)
         self.alert_states = topology.table(app, settings, topology.ALERT_STATES)
+        # Finals, late records and alerts leave before the state that marks them sent, whose
+        # changelog writes wait for their delivery (streams.delivery).
+        self.held = held_writes(app)
         self.policy = AlertPolicy(
             for_seconds=settings.alert_for_seconds,
             resolve_after_seconds=settings.alert_resolve_seconds,
@@ -123,12 +126,9 @@ class StandardWindows:
             advanced = engine.advance(
                 panes, message.partition, decoded.channel, mark.value, mark.idle, time.time()
             )
-            # Finals (and the alerts they drive) are delivered before the entries that mark
-            # them sent are written (streams.delivery).
-            outputs = Outputs()
+            # Finals (and the alerts they drive) leave before the entries that mark them sent.
             for final in advanced.finals:
-                await self.send_final(outputs, final)
-            await outputs.delivered()
+                await self.send_final(final)
             engine.commit(panes, advanced)
             return
         assert isinstance(decoded, envelope.ObservationRecord)  # the topic's other type
@@ -145,9 +145,7 @@ class StandardWindows:
             watermark = applied.watermark if applied.watermark is not None else obs.at
             grace = self.settings.grace_seconds
             late_value = late_record(obs, record.event_id, watermark, grace)
-            outputs = Outputs()  # delivered before the offset that marks it done
-            await outputs.send(self.late, key=message.key, value=dumps(late_value))
-            await outputs.delivered()
+            await self.held.send(self.late, key=message.key, value=dumps(late_value))
             engine.commit(panes, applied)
             return
         if applied.standard is not None:
@@ -163,30 +161,26 @@ class StandardWindows:
             self.throttle.touch(ref)
         engine.commit(panes, applied)
 
-    async def send_final(self, outputs: Outputs, final: dict[str, Any]) -> None:
+    async def send_final(self, final: dict[str, Any]) -> None:
         """A final goes out, steps the alerts, and feeds benchmarks and the public feed."""
-        await self.publish(final, outputs)
+        await self.publish(final)
         standard = self.standards.for_group(
             final["agency"], final["service"], final["channel"]
         ).get(final["standard"])
         if final["window"] == self.settings.alert_window and standard is not None:
-            await self.evaluate_alerts(outputs, final, standard)
+            await self.evaluate_alerts(final, standard)
         if final["window"] == self.settings.benchmark_window:
             value = envelope.encode(WindowFinalRecord(final))
-            await outputs.send(self.benchmark_inputs, key=b"benchmarks", value=value)
+            await self.held.send(self.benchmark_inputs, key=b"benchmarks", value=value)
         if final["standard"] in PUBLIC_STANDARDS and is_calendar_day(final):
             key = f"{final['agency']}|{final['service']}".encode()
             value = envelope.encode(WindowFinalRecord(final))
-            await outputs.send(self.daily, key=key, value=value)
+            await self.held.send(self.daily, key=key, value=value)
 
-    async def publish(self, message: dict[str, Any], outputs: Outputs | None = None) -> None:
-        """A window message; a final's delivery is awaited with ``outputs``."""
+    async def publish(self, message: dict[str, Any]) -> None:
         key = "|".join((message["agency"], message["service"], message["channel"],
                         message["standard"])).encode()  # fmt: skip
-        if outputs is None:
-            await self.output.send(key=key, value=dumps(message))
-        else:
-            await outputs.send(self.output, key=key, value=dumps(message))
+        await self.held.send(self.output, key=key, value=dumps(message))
         if not message["final"]:
             self.export_gauges(message)
 
@@ -211,19 +205,15 @@ class StandardWindows:
                 1 if message["status"] == status else 0
             )
 
-    async def evaluate_alerts(
-        self, outputs: Outputs, final: dict[str, Any], standard: Standard
-    ) -> None:
+    async def evaluate_alerts(self, final: dict[str, Any], standard: Standard) -> None:
         """Each final of the alert window family steps that standard's alert machine, at the
         window's end in event time: a rolling evaluation every window step."""
         key = "|".join((final["agency"], final["service"], final["channel"], standard.name))
         at = epoch_of(final["window_end"])
         state, events = step(self.alert_states.get(key), final, at, self.policy, standard)
         for event in events:
-            await outputs.send(self.alerts_topic, key=event["fingerprint"].encode(),
-                               value=dumps(event))  # fmt: skip
-        # Its events delivered before the alert state moves on (streams.delivery).
-        await outputs.delivered()
+            await self.held.send(self.alerts_topic, key=event["fingerprint"].encode(),
+                                 value=dumps(event))  # fmt: skip
         self.alert_states[key] = state
         metrics = self.metrics
         labels = (metrics.agency(final["agency"]), metrics.service(final["service"]),

@@ -98,6 +98,20 @@ def test_all_idle_advances_with_the_wall_clock_bounded_by_now_less_disorder() ->
     assert stage.advance(NOW + 110) == Watermark(T + 60, idle=False)
 
 
+def test_channels_going_idle_together_release_the_furthest_watermark() -> None:
+    """A burst read to its end on every partition: the partitions fall quiet within moments
+    of each other, the one without new events still behind. The output must not stay there."""
+    stage = tracker("up:0", "up:1", idle=30)
+    stage.observe_watermark("up:0", T, False, NOW)
+    stage.observe_watermark("up:1", T, False, NOW)
+    stage.observe_watermark("up:1", T + 86_400, False, NOW + 1)  # the tail, on one partition
+    assert stage.advance(NOW + 1).value == T
+    assert stage.advance(NOW + 40) == Watermark(T + 86_400, idle=True)
+    # And a channel heard again holds it from there: its records behind it are late.
+    stage.observe_watermark("up:0", T + 5, False, NOW + 50)
+    assert stage.advance(NOW + 50) == Watermark(T + 86_400, idle=False)
+
+
 def test_quiet_start_waits_for_a_first_watermark() -> None:
     stage = tracker("up:0", idle=30)
     assert stage.advance(NOW + 100) == Watermark(None, idle=True)
