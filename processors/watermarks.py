@@ -18,8 +18,9 @@ while it says so (every input of that upstream task is idle), never for being sl
 since after a restart or under load its records may simply be queued. Idle channels do not
 hold the minimum back. When every channel is idle the watermark moves to the furthest any
 channel got (Flink's StatusWatermarkValve does the same), then on with the wall clock, bounded
-by ``now - disorder_s``, so a quiet group still gets its windows closed. An idle channel heard again becomes active and holds the minimum again (from then on:
-the watermark never goes back, so its records behind it are late).
+by ``now - disorder_s``, so a quiet group still gets its windows closed. An idle channel
+heard again becomes active and holds the minimum again (from then on: the watermark never goes
+back, so its records behind it are late).
 
 Pure arithmetic: the caller passes wall-clock ``now`` in, and keeps ``state()`` in a
 changelogged table; ``restore`` gives every channel a fresh idle timeout, since wall-clock
