@@ -1,0 +1,127 @@
+"""Changelog writes held until the outputs queued before them are delivered (streams.delivery).
+
+The broker side is simulated by delivery futures the test resolves itself, in the order a
+real producer may: partitions are sent independently, so a later output can be acknowledged
+first. The Kafka path itself is covered by the kill -9 integration tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from servicepulse.streams.delivery import HeldWrites
+
+
+class Producer:
+    def __init__(self) -> None:
+        self.flushes = 0
+
+    async def flush(self) -> None:
+        self.flushes += 1
+
+
+class App:
+    def __init__(self) -> None:
+        self.producer = Producer()
+        self.crashed: list[BaseException] = []
+
+    async def crash(self, reason: BaseException) -> None:
+        self.crashed.append(reason)
+
+
+class Topic:
+    """``send`` returns the delivery future, as Faust's does; the test resolves it."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[asyncio.Future[Any]] = []
+
+    async def send(self, *, key: bytes | None, value: bytes, partition: int | None) -> Any:
+        delivery = asyncio.get_running_loop().create_future()
+        self.deliveries.append(delivery)
+        return delivery
+
+
+class Table:
+    def __init__(self) -> None:
+        self.changelog: list[tuple[int, Any, Any]] = []
+
+    def send_changelog(self, partition: int, key: Any, value: Any, **_: Any) -> None:
+        self.changelog.append((partition, key, value))
+
+
+async def settle() -> None:
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+async def test_a_write_waits_for_every_output_queued_before_it() -> None:
+    app, topic, table = App(), Topic(), Table()
+    held = HeldWrites(app)  # type: ignore[arg-type]
+    await held.send(topic, key=b"a", value=b"1")  # type: ignore[arg-type]
+    await held.send(topic, key=b"b", value=b"2")  # type: ignore[arg-type]
+    held.write(table, 0, "case-1", {"n": 1}, deleted=False)
+    first, second = topic.deliveries
+    second.set_result("acked")  # another partition acknowledged first
+    await settle()
+    assert table.changelog == []
+    first.set_result("acked")
+    await settle()
+    assert table.changelog == [(0, "case-1", {"n": 1})]
+
+
+async def test_writes_keep_their_order_and_later_outputs_do_not_hold_earlier_writes() -> None:
+    app, topic, table = App(), Topic(), Table()
+    held = HeldWrites(app)  # type: ignore[arg-type]
+    held.write(table, 1, "k", {"v": 1}, deleted=False)  # nothing before it: leaves at once
+    await held.send(topic, key=b"x", value=b"x")  # type: ignore[arg-type]
+    held.write(table, 1, "k", {"v": 2}, deleted=False)
+    held.write(table, 1, "k", None, deleted=True)
+    assert table.changelog == [(1, "k", {"v": 1})]
+    topic.deliveries[0].set_result("acked")
+    await settle()
+    assert table.changelog == [(1, "k", {"v": 1}), (1, "k", {"v": 2}), (1, "k", None)]
+
+
+async def test_the_commit_flush_waits_for_held_writes_then_flushes_them() -> None:
+    app, topic, table = App(), Topic(), Table()
+    held = HeldWrites(app)  # type: ignore[arg-type]
+    await held.send(topic, key=b"x", value=b"x")  # type: ignore[arg-type]
+    held.write(table, 0, "k", 1, deleted=False)
+    flushing = asyncio.ensure_future(app.producer.flush())
+    await settle()
+    assert not flushing.done() and app.producer.flushes == 1
+    topic.deliveries[0].set_result("acked")
+    await asyncio.wait_for(flushing, 1)
+    assert table.changelog == [(0, "k", 1)]
+    assert app.producer.flushes == 2  # the released write is flushed before offsets commit
+
+
+async def test_the_flush_waits_only_for_what_was_held_before_it() -> None:
+    app, topic, table = App(), Topic(), Table()
+    held = HeldWrites(app)  # type: ignore[arg-type]
+    await held.send(topic, key=b"x", value=b"x")  # type: ignore[arg-type]
+    held.write(table, 0, "k", 1, deleted=False)
+    flushing = asyncio.ensure_future(app.producer.flush())
+    await settle()
+    await held.send(topic, key=b"y", value=b"y")  # type: ignore[arg-type]
+    held.write(table, 0, "k", 2, deleted=False)
+    topic.deliveries[0].set_result("acked")
+    await asyncio.wait_for(flushing, 1)  # not held up by the output queued after it
+    assert table.changelog == [(0, "k", 1)]
+
+
+async def test_a_failed_output_holds_its_write_back_and_stops_the_worker() -> None:
+    app, topic, table = App(), Topic(), Table()
+    held = HeldWrites(app)  # type: ignore[arg-type]
+    await held.send(topic, key=b"x", value=b"x")  # type: ignore[arg-type]
+    held.write(table, 0, "k", 1, deleted=False)
+    failure = RuntimeError("broker said no")
+    topic.deliveries[0].set_exception(failure)
+    await settle()
+    assert table.changelog == []
+    assert app.crashed == [failure]
+    with pytest.raises(RuntimeError):
+        topic.deliveries[0].result()
