@@ -25,8 +25,9 @@ from tests.unit.test_windows_vs_batch import assert_equal_to_batch, batch_finals
 pytestmark = pytest.mark.integration
 
 # Wider than the log's whole event-time span, far narrower than the lateness of its
-# deliberately late events (three days): "late" is then unambiguous in every run, whatever
-# order the worker's partitions happen to be processed in (see README, window semantics).
+# deliberately late events (three days). The batch reference judges lateness by the latest
+# event time in log order, the worker by its watermark; with this grace both keep every event
+# of the body and both drop the stragglers (test_event_time covers the default grace).
 GRACE = 43_200.0
 
 
