@@ -71,6 +71,14 @@ async def test_every_agent_dead_letters_garbage_and_processes_the_next_record(
     assert "Traceback" in worker.log_tail(2000)
 
     # Then good records reach every agent, and every flow's output appears.
+    await good_records_reach_every_agent(settings)
+
+
+async def good_records_reach_every_agent(settings: Settings) -> None:
+    """Good events for every flow (va phone cases, one run-around, peers, csat surveys, then a
+    case two days on so day windows close), and waits for each agent's output to appear
+    (score-feedback, journeys, correlate-cases + standard-windows, peer-benchmarks, the public
+    feed). Outputs already on the topics from before count: call it on fresh topics."""
     interactions = case_events("case-run", "c-run", "va", 0, transfers=3)
     for n in range(8):
         interactions += case_events(f"case-peer-{n}", f"c-peer-{n}", ["ssa", "irs"][n % 2],
