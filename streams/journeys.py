@@ -31,7 +31,7 @@ from servicepulse.schemas.models import InteractionEvent, InteractionKind
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
 from servicepulse.streams.expiry import EventTimeExpiry
-from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.metrics import Metrics, count_when_delivered
 from servicepulse.streams.settings import Settings
 
 
@@ -95,9 +95,11 @@ class CustomerJourneys:
             await self.observations.send(key=key, value=value)
         at = last_event_at(journey)
         value = dumps(journey_message(ref, journey, at))
-        await self.journeys_topic.send(key=ref.encode(), value=value)
+        flagged = None
         if update.newly_run_around:
-            metrics.journeys_run_around.labels(metrics.agency(event.agency)).inc()
+            run_around = metrics.journeys_run_around.labels(metrics.agency(event.agency))
+            flagged = count_when_delivered(run_around)
+        await self.journeys_topic.send(key=ref.encode(), value=value, callback=flagged)
         customers[ref] = {"journey": journey, "contacts": contacts, "p": message.partition}
         idle.note(message.partition, ref, at)
         idle.advance(message.partition, at)
