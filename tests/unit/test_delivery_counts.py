@@ -42,9 +42,9 @@ def acknowledged(offset: int) -> RecordMetadata:
     return RecordMetadata(partition.topic, 0, partition, offset, -1, 0, 0)
 
 
-async def test_a_dead_letter_is_counted_when_acknowledged_and_never_when_its_send_fails() -> (
-    None
-):
+async def send_two_dead_letters() -> tuple[float | None, float | None]:
+    """Two dead letters through the worker's DeadLetters; the first send is acknowledged, the
+    second fails. The count once both are queued, and once both are settled."""
     app = faust.App("delivery-counts", broker="kafka://127.0.0.1:1", autodiscover=False)
     producer = HeldProducer()
 
@@ -55,22 +55,26 @@ async def test_a_dead_letter_is_counted_when_acknowledged_and_never_when_its_sen
     registry = CollectorRegistry()
     dead_letters = DeadLetters(app, Settings(), Metrics(registry))
     rejection = Rejection(RejectCategory.MALFORMED_JSON, "not JSON")
-
-    def counted() -> float | None:
-        return registry.get_sample_value(COUNTED, LABELS)
-
     for offset in (1, 2):
         message = SimpleNamespace(topic="feedback.events", partition=0, offset=offset,
                                   key=b"k", value=b"{")  # fmt: skip
         await dead_letters.send(message, rejection, "gov.servicepulse.feedback.v1")
     assert len(producer.deliveries) == 2
-    assert not counted()  # queued, not acknowledged: nothing counted yet
-
+    queued = registry.get_sample_value(COUNTED, LABELS)
     producer.deliveries[0].set_result(acknowledged(0))
     producer.deliveries[1].set_exception(RuntimeError("broker said no"))
     await asyncio.sleep(0)  # the delivery futures' done-callbacks run
-    assert counted() == 1.0  # the acknowledged one; the failed one never
-    # Faust leaves the failed send's exception on its FutureMessage, unretrieved: collect it
-    # now, so its "never retrieved" finaliser runs here, not inside a later import's ast.parse
-    # (CPython 3.11 then raises "AST constructor recursion depth mismatch").
+    return queued, registry.get_sample_value(COUNTED, LABELS)
+
+
+async def test_a_dead_letter_is_counted_when_acknowledged_and_never_when_its_send_fails() -> (
+    None
+):
+    queued, settled = await send_two_dead_letters()
+    # Faust leaves the failed send's exception on its FutureMessage, unretrieved, in a
+    # reference cycle: collected now, its "never retrieved" finaliser runs here, not inside a
+    # later import's ast.parse (CPython 3.11 then raises "AST constructor recursion depth
+    # mismatch").
     gc.collect()
+    assert not queued  # queued, not acknowledged: nothing counted yet
+    assert settled == 1.0  # the acknowledged one; the failed one never
