@@ -74,80 +74,120 @@ ARRAY_ELEMENTS: dict[tuple[type, str], Any] = {
 }
 
 
+Check = Callable[[Any], str | None]
+
+
 def mismatch(value: Any, hint: Any) -> str | None:
     """Why ``value`` (decoded JSON) does not have the type ``hint``, or None if it does."""
-    origin = get_origin(hint)
-    if hint is Any:
-        return None
-    if hint is float:
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        return None if number and math.isfinite(value) else _expected("a finite number", value)
-    if hint in (int, str, bool):
-        exact = isinstance(value, hint) and (hint is bool or not isinstance(value, bool))
-        return None if exact else _expected(hint.__name__, value)
-    if hint is type(None):
-        return None if value is None else _expected("null", value)
-    if origin in (Union, types.UnionType):
-        arms = get_args(hint)
-        if any(mismatch(value, arm) is None for arm in arms):
-            return None
-        return _expected(" or ".join(_name(arm) for arm in arms), value)
-    if origin is Literal:
-        return None if value in get_args(hint) else _expected(f"one of {get_args(hint)}", value)
-    if is_typeddict(hint):
-        return _typeddict_mismatch(value, hint)
-    if origin is list:
-        if not isinstance(value, list):
-            return _expected("an array", value)
-        return _first((f"[{i}]", item, get_args(hint)[0]) for i, item in enumerate(value))
-    if origin is tuple:
-        wanted = get_args(hint)
-        if not isinstance(value, list) or len(value) != len(wanted):
-            return _expected(f"an array of {len(wanted)}", value)
-        pairs = enumerate(zip(value, wanted, strict=True))
-        return _first((f"[{i}]", item, arm) for i, (item, arm) in pairs)
-    if origin is dict:
-        key_hint, value_hint = get_args(hint)
-        if not isinstance(value, dict):
-            return _expected("an object", value)
-        for key in value:
-            if (problem := mismatch(key, key_hint)) is not None:
-                return f"key {key!r:.40}: {problem}"
-        return _first((f"[{key!r:.40}]", item, value_hint) for key, item in value.items())
-    raise TypeError(f"no shape check for {hint!r}")
-
-
-def _typeddict_mismatch(value: Any, shape: Any) -> str | None:
-    if not isinstance(value, dict):
-        return _expected(f"an object ({shape.__name__})", value)
-    for name, hint, optional in _fields(shape):
-        if name not in value:
-            if optional:
-                continue
-            return f"field {name!r} is missing"
-        if (problem := mismatch(value[name], hint)) is not None:
-            return _at(f".{name}", problem)
-    return None
+    return _checker(hint)(value)
 
 
 @cache
-def _fields(shape: Any) -> list[tuple[str, Any, bool]]:
-    """(name, hint, optional) of each field: NotRequired unwrapped (typing.TypedDict on 3.11
-    counts a NotRequired field under postponed annotations as required), arrays refined."""
+def _checker(hint: Any) -> Check:
+    """The check of ``hint``, built once: restore runs it on every changelog record."""
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is Any:
+        return lambda value: None
+    if hint is float:  # type(), not isinstance: a bool is not a number here
+        return lambda value: (
+            None if type(value) in (float, int) and math.isfinite(value)
+            else _expected("a finite number", value)
+        )  # fmt: skip
+    if hint in (int, str, bool, type(None)):
+        exact, name = hint, _name(hint)
+        return lambda value: None if type(value) is exact else _expected(name, value)
+    if origin in (Union, types.UnionType):
+        return _union([_checker(arm) for arm in args], " or ".join(map(_name, args)))
+    if origin is Literal:
+        allowed = frozenset(args)
+        return lambda value: None if value in allowed else _expected(f"one of {args}", value)
+    if is_typeddict(hint):
+        return _typeddict(hint)
+    if origin is list:
+        return _array(_checker(args[0]))
+    if origin is tuple:
+        return _fixed_array([_checker(arm) for arm in args])
+    if origin is dict:
+        return _object(_checker(args[0]), _checker(args[1]))
+    raise TypeError(f"no shape check for {hint!r}")
+
+
+def _union(arms: list[Check], names: str) -> Check:
+    def check(value: Any) -> str | None:
+        if any(arm(value) is None for arm in arms):
+            return None
+        return _expected(names, value)
+
+    if len(arms) == 2 and arms[1] is _checker(type(None)):  # X | None, the common union
+        first = arms[0]
+        return lambda value: (
+            None if value is None or first(value) is None else _expected(names, value)
+        )
+    return check
+
+
+def _array(element: Check) -> Check:
+    def check(value: Any) -> str | None:
+        if type(value) is not list:
+            return _expected("an array", value)
+        for index, item in enumerate(value):
+            if (problem := element(item)) is not None:
+                return _at(f"[{index}]", problem)
+        return None
+
+    return check
+
+
+def _fixed_array(elements: list[Check]) -> Check:
+    def check(value: Any) -> str | None:
+        if type(value) is not list or len(value) != len(elements):
+            return _expected(f"an array of {len(elements)}", value)
+        for index, (item, element) in enumerate(zip(value, elements, strict=True)):
+            if (problem := element(item)) is not None:
+                return _at(f"[{index}]", problem)
+        return None
+
+    return check
+
+
+def _object(key_check: Check, value_check: Check) -> Check:
+    def check(value: Any) -> str | None:
+        if type(value) is not dict:
+            return _expected("an object", value)
+        for key, item in value.items():
+            if (problem := key_check(key)) is not None:
+                return f"key {key!r:.40}: {problem}"
+            if (problem := value_check(item)) is not None:
+                return _at(f"[{key!r:.40}]", problem)
+        return None
+
+    return check
+
+
+def _typeddict(shape: Any) -> Check:
+    """Field by field: NotRequired unwrapped (typing.TypedDict on 3.11 counts a NotRequired
+    field under postponed annotations as required), arrays refined (ARRAY_ELEMENTS)."""
     fields = []
     for name, hint in get_type_hints(shape, include_extras=True).items():
         optional = get_origin(hint) is NotRequired
         if optional:
             (hint,) = get_args(hint)
-        fields.append((name, ARRAY_ELEMENTS.get((shape, name), hint), optional))
-    return fields
+        fields.append((name, _checker(ARRAY_ELEMENTS.get((shape, name), hint)), optional))
+    what = f"an object ({shape.__name__})"
 
+    def check(value: Any) -> str | None:
+        if type(value) is not dict:
+            return _expected(what, value)
+        for name, field_check, optional in fields:
+            if name not in value:
+                if optional:
+                    continue
+                return f"field {name!r} is missing"
+            if (problem := field_check(value[name])) is not None:
+                return _at(f".{name}", problem)
+        return None
 
-def _first(items: Any) -> str | None:
-    for where, item, hint in items:
-        if (problem := mismatch(item, hint)) is not None:
-            return _at(where, problem)
-    return None
+    return check
 
 
 def _at(where: str, problem: str) -> str:
@@ -160,7 +200,7 @@ def _expected(what: str, value: Any) -> str:
 
 
 def _name(hint: Any) -> str:
-    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
+    return "null" if hint is type(None) else str(getattr(hint, "__name__", hint))
 
 
 # A table's check: (key, value) -> what is wrong with the value, or None. Called for values

@@ -5,7 +5,8 @@ Issue 12's poison list, per topic (hypothesis draws the records): on an input to
 bytes, arbitrary JSON, bad event times, duplicate JSON keys, CloudEvents with a content type
 that is not JSON, and a value over the size limit; on an internal topic random bytes,
 arbitrary JSON, records of a type the topic does not carry, broken records of a type it does
-(fields missing or replaced, event times out of range), and a value of 1.5 MiB. Each topic's
+(fields missing or replaced, event times out of range, group fields or window times we never
+write), and a value of 1.5 MiB. Each topic's
 records go out in one batch before anything good, and the draw is derandomized: every run
 feeds the same records. An input record's category is the pure decoder's verdict, checked
 against what its kind must give (a duplicate key: malformed_json, …); every internal one is an
@@ -153,19 +154,37 @@ def internal_garbage(spec: topology.Topic) -> st.SearchStrategy[tuple[str, bytes
             record[field] = replacement
         return dumped(record)
 
-    def unreadable(raw: bytes) -> bool:
-        try:
-            envelope.decode(raw, spec.accepts)
-        except envelope.UnreadableRecord:
-            return True
-        return False
+    @st.composite
+    def odd_field(draw: st.DrawFn) -> bytes:
+        """A record of a type the topic carries with a group field or window time we never
+        write: these become "|"-joined table keys, or are compared as text."""
+        record = json.loads(json.dumps(draw(st.sampled_from(ours))))
+        target = record.get("final") or record.get("event") or record
+        field = draw(st.sampled_from([name for name in ODD_FIELDS if name in target]))
+        target[field] = draw(odd_strings)
+        return dumped(record)
 
     return st.one_of(
         st.tuples(st.just("bytes"), st.binary(max_size=300)),
         st.tuples(st.just("json"), json_values.map(dumped)),
         st.tuples(st.just("foreign_type"), st.sampled_from(foreign).map(examples.__getitem__)),
-        st.tuples(st.just("broken"), broken().filter(unreadable)),
+        st.tuples(st.just("broken"), broken().filter(lambda raw: unreadable(raw, spec))),
+        st.tuples(st.just("odd_field"), odd_field()),
     )
+
+
+ODD_FIELDS = ("agency", "service", "channel", "standard", "window_start", "window_end")
+odd_strings = st.sampled_from(
+    ["va|x", "", "VA", "x" * 80, "fax", "2026-11-03T00:00:00Z", "9999-01-01T00:00:00.000Z"]
+) | st.text(max_size=12).map(lambda text: f"{text}|")
+
+
+def unreadable(raw: bytes, spec: topology.Topic) -> bool:
+    try:
+        envelope.decode(raw, spec.accepts)
+    except envelope.UnreadableRecord:
+        return True
+    return False
 
 
 # (topic, partition, offset) -> (kind, dead-letter category)
@@ -208,6 +227,8 @@ def batches_for(settings: Settings, bounds_now: float) -> dict[str, list[tuple[s
         else:
             kinds = generated(internal_garbage(spec), PER_TOPIC - 1)
             kinds.append(("huge", b"[" + b"1," * (INTERNAL_HUGE // 2) + b"]"))
+            for kind, raw in kinds:
+                assert unreadable(raw, spec), (kind, raw)  # the codec refuses it
             batch = [(kind, raw, INTERNAL_ERROR) for kind, raw in kinds]
         batches[name] = batch
     return batches
@@ -260,7 +281,8 @@ def test_garbage_on_every_topic_is_dead_lettered_by_category_and_every_agent_goe
         found[(source["topic"], source["partition"], source["offset"])] = letter["category"]
     assert found == {position: category for position, (_, category) in expected.items()}
     kinds = {kind for kind, _ in expected.values()}
-    assert {"huge", "duplicate", "time", "content_type", "foreign_type", "broken"} <= kinds
+    assert {"huge", "duplicate", "time", "content_type", "foreign_type", "broken",
+            "odd_field"} <= kinds  # fmt: skip
 
     asyncio.run(good_records_reach_every_agent(test_settings))
     assert worker.process is not None and worker.process.poll() is None
