@@ -82,6 +82,11 @@ def mismatch(value: Any, hint: Any) -> str | None:
     return _checker(hint)(value)
 
 
+def _is_null(value: Any) -> str | None:
+    return None if value is None else _expected("null", value)
+
+
+
 @cache
 def _checker(hint: Any) -> Check:
     """The check of ``hint``, built once: restore runs it on every changelog record."""
@@ -93,7 +98,9 @@ def _checker(hint: Any) -> Check:
             None if type(value) in (float, int) and math.isfinite(value)
             else _expected("a finite number", value)
         )  # fmt: skip
-    if hint in (int, str, bool, type(None)):
+    if hint is type(None):
+        return _is_null
+    if hint in (int, str, bool):
         exact, name = hint, _name(hint)
         return lambda value: None if type(value) is exact else _expected(name, value)
     if origin in (Union, types.UnionType):
@@ -118,7 +125,7 @@ def _union(arms: list[Check], names: str) -> Check:
             return None
         return _expected(names, value)
 
-    if len(arms) == 2 and arms[1] is _checker(type(None)):  # X | None, the common union
+    if len(arms) == 2 and arms[1] is _is_null:  # X | None, the common union
         first = arms[0]
         return lambda value: (
             None if value is None or first(value) is None else _expected(names, value)
