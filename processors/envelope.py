@@ -19,6 +19,7 @@ publisher's schema violation.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -29,8 +30,9 @@ from servicepulse.processors.cases import Observation
 from servicepulse.processors.decoding import EARLIEST_EVENT_TIME, LATEST_EVENT_TIME
 from servicepulse.processors.records import SourcePosition, dumps
 from servicepulse.processors.sentiment import Sentiment
+from servicepulse.processors.timestamps import epoch_of, rfc3339
 from servicepulse.processors.watermarks import Watermark
-from servicepulse.schemas.models import FeedbackEvent, InteractionEvent
+from servicepulse.schemas.models import SHORT_ID_PATTERN, Channel, FeedbackEvent, InteractionEvent
 
 
 class RecordType(StrEnum):
@@ -151,26 +153,29 @@ def decode(raw: bytes | None, accepted: frozenset[RecordType]) -> InternalRecord
 
 def _decode_document(record_type: RecordType, document: dict[str, Any]) -> InternalRecord:
     if record_type is RecordType.OBSERVATION:
-        names = ("agency", "service", "channel", "standard")
-        fields = {name: str(document[name]) for name in names}
-        at, value = float(document["at"]), float(document["value"])
+        agency, service = _short_id(document, "agency"), _short_id(document, "service")
+        channel, standard = _channel(document), _short_id(document, "standard")
+        at, value = _number(document, "at"), _number(document, "value")
         # Ingest bounds event times; a record that is not ours must not bring unbounded or
-        # unrepresentable times (or NaN) into window arithmetic.
-        if not EARLIEST_EVENT_TIME <= at <= LATEST_EVENT_TIME or not math.isfinite(value):
-            raise ValueError(f"observation time {at!r} or value {value!r} out of range")
-        obs = Observation(**fields, at=at, value=value)
-        return ObservationRecord(
-            obs, str(document["event_id"]), str(document["origin"]), int(document["origin_offset"])
-        )
+        # unrepresentable times into window arithmetic.
+        if not EARLIEST_EVENT_TIME <= at <= LATEST_EVENT_TIME:
+            raise ValueError(f"observation time {at!r} out of range")
+        obs = Observation(agency, service, channel, standard, at=at, value=value)
+        event_id, origin = document["event_id"], document["origin"]
+        if not isinstance(event_id, str) or not isinstance(origin, str):
+            raise TypeError("fields 'event_id' and 'origin' must be strings")
+        return ObservationRecord(obs, event_id, origin, _count(document, "origin_offset"))
     if record_type is RecordType.WATERMARK:
-        value = document["watermark"]
-        mark = Watermark(None if value is None else float(value), bool(document["idle"]))
-        return WatermarkRecord(str(document["from"]), mark)
+        watermark = None if document["watermark"] is None else _number(document, "watermark")
+        # Bounded as event times are: a watermark far past them would close every window.
+        if watermark is not None and not EARLIEST_EVENT_TIME <= watermark <= LATEST_EVENT_TIME:
+            raise ValueError(f"watermark {watermark!r} out of range")
+        idle, channel = document["idle"], document["from"]
+        if not isinstance(idle, bool) or not isinstance(channel, str):
+            raise TypeError("fields 'idle' and 'from' must be a boolean and a string")
+        return WatermarkRecord(channel, Watermark(watermark, idle))
     if record_type is RecordType.WINDOW_FINAL:
-        final = document["final"]
-        if not isinstance(final, dict):
-            raise TypeError("field 'final' is not an object")
-        return WindowFinalRecord(final)
+        return WindowFinalRecord(_window_final(document["final"]))
     found = document.get("sentiment")
     event = _EVENT_MODELS[record_type].model_validate(document["event"])
     if not EARLIEST_EVENT_TIME <= event.occurred_at_epoch <= LATEST_EVENT_TIME:
@@ -200,3 +205,70 @@ def decode_window_final(raw: bytes | None) -> WindowFinalRecord:
     record = decode(raw, frozenset({RecordType.WINDOW_FINAL}))
     assert isinstance(record, WindowFinalRecord)  # decode returns the accepted type
     return record
+
+
+# A record's group fields become table keys joined with "|" (agency|service|channel|standard)
+# and are split back by the window-update timer and peer ranking: a record that is not ours
+# must bring short ids (no "|") and a known channel, or one odd key would break every later
+# pass over the keys. Numbers are JSON numbers, never strings or booleans.
+_SHORT_ID = re.compile(SHORT_ID_PATTERN)
+_CHANNELS = frozenset(channel.value for channel in Channel)
+
+
+def _short_id(document: dict[str, Any], name: str) -> str:
+    value = document[name]
+    if not isinstance(value, str) or not _SHORT_ID.fullmatch(value):
+        raise ValueError(f"field {name!r} is not a short id: {value!r:.40}")
+    return value
+
+
+def _channel(document: dict[str, Any]) -> str:
+    value = document["channel"]
+    if value not in _CHANNELS:
+        raise ValueError(f"field 'channel' is not a channel: {value!r:.40}")
+    return str(value)
+
+
+def _number(document: dict[str, Any], name: str) -> float:
+    value = document[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"field {name!r} is not a finite number: {value!r:.40}")
+    return float(value)
+
+
+def _count(document: dict[str, Any], name: str) -> int:
+    value = document[name]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"field {name!r} is not a count: {value!r:.40}")
+    return value
+
+
+def _epoch_or_nan(text: Any) -> float:
+    try:
+        return epoch_of(text) if isinstance(text, str) else math.nan
+    except ValueError:
+        return math.nan
+
+
+def _window_final(final: Any) -> dict[str, Any]:
+    """A final as standard-windows writes it, as far as peer ranking and the public feed read
+    it: a window's times are canonical RFC 3339 (compared as text) within the event-time
+    range, counts are counts, compliance a share or null."""
+    if not isinstance(final, dict):
+        raise TypeError("field 'final' is not an object")
+    for name in ("agency", "service", "standard"):
+        _short_id(final, name)
+    _channel(final)
+    if not isinstance(final["window"], str):  # a name from SERVICEPULSE_WINDOWS
+        raise TypeError(f"field 'window' is not a window name: {final['window']!r:.40}")
+    for name in ("window_start", "window_end"):
+        text = final[name]
+        at = _epoch_or_nan(text)
+        if not EARLIEST_EVENT_TIME <= at <= LATEST_EVENT_TIME or rfc3339(at) != text:
+            raise ValueError(f"field {name!r} is not a window time: {text!r:.40}")
+    _count(final, "count")
+    if "hits" in final:
+        _count(final, "hits")
+    if final["compliance"] is not None and not 0 <= _number(final, "compliance") <= 1:
+        raise ValueError(f"field 'compliance' is not a share: {final['compliance']!r:.40}")
+    return final

@@ -30,7 +30,14 @@ silence before a restart says nothing about after it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
+
+
+class TrackerState(TypedDict):
+    """What a changelog keeps of a tracker: its output and each channel's watermark."""
+
+    output: float | None
+    channels: dict[str, float | None]
 
 
 @dataclass(slots=True)
@@ -130,7 +137,7 @@ class WatermarkTracker:
             self.output = candidate
         return Watermark(self.output, idle=not active)
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> TrackerState:
         """What a changelog keeps: channel watermarks and the output (JSON-serialisable)."""
         return {
             "output": self.output,
@@ -139,7 +146,7 @@ class WatermarkTracker:
 
     @classmethod
     def restore(
-        cls, state: dict[str, Any] | None, channels: tuple[str, ...], disorder_s: float,
+        cls, state: TrackerState | None, channels: tuple[str, ...], disorder_s: float,
         idle_timeout_s: float | None, now: float,
     ) -> WatermarkTracker:  # fmt: skip
         tracker = cls(channels, disorder_s, idle_timeout_s, now)

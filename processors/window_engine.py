@@ -43,7 +43,7 @@ from servicepulse.processors.aggregates import AggregateState, aggregator_for
 from servicepulse.processors.cases import Observation
 from servicepulse.processors.standards import Standard, StandardsConfig
 from servicepulse.processors.timestamps import rfc3339
-from servicepulse.processors.watermarks import Watermark, WatermarkTracker
+from servicepulse.processors.watermarks import TrackerState, Watermark, WatermarkTracker
 from servicepulse.processors.windows import (
     DEFAULT_GRACE_S,
     DEFAULT_WINDOWS,
@@ -67,7 +67,7 @@ class PartitionEntry(TypedDict):
     (WatermarkTracker state), and the (group, standard)s living in the partition."""
 
     wm: float | None
-    tracker: dict[str, Any] | None
+    tracker: TrackerState | None
     groups: list[str]
 
 

@@ -17,7 +17,7 @@ import faust
 from servicepulse.processors.decoding import RejectCategory, Rejection
 from servicepulse.processors.records import SourcePosition, dead_letter, dead_letter_key, dumps
 from servicepulse.streams import topology
-from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.metrics import Metrics, count_when_delivered
 from servicepulse.streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,12 @@ class DeadLetters:
     async def send(self, message: Any, rejection: Rejection, expected_type: str) -> None:
         raw = message.value if isinstance(message.value, bytes | None) else None
         position = SourcePosition(message.topic, message.partition, message.offset)
-        self.metrics.events_deadlettered.labels(message.topic, rejection.category.value).inc()
+        counter = self.metrics.events_deadlettered.labels(message.topic, rejection.category.value)
         letter = dead_letter(raw, message.key, rejection, position, expected_type, time.time())
         key = None if message.key is None else dead_letter_key(message.key)
-        await self.topic.send(key=key, value=dumps(letter))
+        await self.topic.send(
+            key=key, value=dumps(letter), callback=count_when_delivered(counter)
+        )
 
 
 def run_agent(

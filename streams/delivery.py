@@ -57,10 +57,11 @@ class HeldWrites:
 
     async def send(
         self, topic: faust.TopicT, *, key: bytes | None, value: bytes,
-        partition: int | None = None,
+        partition: int | None = None, callback: Callable[[Any], None] | None = None,
     ) -> None:  # fmt: skip
-        """Sends an output; changelog writes made after this wait for its delivery."""
-        sent = await topic.send(key=key, value=value, partition=partition)
+        """Sends an output; changelog writes made after this wait for its delivery.
+        ``callback``: Faust's, called once the broker acknowledged it."""
+        sent = await topic.send(key=key, value=value, partition=partition, callback=callback)
         future = asyncio.ensure_future(sent)
         self._queue.append(future)
         self._queued += 1

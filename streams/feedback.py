@@ -23,7 +23,7 @@ from servicepulse.schemas.models import FeedbackEvent
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
 from servicepulse.streams.delivery import held_writes
-from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.metrics import Metrics, count_when_delivered
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.watermarks import StageWatermarks, channels_of
 
@@ -96,10 +96,15 @@ class FeedbackScoring:
         # Outputs first, then the record that the event was handled (its changelog write held
         # until they are delivered: streams.delivery): a worker stopped in between repeats
         # outputs (consumers dedupe by event_id; windows by origin) rather than losing them.
+        agency = metrics.agency(event.agency)
+        label = sentiment.label if sentiment is not None else "none"
         await self.held.send(
             self.scored,
             key=event.event_id.encode(),
             value=dumps(scored_feedback(event, sentiment, record.source, time.time())),
+            callback=count_when_delivered(
+                metrics.feedback_scored.labels(agency, event.channel.value, label)
+            ),
         )
         origin = SourcePosition(message.topic, message.partition, message.offset)
         for obs in feedback_observations(event, sentiment.label if sentiment else None):
@@ -108,9 +113,6 @@ class FeedbackScoring:
             await self.held.send(self.observations, key=key, value=value)
         self.seen_ids[event.event_id] = {"seen": now, "p": message.partition}
         self.expiry.note(message.partition, event.event_id, now)
-        agency = metrics.agency(event.agency)
-        label = sentiment.label if sentiment is not None else "none"
-        metrics.feedback_scored.labels(agency, event.channel.value, label).inc()
         if sentiment is not None:
             metrics.comment_polarity.labels(agency).observe(sentiment.polarity)
         metrics.processing_latency.labels("feedback").observe(

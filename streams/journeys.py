@@ -32,7 +32,7 @@ from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
 from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.expiry import EventTimeExpiry
-from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.metrics import Metrics, count_when_delivered
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.watermarks import StageWatermarks, channels_of
 
@@ -106,9 +106,11 @@ class CustomerJourneys:
             await self.held.send(self.observations, key=key, value=value)
         at = last_event_at(journey)
         value = dumps(journey_message(ref, journey, at))
-        await self.held.send(self.journeys_topic, key=ref.encode(), value=value)
+        flagged = None
         if update.newly_run_around:
-            metrics.journeys_run_around.labels(metrics.agency(event.agency)).inc()
+            run_around = metrics.journeys_run_around.labels(metrics.agency(event.agency))
+            flagged = count_when_delivered(run_around)
+        await self.held.send(self.journeys_topic, key=ref.encode(), value=value, callback=flagged)
         customers[ref] = {"journey": journey, "contacts": contacts, "p": message.partition}
         idle.note(message.partition, ref, at)
         idle.advance(message.partition, at)

@@ -6,6 +6,9 @@ fold into "other". Never customer_ref, case_id or event_id.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from servicepulse.processors.labels import BoundedLabelValues
@@ -39,7 +42,8 @@ class Metrics:
         )
         self.events_deadlettered = Counter(
             "servicepulse_events_deadlettered_total",
-            "Records sent to the dead-letter topic, by source topic and error category",
+            "Records the broker acknowledged on the dead-letter topic, by source topic and error "
+            "category",
             ["topic", "category"],
             registry=registry,
         )
@@ -51,7 +55,8 @@ class Metrics:
         )
         self.feedback_scored = Counter(
             "servicepulse_feedback_scored_total",
-            "Feedback events published on the scored topic, by sentiment label (none: no comment)",
+            "Feedback events the broker acknowledged on the scored topic, by sentiment label "
+            "(none: no comment)",
             ["agency", "channel", "sentiment"],
             registry=registry,
         )
@@ -220,3 +225,11 @@ class Metrics:
             ["partition"],
             registry=registry,
         )
+
+
+def count_when_delivered(counter: Counter) -> Callable[[Any], None]:
+    """A callback for Faust's ``topic.send(callback=...)`` that counts the record once the
+    broker acknowledged it. Faust calls it from the delivery future only on success, so a
+    record still in flight, or one whose send failed, is not counted; and the sender goes on
+    without waiting for the acknowledgement (awaiting each one would cost throughput)."""
+    return lambda _delivered: counter.inc()

@@ -2,7 +2,10 @@
 
 Faust restores a table by reading its changelog topic back. A record servicepulse did not write
 there — a key or value that is not JSON, a key that is not a string — used to stop recovery
-with no error naming it (Faust's decode error surfaced nowhere) or to break the table later.
+with no error naming it (Faust's decode error surfaced nowhere) or to break the table later;
+a value of the wrong shape for its table (a number where a case belongs) made the agent
+reading it fail on every event. Each table has a shape check (processors.state_shapes, given
+by streams.topology), run here once per changelog record instead of on every read.
 Here such a record is skipped: one ERROR line names the table, topic, partition, offset and
 the problem, and ``servicepulse_changelog_records_skipped_total{table}`` counts it. Whatever
 the record held is lost to the table, which is what restoring it would have done anyway.
@@ -18,6 +21,7 @@ from typing import Any
 import faust
 from faust.serializers import codecs
 
+from servicepulse.processors.state_shapes import TableShape
 from servicepulse.streams.delivery import HeldWrites
 
 log = logging.getLogger(__name__)
@@ -46,14 +50,17 @@ class _ChangelogJson(codecs.json):
 codecs.register(CODEC, _ChangelogJson())
 
 
-def unrestorable(key: object, value: object) -> str | None:
-    """Why a changelog record cannot be restored into a str-keyed table, or None."""
+def unrestorable(key: object, value: object, shape: TableShape) -> str | None:
+    """Why a changelog record cannot be restored into a str-keyed table whose values have
+    ``shape``, or None."""
     if isinstance(key, Unreadable):
         return f"its key is {key.problem}: {key.head!r}"
     if not isinstance(key, str):
         return f"its key is not a JSON string: {key!r:.40}"
     if isinstance(value, Unreadable):
         return f"its value is {value.problem}: {value.head!r}"
+    if value is not None and (problem := shape(key, value)) is not None:
+        return f"its value does not fit the table: {problem}"
     return None
 
 
@@ -66,11 +73,13 @@ def count_skips_with(callback: Callable[[str], None]) -> None:
 
 
 class RestorableTable(faust.Table[str, Any]):
-    """A str-keyed Faust table that skips changelog records it cannot restore, and whose
-    changelog writes wait for the outputs sent before them (streams.delivery)."""
+    """A str-keyed Faust table that skips changelog records it cannot restore, among them
+    values that do not have ``shape``, and whose changelog writes wait for the outputs sent
+    before them (streams.delivery)."""
 
-    def __init__(self, *args: Any, held: HeldWrites, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, shape: TableShape, held: HeldWrites, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.shape = shape
         self.key_serializer = CODEC
         self.value_serializer = CODEC
         self.held = held
@@ -90,7 +99,7 @@ class RestorableTable(faust.Table[str, Any]):
     def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
         kept = []
         for event in batch:
-            problem = unrestorable(event.key, event.value)
+            problem = unrestorable(event.key, event.value, self.shape)
             if problem is None:
                 kept.append(event)
                 continue

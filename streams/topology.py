@@ -20,7 +20,11 @@ from typing import Any, Literal
 
 import faust
 
+from servicepulse.processors import state_shapes
+from servicepulse.processors.alerts import AlertState
+from servicepulse.processors.cases import Case
 from servicepulse.processors.envelope import RecordType
+from servicepulse.processors.state_shapes import TableShape
 from servicepulse.schemas.models import FEEDBACK_TYPE, INTERACTION_TYPE
 from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.restore import RestorableTable
@@ -97,6 +101,8 @@ class Table:
     name: str
     source: Topic  # the topic whose partitions the table's rows live in
     help: str
+    # What a changelog value must look like to be restored (processors.state_shapes).
+    shape: TableShape
 
     def partitions(self, settings: Settings) -> int:
         return self.source.partitions(settings)
@@ -105,27 +111,36 @@ class Table:
 SEEN_EVENT_IDS = Table(
     "feedback-seen-event-ids", FEEDBACK_BY_EVENT_ID,
     "event_id -> first sighting, for redelivery detection",
+    state_shapes.value_of(state_shapes.SeenId),
 )  # fmt: skip
-CASES = Table("cases", INTERACTIONS_BY_CASE_ID, "case_id -> case state (processors.cases)")
+CASES = Table(
+    "cases", INTERACTIONS_BY_CASE_ID, "case_id -> case state (processors.cases)",
+    state_shapes.value_of(Case),
+)  # fmt: skip
 CUSTOMERS = Table(
     "customers", EVENTS_BY_CUSTOMER,
     "customer_ref -> {journey, contacts (repeat-contact history), p}",
+    state_shapes.value_of(state_shapes.CustomerEntry),
 )  # fmt: skip
 WINDOW_PANES = Table(
     "window-panes", OBSERVATIONS_BY_GROUP,
     "m|group -> watermark; p|group|standard|pane -> aggregate (window_engine)",
+    state_shapes.window_panes,
 )  # fmt: skip
 ALERT_STATES = Table(
     "alert-states", OBSERVATIONS_BY_GROUP,
     "agency|service|channel|standard -> alert state machine (processors.alerts)",
+    state_shapes.value_of(AlertState),
 )  # fmt: skip
 BENCHMARK_LATEST = Table(
     "benchmark-latest", BENCHMARK_INPUTS,
     "agency|service|channel|standard -> latest final compliance of benchmark_window",
+    state_shapes.benchmark_latest,
 )  # fmt: skip
 PUBLIC_DAYS = Table(
     "public-days", DAILY_BY_SERVICE,
     "agency|service|day -> {p: partition, end: epoch s, parts: {channel|std: [n, ok]}}",
+    state_shapes.value_of(state_shapes.PublicDay),
 )  # fmt: skip
 
 TABLES = (
@@ -175,9 +190,9 @@ def topic(app: faust.App, settings: Settings, spec: Topic) -> faust.TopicT:
 
 
 def table(app: faust.App, settings: Settings, spec: Table) -> Any:
-    """A changelog-backed table that skips changelog records it cannot restore
-    (streams.restore)."""
+    """A changelog-backed table that skips changelog records it cannot restore, or whose value
+    does not fit the table (streams.restore)."""
     return app.tables.add(RestorableTable(
         app, name=spec.name, default=None, partitions=spec.partitions(settings), key_type=str,
-        help=spec.help, held=held_writes(app),
+        help=spec.help, shape=spec.shape, held=held_writes(app),
     ))  # fmt: skip

@@ -17,6 +17,7 @@ from servicepulse.devtools.broker import EmbeddedBroker, free_port
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.topics import ensure_topics
 from tests.integration.support import WorkerProcess, consume, produce, wait_for
+from tests.integration.test_internal_errors import good_records_reach_every_agent
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -83,6 +84,20 @@ async def _scored(settings: Settings, wanted: set[str]) -> None:
     )  # fmt: skip
 
 
+# A value of the wrong shape for each table, under a key the next good events use
+# (tests.integration.test_internal_errors.good_records_reach_every_agent): restored, each
+# would fail its agent on those events, or on every event or timer pass over the table.
+WRONG_SHAPES = {
+    "feedback-seen-event-ids": ("restore-3", 40),
+    "cases": ("case-run", [1, 2]),
+    "customers": ("c-run", {"journey": 1, "contacts": None}),
+    "window-panes": ("m|va|benefits|phone|time_to_first_response", {"wm": "soon"}),
+    "alert-states": ("va|benefits|phone|time_to_first_response", "firing"),
+    "benchmark-latest": ("va|benefits|phone|time_to_first_response", {"compliance": "high"}),
+    "public-days": ("va|benefits|2026-11-02", []),
+}
+
+
 def test_changelog_records_that_cannot_be_restored_are_skipped_logged_and_counted(
     tmp_path: Path,
 ) -> None:
@@ -97,18 +112,30 @@ def test_changelog_records_that_cannot_be_restored_are_skipped_logged_and_counte
                             [(None, _feedback(n)) for n in range(10)]))  # fmt: skip
         asyncio.run(_scored(settings, {f"restore-{n}" for n in range(10)}))
         assert worker.stop() == 0
-        changelog = "sp-restore-feedback-seen-event-ids-changelog"
+        seen_ids = "sp-restore-feedback-seen-event-ids-changelog"
         garbage = [(b"\xffnot json", b"1"), (b'"restore-x"', b"{not json"), (b"123", b"1")]
-        asyncio.run(produce(settings.kafka_bootstrap, changelog, garbage))
+        asyncio.run(produce(settings.kafka_bootstrap, seen_ids, garbage))
+        for table, (key, value) in WRONG_SHAPES.items():
+            record = (json.dumps(key).encode(), json.dumps(value).encode())
+            topic = f"sp-restore-{table}-changelog"
+            asyncio.run(produce(settings.kafka_bootstrap, topic, [record]))
         restarted.start().wait_ready(120)  # recovery neither hangs nor crashes
         asyncio.run(produce(settings.kafka_bootstrap, settings.topic_feedback,
                             [(None, _feedback(n)) for n in range(10, 20)]))  # fmt: skip
         asyncio.run(_scored(settings, {f"restore-{n}" for n in range(10, 20)}))
+        # Every flow processes the next good events, on the keys of the skipped values.
+        asyncio.run(good_records_reach_every_agent(settings))
         metrics = restarted.metrics_text()
-        assert ('servicepulse_changelog_records_skipped_total'
-                '{table="feedback-seen-event-ids"} 3.0') in metrics  # fmt: skip
-        log = restarted.log_tail(400)
-        assert f"changelog record {changelog}[" in log and "skipped" in log, log
+        for table in WRONG_SHAPES:
+            skipped = 4 if table == "feedback-seen-event-ids" else 1
+            assert (f'servicepulse_changelog_records_skipped_total{{table="{table}"}} '
+                    f'{skipped}.0') in metrics, metrics  # fmt: skip
+        log = restarted.log_tail(2000)
+        assert f"changelog record {seen_ids}[" in log and "skipped" in log, log
+        for table in WRONG_SHAPES:
+            assert f"table {table}: changelog record sp-restore-{table}-changelog[" in log, log
+        assert "does not fit the table: .wm expected float or null, got 'soon'" in log, log
+        assert "internal_error" not in log, log  # no agent failed on any event
     finally:
         worker.stop()
         restarted.stop()

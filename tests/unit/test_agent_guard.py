@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,8 +23,12 @@ class FakeTopic:
     def __init__(self) -> None:
         self.sent: list[tuple[bytes | None, bytes]] = []
 
-    async def send(self, key: bytes | None, value: bytes) -> None:
+    async def send(
+        self, key: bytes | None, value: bytes, callback: Callable[[Any], None] | None = None
+    ) -> None:
         self.sent.append((key, value))
+        if callback is not None:
+            callback(None)  # acknowledged at once (tests/unit/test_delivery_counts: when not)
 
 
 class FakeApp:

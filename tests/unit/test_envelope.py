@@ -33,12 +33,16 @@ INTERACTION = InteractionEvent.model_validate(
 )  # fmt: skip
 OBSERVATION = Observation("va", "benefits", "phone", "time_to_first_response", 1.5e9, 300.0)
 EVENTS = frozenset({RecordType.FEEDBACK, RecordType.INTERACTION})
+FINAL = {"window_id": "w", "agency": "va", "service": "benefits", "channel": "phone",
+         "window": "one_day", "window_start": "2026-11-02T00:00:00.000Z",
+         "window_end": "2026-11-03T00:00:00.000Z", "standard": "csat", "count": 3, "hits": 2,
+         "compliance": 0.9, "final": True}  # fmt: skip
 
 RECORDS = [
     EventRecord(FEEDBACK, SOURCE, 1.7e9, Sentiment(0.4, 0.6, "positive")),
     EventRecord(INTERACTION, SOURCE, 1.7e9),
     envelope.observation(OBSERVATION, "i-1", SOURCE),
-    WindowFinalRecord({"agency": "va", "final": True, "compliance": 0.9}),
+    WindowFinalRecord(FINAL),
 ]
 ALL = frozenset(RecordType)
 
@@ -111,3 +115,31 @@ def test_an_event_record_dated_out_of_range_is_refused() -> None:
     record["event"]["occurred_at"] = "9999-12-31T23:59:59-14:00"
     with pytest.raises(UnreadableRecord, match="out of range"):
         envelope.decode_event(json.dumps(record).encode(), frozenset({RecordType.FEEDBACK}))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("agency", "va|x"), ("service", "Benefits"), ("channel", "fax"), ("standard", 3),
+     ("at", "1.5e9"), ("value", True), ("origin_offset", True), ("origin_offset", -1),
+     ("event_id", 7), ("origin", None)],
+)  # fmt: skip
+def test_an_observation_with_a_field_we_never_write_is_refused(field: str, value: object) -> None:
+    """Group fields become "|"-joined table keys that timers split again: one foreign record
+    with an odd one would break every later pass over the keys."""
+    document = json.loads(envelope.encode(envelope.observation(OBSERVATION, "i-1", SOURCE)))
+    with pytest.raises(UnreadableRecord, match=field):
+        envelope.decode_observation(json.dumps({**document, field: value}).encode())
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("agency", "va|x"), ("channel", "fax"), ("window", None), ("window_end", "zzzz"),
+     ("window_end", "2026-11-03T00:00:00Z"), ("window_start", "9999-01-01T00:00:00.000Z"),
+     ("count", "3"), ("count", -1), ("hits", 1.5), ("compliance", 1.5), ("compliance", "x")],
+)  # fmt: skip
+def test_a_window_final_with_a_field_we_never_write_is_refused(field: str, value: object) -> None:
+    """Peer ranking compares window ends as text and stores compliance for later rankings;
+    the public feed adds counts: a foreign final must not get in with odd ones."""
+    raw = json.dumps({"type": "window_final", "final": {**FINAL, field: value}}).encode()
+    with pytest.raises(UnreadableRecord, match=field):
+        envelope.decode_window_final(raw)

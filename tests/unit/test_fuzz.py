@@ -43,6 +43,7 @@ from servicepulse.schemas.models import (
     FeedbackEvent,
     InteractionEvent,
 )
+from servicepulse.streams import topology
 from servicepulse.streams.settings import DEFAULT_STANDARDS_FILE
 
 NOW = 1_793_606_400.0  # 2026-11-02T08:00:00Z, the worker's clock in these tests
@@ -182,6 +183,14 @@ def test_case_journey_and_window_handlers_accept_any_valid_history(
         for observation in observations:
             _bounded(observation.at, observation.value)
             engine.commit(store, engine.apply(store, observation, offset))
+    # Whatever the history, the state written restores: it fits its table's shape check.
+    customer = {"journey": journey, "contacts": contacts, "p": 0}
+    rows = [(topology.CUSTOMERS, "p-1", customer), *((topology.WINDOW_PANES, key, value)
+            for key, value in store.items())]  # fmt: skip
+    if case is not None:
+        rows.append((topology.CASES, "case-1", {**case, "p": 0}))
+    for table, key, value in rows:
+        assert table.shape(key, json.loads(dumps(value))) is None, (table.name, key, value)
 
 
 @FUZZ

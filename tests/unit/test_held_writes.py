@@ -38,7 +38,9 @@ class Topic:
     def __init__(self) -> None:
         self.deliveries: list[asyncio.Future[Any]] = []
 
-    async def send(self, *, key: bytes | None, value: bytes, partition: int | None) -> Any:
+    async def send(
+        self, *, key: bytes | None, value: bytes, partition: int | None, callback: Any
+    ) -> Any:
         delivery = asyncio.get_running_loop().create_future()
         self.deliveries.append(delivery)
         return delivery

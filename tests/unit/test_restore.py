@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from faust.serializers import codecs
 
+from servicepulse.processors.state_shapes import SeenId, value_of
 from servicepulse.streams.restore import CODEC, Unreadable, unrestorable
+
+SEEN = value_of(SeenId)
 
 
 def test_the_codec_writes_what_faust_json_writes_and_reads_garbage_without_raising() -> None:
@@ -17,9 +20,12 @@ def test_the_codec_writes_what_faust_json_writes_and_reads_garbage_without_raisi
 
 
 def test_which_records_cannot_be_restored() -> None:
-    assert unrestorable("k", {"x": 1}) is None
-    assert unrestorable("k", None) is None  # a tombstone deletes the key
-    assert "key is not JSON" in str(unrestorable(Unreadable(b"\xff", "not JSON"), 1))
-    assert "not a JSON string" in str(unrestorable(123, 1))
-    assert "not a JSON string" in str(unrestorable(["a"], 1))
-    assert "value is not JSON" in str(unrestorable("k", Unreadable(b"{", "not JSON")))
+    assert unrestorable("k", {"seen": 1.5, "p": 0}, SEEN) is None
+    assert unrestorable("k", None, SEEN) is None  # a tombstone deletes the key
+    assert "key is not JSON" in str(unrestorable(Unreadable(b"\xff", "not JSON"), 1, SEEN))
+    assert "not a JSON string" in str(unrestorable(123, 1, SEEN))
+    assert "not a JSON string" in str(unrestorable(["a"], 1, SEEN))
+    assert "value is not JSON" in str(unrestorable("k", Unreadable(b"{", "not JSON"), SEEN))
+    assert unrestorable("k", 40, SEEN) == (
+        "its value does not fit the table: expected an object (SeenId), got 40"
+    )
