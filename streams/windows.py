@@ -40,7 +40,7 @@ from servicepulse.processors.windows import WindowSpec
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
 from servicepulse.streams.delivery import held_writes
-from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.metrics import Metrics, count_when_delivered
 from servicepulse.streams.public_feed import is_calendar_day
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.watermarks import StageWatermarks, channels_of
@@ -141,19 +141,24 @@ class StandardWindows:
             engine.commit(panes, applied)
             return
         if applied.late:
-            metrics.late_events.labels(metrics.agency(obs.agency), obs.standard).inc()
             watermark = applied.watermark if applied.watermark is not None else obs.at
             grace = self.settings.grace_seconds
             late_value = late_record(obs, record.event_id, watermark, grace)
-            await self.held.send(self.late, key=message.key, value=dumps(late_value))
+            counted = count_when_delivered(
+                metrics.late_events.labels(metrics.agency(obs.agency), obs.standard)
+            )
+            await self.held.send(self.late, key=message.key, value=dumps(late_value),
+                                 callback=counted)  # fmt: skip
             engine.commit(panes, applied)
             return
         if applied.standard is not None:
             labels = (metrics.agency(obs.agency), metrics.service(obs.service),
                       obs.channel, obs.standard)  # fmt: skip
             metrics.sli_observations.labels(*labels).inc()
-            # Created at 0 with the first observation, so an all-bad group reads 100% bad.
+            # Created at 0 with the first observation, so an all-bad group reads 100% bad,
+            # and a late share reads 0 rather than nothing.
             good = metrics.sli_good.labels(*labels)
+            metrics.late_events.labels(labels[0], obs.standard)
             if applied.good:
                 good.inc()
             metrics.standard_objective.labels(*labels).set(objective_ratio(applied.standard))
