@@ -8,11 +8,13 @@ from typing import Any
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
+from servicepulse.processors import envelope
 from servicepulse.processors.watermarks import Watermark
 from servicepulse.streams import topology
 from servicepulse.streams.health import WatermarkGauges
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
+from servicepulse.streams.watermarks import StageWatermarks, stages
 
 SETTINGS = Settings()
 INGEST = topology.INGEST_FEEDBACK.source.name(SETTINGS)
@@ -70,3 +72,18 @@ def test_gauges_follow_partition_ownership() -> None:
                   partition="2") is None  # fmt: skip
     assert _value(registry, "servicepulse_watermark_idle", stage="ingest-feedback",
                   partition="1") == 1  # fmt: skip
+
+
+def test_a_stage_keeps_its_latest_mark_per_owned_partition() -> None:
+    app = SimpleNamespace(
+        on_partitions_revoked=SimpleNamespace(connect=lambda receiver: None),
+        timer=lambda seconds: lambda function: function,
+    )
+    upstream = "upstream:0"
+    stage = StageWatermarks(app, SETTINGS, WINDOWS, [], (upstream,))  # type: ignore[arg-type]
+    assert stages(app) == [stage]  # type: ignore[arg-type]
+    record = envelope.WatermarkRecord(upstream, Watermark(5000.0, False))
+    mark = stage.on_watermark(3, record)
+    assert mark is not None and stage.marks == {3: mark} and mark.value == 5000.0
+    stage._on_revoked(app, {TP(WINDOWS, 3)}, signal=None)
+    assert stage.marks == {}
