@@ -142,13 +142,24 @@ def rules(
     long_interval: Annotated[
         str, typer.Option(help="Evaluation interval of the long-window and 30-day SLO groups")
     ] = "1m",
+    watermark_stalled_after: Annotated[
+        str, typer.Option(help="A stage's watermark unchanged this long while its inputs are "
+                          "not idle raises ServicePulseWatermarkStalled")
+    ] = "10m",
+    inputs_idle_for: Annotated[
+        str, typer.Option(help="Every input partition idle this long raises "
+                          "ServicePulseInputsIdle")
+    ] = "30m",
 ) -> None:
     """Generate Prometheus recording rules, burn-rate alerts and prometheus.yml."""
     from servicepulse.processors.standards import StandardsFileError
     from servicepulse.rulegen.prometheus_rules import RuleOptions
     from servicepulse.rulegen.rules_files import write_rules
 
-    options = RuleOptions(runbook_url=runbook_url, long_interval=long_interval)
+    options = RuleOptions(
+        runbook_url=runbook_url, long_interval=long_interval,
+        watermark_stalled_after=watermark_stalled_after, inputs_idle_for=inputs_idle_for,
+    )  # fmt: skip
     try:
         written = write_rules(standards, out, options)
     except StandardsFileError as err:

@@ -176,6 +176,28 @@ class Metrics:
             ["topic", "partition"],
             registry=registry,
         )
+        # --- event time (streams.watermarks): per stage task, bounded by stages × partitions
+        self.watermark = Gauge(
+            "servicepulse_watermark_seconds",
+            "Event-time watermark of a stage task (agent, input partition), unix seconds: no "
+            "record before it is expected any more; exported once the task has one",
+            ["stage", "partition"],
+            registry=registry,
+        )
+        self.watermark_idle = Gauge(
+            "servicepulse_watermark_idle",
+            "1 while every input of a stage task is idle (its watermark then follows the wall "
+            "clock), else 0",
+            ["stage", "partition"],
+            registry=registry,
+        )
+        self.input_partition_idle = Gauge(
+            "servicepulse_input_partition_idle",
+            "1 while an input (ingest) partition has had nothing to read for "
+            "SERVICEPULSE_IDLE_TIMEOUT_SECONDS, else 0",
+            ["topic", "partition"],
+            registry=registry,
+        )
         # --- PII protection, journeys, benchmarks ---
         self.pii_redactions = Counter(
             "servicepulse_pii_redactions_total",

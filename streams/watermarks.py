@@ -50,6 +50,15 @@ def channels_of(topics: list[str], partitions: int) -> tuple[str, ...]:
     return tuple(f"{topic}:{partition}" for topic in topics for partition in range(partitions))
 
 
+def stages(app: faust.App) -> list[StageWatermarks]:
+    """The worker's stage watermarks, each added as it is built (for streams.health)."""
+    found: list[StageWatermarks] | None = getattr(app, "_servicepulse_stages", None)
+    if found is None:
+        found = []
+        app._servicepulse_stages = found  # type: ignore[attr-defined]
+    return found
+
+
 class StageWatermarks:
     def __init__(
         self, app: faust.App, settings: Settings, input_topic: str,
@@ -67,8 +76,12 @@ class StageWatermarks:
         self.trackers: dict[int, WatermarkTracker] = {}
         self.read_to: dict[int, int] = {}
         self.last_sent: dict[int, tuple[Watermark, float]] = {}
+        # The latest output watermark per owned partition, as computed here (read, never
+        # recomputed, by the metrics in streams.health).
+        self.marks: dict[int, Watermark] = {}
         self.heartbeat_s = settings.idle_timeout_seconds / 3
         app.on_partitions_revoked.connect(self._on_revoked)
+        stages(app).append(self)
 
         async def send_watermarks() -> None:
             await self.send()
@@ -89,6 +102,7 @@ class StageWatermarks:
                 self.trackers.pop(tp.partition, None)
                 self.read_to.pop(tp.partition, None)
                 self.last_sent.pop(tp.partition, None)
+                self.marks.pop(tp.partition, None)
 
     def tracker(self, partition: int) -> WatermarkTracker:
         tracker = self.trackers.get(partition)
@@ -136,7 +150,8 @@ class StageWatermarks:
         """For an upstream watermark record: this task's watermark now; None for data."""
         if not self.observe(partition, record):
             return None
-        return self.tracker(partition).advance(time.time())
+        mark = self.marks[partition] = self.tracker(partition).advance(time.time())
+        return mark
 
     def heard(self, partition: int, source: SourcePosition) -> None:
         """A data record read by upstream task ``source`` (its topic and partition)."""
@@ -151,7 +166,7 @@ class StageWatermarks:
             if tp.topic == self.input_topic
         )  # fmt: skip
         for partition in assigned:
-            mark = self._mark(partition, now)
+            mark = self.marks[partition] = self._mark(partition, now)
             sent = self.last_sent.get(partition)
             # Unchanged, or idle (downstream leaves an idle task out and runs its own clock):
             # only often enough that downstream never takes a live task for an idle one.

@@ -30,7 +30,10 @@
   ``ServicePulseUnansweredCases`` when the oldest open case waiting on a duration standard is
   older than the standard's target. Evaluated every ``options.long_interval``.
 * ``servicepulse-pipeline``: the worker's own window alerts, dead-letter share, late-event
-  share, consumer lag, worker down, no worker exporting.
+  share, consumer lag, worker down, no worker exporting; from the event-time watermarks
+  (Flink's and Kafka Streams' operator signals), ``ServicePulseWatermarkStalled`` when a stage
+  task's watermark stops advancing while its inputs are not idle, and ``ServicePulseInputsIdle``
+  when every input partition has been idle for ``options.inputs_idle_for``.
 
 Every value that differs by group follows the standards file's resolution rules
 (``StandardsConfig.for_group``): for a field (an objective, a target, a setting), the
@@ -68,6 +71,8 @@ PAGE_RECORD = "servicepulse:slo_page:bool"
 BURN_ALERT = "ServicePulseErrorBudgetBurn"
 NO_DATA_ALERT = "ServicePulseNoData"
 UNANSWERED_ALERT = "ServicePulseUnansweredCases"
+STALLED_ALERT = "ServicePulseWatermarkStalled"
+INPUTS_IDLE_ALERT = "ServicePulseInputsIdle"
 # The shipped runbook is deploy/README.md; its headings are the alert names, so the anchor of
 # an alert is its name in lower case (GitHub's heading slug).
 DEFAULT_RUNBOOK_URL = "https://servicepulse.dev/runbook"
@@ -95,6 +100,13 @@ class RuleOptions:
     worker_down_for: str = "2m"
     worker_absent_for: str = "5m"
     unanswered_for: str = "5m"
+    # A stage task's watermark unchanged for this long while its inputs are not idle is stalled
+    # (the series must be this old too: a partition that just moved here is not stalled).
+    watermark_stalled_after: str = "10m"
+    watermark_stalled_for: str = "5m"
+    # Every input partition idle (nothing to read for SERVICEPULSE_IDLE_TIMEOUT_SECONDS) for
+    # this long: the whole intake went quiet.
+    inputs_idle_for: str = "30m"
 
 
 def runbook_anchor(alert: str) -> str:
@@ -624,6 +636,58 @@ def pipeline_alerts(options: RuleOptions | None = None) -> list[dict[str, Any]]:
                     "configuration or service discovery lost them. Nothing is monitored."
                 ),
                 "runbook_url": _runbook(options, "ServicePulseWorkerAbsent"),
+            },
+        },
+        *watermark_alerts(options),
+    ]
+
+
+def watermark_alerts(options: RuleOptions) -> list[dict[str, Any]]:
+    """Event time that stops while records keep coming, and an intake gone quiet."""
+    watermark, idle = "servicepulse_watermark_seconds", "servicepulse_watermark_idle"
+    after = options.watermark_stalled_after
+    idle_inputs = "servicepulse_input_partition_idle"
+    return [
+        {
+            "alert": STALLED_ALERT,
+            # The value is how far event time trails the wall clock. Idle inputs move the
+            # watermark on with the wall clock, so an idle task never matches; a series younger
+            # than the window (a partition that just moved here) does not either.
+            "expr": (
+                f"(time() - {watermark}) and changes({watermark}[{after}]) == 0"
+                f" and {watermark} offset {after} and {idle} == 0"
+            ),
+            "for": options.watermark_stalled_for,
+            "labels": {"severity": "critical"},
+            "annotations": {
+                "summary": (
+                    "Event time of {{ $labels.stage }} partition {{ $labels.partition }} "
+                    "is stalled"
+                ),
+                "description": (
+                    "The watermark of {{ $labels.stage }} partition {{ $labels.partition }} "
+                    f"({{{{ $labels.instance }}}}) has not advanced for {after} while its "
+                    "inputs are not idle; it is {{ $value | humanizeDuration }} behind the "
+                    "wall clock. No window downstream of it closes and no window alert fires "
+                    "until it moves."
+                ),
+                "runbook_url": _runbook(options, STALLED_ALERT),
+            },
+        },
+        {
+            "alert": INPUTS_IDLE_ALERT,
+            "expr": f"min({idle_inputs}) == 1",
+            "for": options.inputs_idle_for,
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "Every servicepulse input partition is idle",
+                "description": (
+                    "No input partition has had a record to read for "
+                    f"{options.inputs_idle_for}: every publisher stopped, or their events no "
+                    f"longer reach the input topics. Groups raise {NO_DATA_ALERT} after "
+                    "their silence_after_seconds."
+                ),
+                "runbook_url": _runbook(options, INPUTS_IDLE_ALERT),
             },
         },
     ]

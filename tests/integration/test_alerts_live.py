@@ -10,7 +10,8 @@ evaluating every second. In order, against a fresh worker:
    ServicePulseErrorBudgetBurn for abandonment_rate, critical;
 3. a case opened two hours earlier (event time) that nobody answers →
    ServicePulseUnansweredCases for time_to_first_response;
-4. that group then goes silent → ServicePulseNoData;
+4. that group then goes silent → ServicePulseNoData, and with nothing left to read anywhere,
+   every input partition turns idle → ServicePulseInputsIdle;
 5. the worker stops → ServicePulseWorkerAbsent.
 
 Each must reach firing; the seconds from the cause to the firing alert are printed (run with
@@ -57,7 +58,7 @@ defaults:
 # Short enough for a test; the shipped rules use the defaults of RuleOptions.
 FAST = RuleOptions(
     long_interval="1s", silence_for="0s", dead_letter_for="0s", late_events_for="0s",
-    worker_absent_for="2s", unanswered_for="0s",
+    worker_absent_for="2s", unanswered_for="0s", inputs_idle_for="0s",
 )  # fmt: skip
 GROUP = {"agency": "dmv", "service": "licensing", "channel": "phone"}
 FIRING_TIMEOUT = 120.0
@@ -168,6 +169,9 @@ def test_alerts_fire_for_garbage_total_failure_unanswered_cases_silence_and_abse
     # 4. The group sends nothing more: silent for longer than silence_after_seconds.
     took = _until_firing(live, "ServicePulseNoData", last_event, **GROUP)
     assert took >= SILENCE_SECONDS
+    # Nothing to read on any input partition for the idle timeout: the whole intake is quiet.
+    took = _until_firing(live, "ServicePulseInputsIdle", last_event)
+    assert took >= settings.idle_timeout_seconds
 
     # 5. The worker stops exporting.
     started = time.monotonic()

@@ -24,6 +24,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ import pytest
 import yaml
 
 from servicepulse.devtools.broker import EmbeddedBroker
-from servicepulse.devtools.generator import FeedbackGenerator
+from servicepulse.devtools.generator import DEFAULT_START, FeedbackGenerator
 from servicepulse.schemas.models import FEEDBACK_TYPE
 from servicepulse.streams.settings import Settings
 from tests.integration.prometheus_support import (
@@ -63,10 +64,24 @@ class Stack:
     settings: Settings
 
 
-async def _publish(settings: Settings, generator: FeedbackGenerator, count: int) -> None:
+async def _publish(
+    settings: Settings, generator: FeedbackGenerator, count: int, *, late: bool = False
+) -> None:
+    """``late``: the first rated feedback of the batch gets an event time a day before the
+    generator's start, behind every watermark, so it is counted late (the generator's own
+    disorder stays within the grace period)."""
     records = list(generator.records(count))
+    values = [record.value for record in records]
+    if late:
+        at = next(index for index, record in enumerate(records)
+                  if record.event_type == FEEDBACK_TYPE and b'"csat"' in record.value)  # fmt: skip
+        event = json.loads(values[at])
+        event["occurred_at"] = (DEFAULT_START - timedelta(days=1)).strftime(
+            "%Y-%m-%dT%H:%M:%S.000Z"
+        )
+        values[at] = json.dumps(event).encode()
     for topic, feedback in ((settings.topic_feedback, True), (settings.topic_interactions, False)):
-        pairs = [(record.key, record.value) for record in records
+        pairs = [(record.key, value) for record, value in zip(records, values, strict=True)
                  if (record.event_type == FEEDBACK_TYPE) == feedback]  # fmt: skip
         await produce(settings.kafka_bootstrap, topic, pairs)
     await wait_caught_up(settings, timeout=180)
@@ -93,7 +108,7 @@ def stack(
             wait_for(lambda: not prometheus.groups_not_yet_evaluated(), 90,
                      "every rule group evaluated once")  # fmt: skip
             # Second batch while Prometheus watches: rates and quantiles over [1m] see it.
-            asyncio.run(_publish(settings, generator, SECOND_BATCH))
+            asyncio.run(_publish(settings, generator, SECOND_BATCH, late=True))
             caught_up = time.time()
             after = prometheus.scrapes()
             # Open cases are reported every 10 s; window gauges at most every 5 s per window.

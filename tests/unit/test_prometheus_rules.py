@@ -114,7 +114,8 @@ def test_rule_file_structure() -> None:
     for rule in groups["servicepulse-standards-burn-rate"]["rules"]:
         assert rule["labels"]["standard"] in STANDARD_SPECS
     names = {rule["alert"] for rule in alerts}
-    assert {"ServicePulseNoData", "ServicePulseUnansweredCases"} <= names
+    assert {"ServicePulseNoData", "ServicePulseUnansweredCases", "ServicePulseWatermarkStalled",
+            "ServicePulseInputsIdle"} <= names  # fmt: skip
     # transfer_rate has page: false: its critical pair also exists as a ticket.
     transfer = [
         (rule["labels"]["long_window"], rule["labels"]["severity"])
@@ -241,5 +242,20 @@ def test_promtool_unit_tests_cover_the_required_cases() -> None:
     names = " ".join(test["name"] for test in tests)
     for words in ("page", "ticket", "tighter override", "healthy", "good counter missing",
                   "born 100% bad", "minimum_sample", "sparse traffic", "page false",
-                  "all dead-lettered and all late", "silent group", "unanswered"):
+                  "all dead-lettered and all late", "silent group", "unanswered",
+                  "watermark stalled vs idle vs progressing", "idle inputs everywhere",
+                  "one partition still active"):
         assert words in names
+
+
+def test_watermark_alert_options() -> None:
+    options = RuleOptions(watermark_stalled_after="3m", watermark_stalled_for="1m",
+                          inputs_idle_for="7m")  # fmt: skip
+    document = rules_document(load_standards(STANDARDS), options)
+    rules = {rule["alert"]: rule for group in document["groups"] for rule in group["rules"]
+             if "alert" in rule}  # fmt: skip
+    stalled, idle = rules["ServicePulseWatermarkStalled"], rules["ServicePulseInputsIdle"]
+    assert "changes(servicepulse_watermark_seconds[3m]) == 0" in stalled["expr"]
+    assert "servicepulse_watermark_seconds offset 3m" in stalled["expr"]
+    assert (stalled["for"], stalled["labels"]["severity"]) == ("1m", "critical")
+    assert (idle["for"], idle["labels"]["severity"]) == ("7m", "warning")
