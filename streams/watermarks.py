@@ -50,6 +50,18 @@ def channels_of(topics: list[str], partitions: int) -> tuple[str, ...]:
     return tuple(f"{topic}:{partition}" for topic in topics for partition in range(partitions))
 
 
+def check_channel(channel: str, upstream: tuple[str, ...]) -> None:
+    """A watermark record must come from a task reading one of the upstream topics: one from
+    anywhere else would join the minimum and, never idle, hold it back for good. (Any
+    partition of such a topic counts: an input topic may have more than configured.)"""
+    topic, _, partition = channel.rpartition(":")
+    known = {name.rpartition(":")[0] for name in upstream}
+    if topic not in known or not partition.isdigit():
+        raise envelope.UnreadableRecord(
+            f"watermark record from {channel!r:.60}, not an upstream task"
+        )
+
+
 def stages(app: faust.App) -> list[StageWatermarks]:
     """The worker's stage watermarks, each added as it is built (for streams.health)."""
     found: list[StageWatermarks] | None = getattr(app, "_servicepulse_stages", None)
@@ -127,6 +139,7 @@ class StageWatermarks:
         """True (and noted) if the decoded record is an upstream watermark, not data."""
         if not isinstance(record, envelope.WatermarkRecord):
             return False
+        check_channel(record.channel, self.upstream or ())
         mark = record.mark
         self.tracker(partition).observe_watermark(
             record.channel, mark.value, mark.idle, time.time()

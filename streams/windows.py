@@ -43,7 +43,7 @@ from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.metrics import Metrics, count_when_delivered
 from servicepulse.streams.public_feed import is_calendar_day
 from servicepulse.streams.settings import Settings
-from servicepulse.streams.watermarks import StageWatermarks, channels_of
+from servicepulse.streams.watermarks import StageWatermarks, channels_of, check_channel
 
 WindowRef = tuple[str, str, WindowSpec, int]  # group, standard, spec, window start
 
@@ -122,6 +122,7 @@ class StandardWindows:
         decoded = envelope.decode(message.value, topology.STANDARD_WINDOWS.source.accepts)
         engine, panes, metrics = self.engine, self.panes, self.metrics
         if isinstance(decoded, WatermarkRecord):
+            check_channel(decoded.channel, engine.channels)
             mark = decoded.mark
             advanced = engine.advance(
                 panes, message.partition, decoded.channel, mark.value, mark.idle, time.time()

@@ -85,13 +85,14 @@ async def _scored(settings: Settings, wanted: set[str]) -> None:
 
 
 # A value of the wrong shape for each table, under a key the next good events use
-# (tests.integration.test_internal_errors.good_records_reach_every_agent): restored, each
-# would fail its agent on those events, or on every event or timer pass over the table.
+# (tests.integration.test_internal_errors.good_records_reach_every_agent; the windows'
+# partition entry on every watermark record): restored, each would fail its agent on those
+# events, or on every event or timer pass over the table.
 WRONG_SHAPES = {
     "feedback-seen-event-ids": ("restore-3", 40),
     "cases": ("case-run", [1, 2]),
     "customers": ("c-run", {"journey": 1, "contacts": None}),
-    "window-panes": ("m|va|benefits|phone|time_to_first_response", {"wm": "soon"}),
+    "window-panes": ("w|0", {"wm": "soon", "tracker": None, "groups": []}),
     "alert-states": ("va|benefits|phone|time_to_first_response", "firing"),
     "benchmark-latest": ("va|benefits|phone|time_to_first_response", {"compliance": "high"}),
     "public-days": ("va|benefits|2026-11-02", []),
