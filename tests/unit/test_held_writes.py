@@ -59,6 +59,15 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def output_then_write(key: str, value: Any) -> tuple[App, Topic, Table, HeldWrites]:
+    """A queue holding one output in flight and, behind it, one changelog write."""
+    app, topic, table = App(), Topic(), Table()
+    held = HeldWrites(app)  # type: ignore[arg-type]
+    await held.send(topic, key=b"x", value=b"x")  # type: ignore[arg-type]
+    held.write(table, 0, key, value, deleted=False)
+    return app, topic, table, held
+
+
 async def test_a_write_waits_for_every_output_queued_before_it() -> None:
     app, topic, table = App(), Topic(), Table()
     held = HeldWrites(app)  # type: ignore[arg-type]
@@ -88,10 +97,7 @@ async def test_writes_keep_their_order_and_later_outputs_do_not_hold_earlier_wri
 
 
 async def test_the_commit_flush_waits_for_held_writes_then_flushes_them() -> None:
-    app, topic, table = App(), Topic(), Table()
-    held = HeldWrites(app)  # type: ignore[arg-type]
-    await held.send(topic, key=b"x", value=b"x")  # type: ignore[arg-type]
-    held.write(table, 0, "k", 1, deleted=False)
+    app, topic, table, _ = await output_then_write("k", 1)
     flushing = asyncio.ensure_future(app.producer.flush())
     await settle()
     assert not flushing.done() and app.producer.flushes == 1
@@ -102,10 +108,7 @@ async def test_the_commit_flush_waits_for_held_writes_then_flushes_them() -> Non
 
 
 async def test_the_flush_waits_only_for_what_was_held_before_it() -> None:
-    app, topic, table = App(), Topic(), Table()
-    held = HeldWrites(app)  # type: ignore[arg-type]
-    await held.send(topic, key=b"x", value=b"x")  # type: ignore[arg-type]
-    held.write(table, 0, "k", 1, deleted=False)
+    app, topic, table, held = await output_then_write("k", 1)
     flushing = asyncio.ensure_future(app.producer.flush())
     await settle()
     await held.send(topic, key=b"y", value=b"y")  # type: ignore[arg-type]
@@ -116,10 +119,7 @@ async def test_the_flush_waits_only_for_what_was_held_before_it() -> None:
 
 
 async def test_a_failed_output_holds_its_write_back_and_stops_the_worker() -> None:
-    app, topic, table = App(), Topic(), Table()
-    held = HeldWrites(app)  # type: ignore[arg-type]
-    await held.send(topic, key=b"x", value=b"x")  # type: ignore[arg-type]
-    held.write(table, 0, "k", 1, deleted=False)
+    app, topic, table, _ = await output_then_write("k", 1)
     failure = RuntimeError("broker said no")
     topic.deliveries[0].set_exception(failure)
     await settle()
