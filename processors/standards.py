@@ -11,6 +11,13 @@ override whose ``match`` fits the group, least specific first (specificity = num
 the most specific match wins field by field. Overrides
 merge per standard: ``{time_to_first_response: {target_seconds: 7200}}`` keeps the default
 objective.
+
+``silence_after_seconds`` (how long a group with traffic may send nothing before
+ServicePulseNoData) is a group setting, and may also be set on a standard
+(``csat: {min: 0.8, silence_after_seconds: 86400}``): a standard's own value, from the most
+specific layer that sets it for that standard, wins over the group's from any layer, since how
+often a standard is observed is a property of what it measures (survey answers come slower than
+calls, whatever the line). ``StandardsConfig.silence_after_seconds`` resolves it.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ FALLBACK_REPEAT_CONTACT_DAYS = 30
 # A group that had traffic and sends nothing for this long raises ServicePulseNoData; 0 turns
 # the alert off for the groups a layer matches.
 FALLBACK_SILENCE_AFTER_SECONDS = 3600
+SILENCE_AFTER = "silence_after_seconds"
 
 DRIVER_NAMES: tuple[str, ...] = tuple(Drivers.model_fields)
 
@@ -155,6 +163,19 @@ class StandardsConfig:
     def repeat_contact_days(self, agency: str, service: str, channel: str) -> int:
         """Look-back for ``repeat_contact_rate`` in days; called when a case is opened."""
         return int(self._settings(agency, service, str(channel))["repeat_contact_days"])
+
+    def silence_after_seconds(
+        self, agency: str, service: str, channel: str, standard: str | None = None
+    ) -> int:
+        """Seconds without observations before a no-data alert (0: none): ``standard``'s own
+        setting if any layer matching the group gives it one, else the group's."""
+        if standard is not None:
+            own = None
+            for layer in [self.defaults, *self._matching(agency, service, str(channel))]:
+                own = layer.standards.get(standard, {}).get(SILENCE_AFTER, own)
+            if own is not None:
+                return int(own)
+        return int(self._settings(agency, service, str(channel))[SILENCE_AFTER])
 
     def _matching(self, agency: str, service: str, channel: str) -> list[_Layer]:
         group = {"agency": agency, "service": service, "channel": channel}
@@ -431,11 +452,16 @@ class _Parser:
     def standard(self, name: str, body: object, location: str, complete: bool) -> dict[str, float]:
         spec = STANDARD_SPECS[name]
         allowed = ("target_seconds", "objective") if spec.kind == "duration" else (spec.target_key,)
-        # page: false turns this standard's critical burn-rate alerts into tickets.
-        raw = self.mapping(body, location, (*allowed, "page"))
+        # page: false turns this standard's critical burn-rate alerts into tickets;
+        # silence_after_seconds here wins over the group's for this standard.
+        raw = self.mapping(body, location, (*allowed, "page", SILENCE_AFTER))
         fields: dict[str, float] = {}
         if "page" in raw:
             fields["page"] = self.flag(raw["page"], _join(location, "page"))
+        if SILENCE_AFTER in raw:
+            fields[SILENCE_AFTER] = self.whole(
+                raw[SILENCE_AFTER], _join(location, SILENCE_AFTER), minimum=0
+            )
         if "target_seconds" in raw:
             fields["target_seconds"] = self.seconds(
                 raw["target_seconds"], _join(location, "target_seconds")

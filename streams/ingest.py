@@ -61,10 +61,12 @@ def register_ingest(app: faust.App, settings: Settings, metrics: Metrics, key: b
     dead_letters = DeadLetters(app, settings, metrics)
     by_customer = topology.topic(app, settings, topology.EVENTS_BY_CUSTOMER)
     routes = [
-        (topology.INGEST_FEEDBACK, topology.FEEDBACK_BY_EVENT_ID),
-        (topology.INGEST_INTERACTION, topology.INTERACTIONS_BY_CASE_ID),
-    ]
-    for agent, internal in routes:
+        (topology.INGEST_FEEDBACK, topology.FEEDBACK_BY_EVENT_ID, envelope.RecordType.FEEDBACK),
+        (topology.INGEST_INTERACTION, topology.INTERACTIONS_BY_CASE_ID,
+         envelope.RecordType.INTERACTION),
+    ]  # fmt: skip
+    metrics.start_consumed_at_zero(tuple(event_type.value for _, _, event_type in routes))
+    for agent, internal, _ in routes:
         internal_topic = topology.topic(app, settings, internal)
         # A source of event time: each input partition's watermark goes to every partition
         # of the topics it feeds.

@@ -248,6 +248,14 @@ class Metrics:
             registry=registry,
         )
 
+    def start_consumed_at_zero(self, types: tuple[str, ...]) -> None:
+        """One ``servicepulse_events_consumed_total`` series per event type at 0 from the start
+        (agency and channel empty: Prometheus stores it as ``{type="..."}``), so the total,
+        and the dead-letter share over it, has a denominator from the first scrape, before
+        any valid event; and the first valid events count as an increase from 0."""
+        for event_type in types:
+            self.events_consumed.labels(event_type, "", "")
+
 
 def count_when_delivered(counter: Counter) -> Callable[[Any], None]:
     """A callback for Faust's ``topic.send(callback=...)`` that counts the record once the

@@ -26,7 +26,9 @@
   whose threshold (factor × budget) is 1 or more can never fire and is left out
   (``omitted_burn_alerts``). A standard with ``page: false`` gets tickets instead of pages.
 * ``servicepulse-silence``: ``ServicePulseNoData`` for a group that had traffic in the last
-  ``options.silence_lookback`` and none for its ``silence_after_seconds``;
+  ``options.silence_lookback`` and none for its ``silence_after_seconds``, and (label
+  ``standard``) for a standard that sets its own, which wins over the group's and leaves that
+  standard out of the group's alert;
   ``ServicePulseUnansweredCases`` when the oldest open case waiting on a duration standard is
   older than the standard's target. Evaluated every ``options.long_interval``.
 * ``servicepulse-pipeline``: the worker's own window alerts, dead-letter share, late-event
@@ -51,7 +53,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from servicepulse.processors.standards import STANDARD_SPECS, StandardsConfig
+from servicepulse.processors.standards import SILENCE_AFTER, STANDARD_SPECS, StandardsConfig
 
 GROUP_BY = "agency, service, channel, standard"
 MATCH_ON = "agency, service, channel"
@@ -287,11 +289,14 @@ def _selector(matchers: list[str]) -> str:
     return "{" + ", ".join(matchers) + "}"
 
 
-def _scoped(scope: Scope, series: Callable[[str], str], present: str = OBSERVATIONS) -> str:
-    """``series(selector)`` for the scope's groups: its match, minus the higher layers (the
-    groups of those found in the ``present`` metric)."""
+def _scoped(
+    scope: Scope, series: Callable[[str], str], present: str = OBSERVATIONS,
+    extra: list[str] | None = None,
+) -> str:  # fmt: skip
+    """``series(selector)`` for the scope's groups: its match (and ``extra`` matchers), minus
+    the higher layers (the groups of those found in the ``present`` metric)."""
     base = [f'standard="{scope.standard}"'] if scope.standard else []
-    base += [f'{key}="{value}"' for key, value in scope.match]
+    base += [f'{key}="{value}"' for key, value in scope.match] + (extra or [])
     matchers = list(base)
     unless: list[tuple[tuple[str, str], ...]] = []
     for ex in scope.exclude:
@@ -465,39 +470,98 @@ def burn_rate_alerts(
     return rules
 
 
+def own_silence(config: StandardsConfig) -> list[tuple[str, dict[str, str]]]:
+    """(standard, match) of every layer that gives a standard its own silence_after_seconds:
+    where one applies, that standard is judged on its own, not with the group's."""
+    return [
+        (name, match)
+        for _, match, _, standards in _layers(config)
+        for name, fields in sorted(standards.items())
+        if SILENCE_AFTER in fields
+    ]
+
+
+def silence_scopes(config: StandardsConfig) -> tuple[list[Scope], list[Scope]]:
+    """The groups' silence_after_seconds scopes, and the standards' own (``standard`` set)."""
+    own = [
+        scope
+        for name in _standard_names(config)
+        for scope in _scopes(config, name, _standard_field(name, SILENCE_AFTER))
+    ]
+    return _scopes(config, "", _setting(SILENCE_AFTER)), own
+
+
+def _no_data_rule(
+    expr: str, scope: Scope, options: RuleOptions, what: str, setting: str
+) -> dict[str, Any]:
+    seconds = f"{int(scope.value)}s"
+    labels = {"severity": "warning"} | ({"standard": scope.standard} if scope.standard else {})
+    return {
+        "alert": NO_DATA_ALERT,
+        "expr": expr,
+        "for": options.silence_for,
+        "labels": labels | {"scope": scope.label},
+        "annotations": {
+            "summary": "{{ $labels.agency }}/{{ $labels.service }}/{{ $labels.channel }}: "
+                       f"no {what}observations for {seconds}",
+            "description": (
+                f"The group had {what}observations in the last {options.silence_lookback} "
+                f"and none for {seconds} ({setting}, {scope.source} in the standards file): "
+                "its publisher stopped, or its events no longer reach servicepulse."
+            ),
+            "runbook_url": _runbook(options, NO_DATA_ALERT),
+        },
+    }  # fmt: skip
+
+
 def silence_alerts(config: StandardsConfig, options: RuleOptions) -> list[dict[str, Any]]:
     """A group gone quiet, and cases nobody answers (duration standards are observed only
-    when the measured thing happens, so an unanswered case is otherwise invisible)."""
+    when the measured thing happens, so an unanswered case is otherwise invisible).
+
+    A standard with its own silence_after_seconds gets a ``ServicePulseNoData`` of its own
+    (label ``standard``) and is left out of its group's, which watches the other standards.
+    """
+    lookback = options.silence_lookback
+    group_scopes, standard_scopes = silence_scopes(config)
+    own = own_silence(config)
+    everywhere = sorted({name for name, match in own if not match})
+    # Own settings from the defaults are a matcher; from an override, an `unless`.
+    not_own = [f'standard!~"{"|".join(everywhere)}"'] if everywhere else []
+    layered = [(name, match) for name, match in own if match]
+
+    def leave_out_own(expr: str) -> str:
+        for name, match in layered:
+            matchers = [f'standard="{name}"', *(f'{k}="{match[k]}"' for k in _MATCH_KEYS
+                                                if k in match)]  # fmt: skip
+            expr = (
+                f"({expr}) unless on({GROUP_BY})"
+                f" last_over_time({OBSERVATIONS}{_selector(matchers)}[{lookback}])"
+            )
+        return expr
+
+    def quiet(selector: str, seconds: str, by: str, own_apart: bool) -> str:
+        metric = f"{OBSERVATIONS}{selector}"
+        seen, counted = f"last_over_time({metric}[{lookback}])", _increase(metric, seconds)
+        if own_apart:
+            seen, counted = leave_out_own(seen), leave_out_own(counted)
+        return f"group by ({by}) ({seen}) unless on({by}) (sum by ({by}) ({counted}) > 0)"
+
     rules: list[dict[str, Any]] = []
-    for scope in _scopes(config, "", _setting("silence_after_seconds")):
-        if scope.value <= 0:
-            continue  # silence_after_seconds: 0 turns the alert off for these groups
+    # silence_after_seconds: 0 turns the alert off for the groups (or standard) of a scope.
+    for scope in (s for s in group_scopes + standard_scopes if s.value > 0):
         seconds = f"{int(scope.value)}s"
 
-        def quiet(selector: str, seconds: str = seconds) -> str:
-            metric = f"{OBSERVATIONS}{selector}"
-            return (
-                f"group by ({MATCH_ON}) (last_over_time({metric}[{options.silence_lookback}]))"
-                f" unless on({MATCH_ON}) (sum by ({MATCH_ON}) ({_increase(metric, seconds)}) > 0)"
-            )
+        def series(selector: str, seconds: str = seconds, of_group: bool = not scope.standard
+                   ) -> str:  # fmt: skip
+            return quiet(selector, seconds, MATCH_ON if of_group else GROUP_BY, of_group)
 
-        rules.append({
-            "alert": NO_DATA_ALERT,
-            "expr": _scoped(scope, quiet),
-            "for": options.silence_for,
-            "labels": {"severity": "warning", "scope": scope.label},
-            "annotations": {
-                "summary": "{{ $labels.agency }}/{{ $labels.service }}/{{ $labels.channel }}: "
-                           f"no observations for {seconds}",
-                "description": (
-                    "The group had observations in the last "
-                    f"{options.silence_lookback} and none for {seconds} "
-                    f"(silence_after_seconds, {scope.source} in the standards file): its "
-                    "publisher stopped, or its events no longer reach servicepulse."
-                ),
-                "runbook_url": _runbook(options, NO_DATA_ALERT),
-            },
-        })  # fmt: skip
+        if scope.standard:
+            expr = _scoped(scope, series)
+            rules.append(_no_data_rule(expr, scope, options, f"{scope.standard} ",
+                                       f"silence_after_seconds of {scope.standard}"))  # fmt: skip
+        else:
+            expr = _scoped(scope, series, extra=not_own)
+            rules.append(_no_data_rule(expr, scope, options, "", SILENCE_AFTER))
     oldest = "servicepulse_unanswered_case_oldest_age_seconds"
     over = "servicepulse_unanswered_cases_over_target"
     for name in _standard_names(config):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from servicepulse.streams.app import create_app
 from servicepulse.streams.settings import Settings
@@ -31,3 +31,18 @@ async def test_consumer_fetch_wait_and_compression_reach_the_clients(tmp_path) -
     consumer = app.consumer._thread._create_worker_consumer(app.transport)
     assert consumer._fetch_max_wait_ms == 250
     await consumer.stop()
+
+
+def test_events_consumed_exists_at_zero_per_event_type_from_the_start(tmp_path) -> None:
+    """The dead-letter share has a denominator from the first scrape, before any valid
+    event (empty agency and channel: Prometheus stores the series as {type=...})."""
+    registry = CollectorRegistry()
+    create_app(Settings(app_id="sp-zero", data_dir=tmp_path, demo_mode=True), registry=registry)
+    consumed = [
+        line for line in generate_latest(registry).decode().splitlines()
+        if line.startswith("servicepulse_events_consumed_total")
+    ]  # fmt: skip
+    assert consumed == [
+        'servicepulse_events_consumed_total{agency="",channel="",type="feedback"} 0.0',
+        'servicepulse_events_consumed_total{agency="",channel="",type="interaction"} 0.0',
+    ]

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from servicepulse.processors.standards import (
+    STANDARD_NAMES,
     STANDARD_SPECS,
     StandardsConfig,
     load_standards,
@@ -23,8 +24,10 @@ from servicepulse.rulegen.prometheus_rules import (
     RuleOptions,
     burn_scopes,
     objective_ratio,
+    own_silence,
     rules_document,
     runbook_anchor,
+    silence_scopes,
 )
 from servicepulse.rulegen.rules_files import CONFIG_FILE, RULES_FILE, write_rules
 from tests.unit.tools import require_tool
@@ -33,6 +36,9 @@ ROOT = Path(__file__).resolve().parents[2]
 STANDARDS = ROOT / "deploy" / "standards.example.yaml"
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 RULES_TEST = PROMETHEUS / "tests" / "servicepulse.test.yml"
+# Tests over hours and days, evaluated every 10m (1m would take minutes).
+HOURS_TEST = PROMETHEUS / "tests" / "servicepulse.hours.test.yml"
+SILENCE_DATA = Path(__file__).resolve().parent / "data" / "silence"
 
 
 def _promtool() -> str:
@@ -232,19 +238,35 @@ def test_promtool_check_and_unit_tests() -> None:
     assert checked.returncode == 0, checked.stdout + checked.stderr
     config = _run(promtool, "check", "config", str(PROMETHEUS / CONFIG_FILE))
     assert config.returncode == 0, config.stdout + config.stderr
-    tested = _run(promtool, "test", "rules", str(RULES_TEST))
+    tested = _run(promtool, "test", "rules", str(RULES_TEST), str(HOURS_TEST))
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    assert "SUCCESS" in tested.stdout
+    assert tested.stdout.count("SUCCESS") == 2, tested.stdout
+
+
+def test_promtool_silence_set_per_standard_in_an_override(tmp_path: Path) -> None:
+    """The shipped file sets csat's own silence in its defaults (a label matcher); set in an
+    override, the group alert leaves the standard out with an ``unless``."""
+    promtool = _promtool()
+    write_rules(SILENCE_DATA / "standards.yaml", tmp_path)
+    test_file = tmp_path / "silence.test.yml"
+    test_file.write_text((SILENCE_DATA / "silence.test.yml").read_text(encoding="utf-8"))
+    tested = _run(promtool, "test", "rules", str(test_file))
+    assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
 def test_promtool_unit_tests_cover_the_required_cases() -> None:
-    tests = yaml.safe_load(RULES_TEST.read_text(encoding="utf-8"))["tests"]
+    tests = [
+        test
+        for path in (RULES_TEST, HOURS_TEST)
+        for test in yaml.safe_load(path.read_text(encoding="utf-8"))["tests"]
+    ]
     names = " ".join(test["name"] for test in tests)
     for words in ("page", "ticket", "tighter override", "healthy", "good counter missing",
                   "born 100% bad", "minimum_sample", "sparse traffic", "page false",
                   "all dead-lettered and all late", "silent group", "unanswered",
                   "watermark stalled vs idle vs progressing", "idle inputs everywhere",
-                  "one partition still active"):
+                  "one partition still active", "own silence expectation",
+                  "consumed counter at 0"):
         assert words in names
 
 
@@ -259,3 +281,66 @@ def test_watermark_alert_options() -> None:
     assert "servicepulse_watermark_seconds offset 3m" in stalled["expr"]
     assert (stalled["for"], stalled["labels"]["severity"]) == ("1m", "critical")
     assert (idle["for"], idle["labels"]["severity"]) == ("7m", "warning")
+
+
+def _assert_one_silence_per_group_and_standard(config: StandardsConfig) -> None:
+    """Each (group, standard) is judged by exactly one no-data rule, with the value
+    ``StandardsConfig.silence_after_seconds`` resolves: its own if it has one, else its
+    group's (and then only by the group's rule, which leaves the others out)."""
+    groups_, standards_ = silence_scopes(config)
+    own = own_silence(config)
+    for agency, service, channel in GROUPS:
+        group = {"agency": agency, "service": service, "channel": channel}
+        group_hits = [scope for scope in groups_ if scope.applies_to(group)]
+        assert len(group_hits) == 1, (group, group_hits)
+        for name in STANDARD_NAMES:
+            expected = config.silence_after_seconds(agency, service, channel, name)
+            hits = [s for s in standards_ if s.standard == name and s.applies_to(group)]
+            owned = [m for n, m in own if n == name and all(group[k] == v for k, v in m.items())]
+            if owned:
+                assert [hit.value for hit in hits] == [expected], (group, name, hits)
+            else:
+                assert hits == [], (group, name, hits)
+                assert group_hits[0].value == expected, (group, name)
+
+
+def test_every_group_and_standard_gets_exactly_the_silence_it_resolves() -> None:
+    _assert_one_silence_per_group_and_standard(load_standards(STANDARDS))
+    _assert_one_silence_per_group_and_standard(load_standards(SILENCE_DATA / "standards.yaml"))
+    config = parse_standards(
+        {
+            "version": 1,
+            "defaults": {
+                "silence_after_seconds": 3600,
+                "standards": {
+                    "csat": {"min": 0.8, "silence_after_seconds": 86400},
+                    "abandonment_rate": {"max": 0.05},
+                },
+            },
+            "overrides": [
+                {"match": {"channel": "phone"}, "silence_after_seconds": 900},
+                {"match": {"agency": "ssa"}, "standards": {"csat": {"silence_after_seconds": 0}}},
+                {
+                    "match": {"agency": "irs", "service": "tax"},
+                    "standards": {"abandonment_rate": {"silence_after_seconds": 600}},
+                },
+                {"match": {"agency": "irs", "channel": "web"}, "silence_after_seconds": 0},
+                {
+                    "match": {"agency": "ssa", "service": "tax", "channel": "chat"},
+                    "standards": {"csat": {"silence_after_seconds": 7200}},
+                },
+                {"match": {"service": "tax"}, "silence_after_seconds": 1800},
+            ],
+        },
+        "test",
+    )
+    _assert_one_silence_per_group_and_standard(config)
+    document = rules_document(config)
+    no_data = [rule for group in document["groups"] for rule in group["rules"]
+               if rule.get("alert") == "ServicePulseNoData"]  # fmt: skip
+    # 0 turns the alert off: no rule for ssa's csat nor for irs/web.
+    assert {(r["labels"].get("standard", ""), r["labels"]["scope"]) for r in no_data} == {
+        ("", "defaults"), ("", "channel=phone"), ("", "service=tax"),
+        ("csat", "defaults"), ("abandonment_rate", "agency=irs,service=tax"),
+        ("csat", "agency=ssa,service=tax,channel=chat"),
+    }  # fmt: skip

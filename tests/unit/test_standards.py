@@ -255,7 +255,8 @@ def test_unknown_key_in_a_standard() -> None:
     data = doc()
     data["defaults"]["standards"]["csat"] = {"max": 0.8}
     assert error_of(data) == (
-        "standards.yaml: defaults.standards.csat.max: unknown key (expected one of: min, page)"
+        "standards.yaml: defaults.standards.csat.max: unknown key (expected one of: min, page, "
+        "silence_after_seconds)"
     )
 
 
@@ -264,7 +265,7 @@ def test_unknown_key_in_a_duration_standard() -> None:
     data["defaults"]["standards"]["time_to_first_response"]["target"] = 5
     assert error_of(data) == (
         "standards.yaml: defaults.standards.time_to_first_response.target: unknown key "
-        "(expected one of: target_seconds, objective, page)"
+        "(expected one of: target_seconds, objective, page, silence_after_seconds)"
     )
 
 
@@ -473,6 +474,12 @@ def test_benchmarks_section() -> None:
         ({"silence_after_seconds": "1h"}, "defaults.silence_after_seconds", "whole number"),
         ({"standards": {"csat": {"min": 0.8, "page": "no"}}}, "defaults.standards.csat.page",
          "true or false"),
+        ({"standards": {"csat": {"min": 0.8, "silence_after_seconds": -5}}},
+         "defaults.standards.csat.silence_after_seconds", "at least 0 (got -5)"),
+        ({"standards": {"csat": {"min": 0.8, "silence_after_seconds": 1.5}}},
+         "defaults.standards.csat.silence_after_seconds", "whole number"),
+        ({"standards": {"csat": {"min": 0.8, "silence_after_seconds": True}}},
+         "defaults.standards.csat.silence_after_seconds", "whole number"),
     ],
 )
 def test_silence_and_page_settings_are_validated(
@@ -496,3 +503,46 @@ def test_silence_and_page_settings_are_read() -> None:
     assert config.overrides[0].settings["silence_after_seconds"] == 0
     assert config.defaults.standards["transfer_rate"]["page"] == 0.0
     assert config.for_group("ssa", "x", "web")["transfer_rate"].target == 0.15
+
+
+def test_a_bad_silence_of_a_standard_in_an_override_names_file_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "standards.yaml"
+    path.write_text(
+        "version: 1\ndefaults:\n  standards:\n    csat: {min: 0.8}\noverrides:\n"
+        "  - match: {agency: ssa}\n    standards: {csat: {silence_after_seconds: 1d}}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(StandardsFileError) as caught:
+        load_standards(path)
+    assert str(caught.value) == (
+        f"{path}: overrides[0].standards.csat.silence_after_seconds: must be a whole number of "
+        'at least 0 (got "1d")'
+    )
+
+
+def test_a_standards_own_silence_wins_over_the_groups_from_any_layer() -> None:
+    config = parse_standards(
+        {"version": 1,
+         "defaults": {"silence_after_seconds": 3600, "standards": {
+             "csat": {"min": 0.8, "silence_after_seconds": 86400},
+             "abandonment_rate": {"max": 0.05}}},
+         "overrides": [
+             {"match": {"agency": "ssa", "channel": "phone"}, "silence_after_seconds": 900},
+             {"match": {"agency": "ssa"}, "standards": {"csat": {"silence_after_seconds": 0}}},
+             {"match": {"agency": "irs"},
+              "standards": {"abandonment_rate": {"silence_after_seconds": 600}}},
+         ]},
+        "s.yaml",
+    )  # fmt: skip
+    silence = config.silence_after_seconds
+    assert silence("dmv", "licensing", "web") == 3600
+    assert silence("dmv", "licensing", "web", "csat") == 86400
+    assert silence("dmv", "licensing", "web", "abandonment_rate") == 3600
+    # The more specific group setting of ssa/phone does not reach csat: csat has its own.
+    assert silence("ssa", "retirement", "phone") == 900
+    assert silence("ssa", "retirement", "phone", "abandonment_rate") == 900
+    assert silence("ssa", "retirement", "phone", "csat") == 0
+    assert silence("irs", "tax", "web", "abandonment_rate") == 600
+    assert silence("irs", "tax", "web", "csat") == 86400
+    # The setting changes nothing else about the standard.
+    assert config.for_group("irs", "tax", "web")["abandonment_rate"].target == 0.05
