@@ -50,6 +50,14 @@ def error_of(data: object) -> str:
     return str(caught.value)
 
 
+def file_error(path: Path, text: str) -> str:
+    """The error loading a standards file with this text raises."""
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(StandardsFileError) as caught:
+        load_standards(path)
+    return str(caught.value)
+
+
 def test_example_file_loads_and_resolves() -> None:
     config = load_standards(EXAMPLE)
     irs = config.for_group("irs", "refunds", "web")
@@ -183,15 +191,13 @@ def test_duplicate_yaml_key_is_an_error(tmp_path: Path) -> None:
 
 def test_the_same_override_twice_is_an_error_naming_both(tmp_path: Path) -> None:
     path = tmp_path / "standards.yaml"
-    path.write_text(
+    assert file_error(
+        path,
         "version: 1\noverrides:\n"
         "  - match: {agency: ssa, channel: phone}\n    minimum_sample: 10\n"
         "  - match: {agency: irs}\n    minimum_sample: 12\n"
-        "  - match: {channel: phone, agency: ssa}\n    minimum_sample: 5\n"
-    )
-    with pytest.raises(StandardsFileError) as caught:
-        load_standards(path)
-    assert str(caught.value) == (
+        "  - match: {channel: phone, agency: ssa}\n    minimum_sample: 5\n",
+    ) == (
         f"{path}: overrides[2].match: {{agency: ssa, channel: phone}} is the same match as "
         "overrides[0]; merge the two overrides into one"
     )
@@ -507,14 +513,11 @@ def test_silence_and_page_settings_are_read() -> None:
 
 def test_a_bad_silence_of_a_standard_in_an_override_names_file_and_field(tmp_path: Path) -> None:
     path = tmp_path / "standards.yaml"
-    path.write_text(
+    assert file_error(
+        path,
         "version: 1\ndefaults:\n  standards:\n    csat: {min: 0.8}\noverrides:\n"
         "  - match: {agency: ssa}\n    standards: {csat: {silence_after_seconds: 1d}}\n",
-        encoding="utf-8",
-    )
-    with pytest.raises(StandardsFileError) as caught:
-        load_standards(path)
-    assert str(caught.value) == (
+    ) == (
         f"{path}: overrides[0].standards.csat.silence_after_seconds: must be a whole number of "
         'at least 0 (got "1d")'
     )
