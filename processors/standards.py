@@ -16,8 +16,8 @@ objective.
 ServicePulseNoData) is a group setting, and may also be set on a standard
 (``csat: {min: 0.8, silence_after_seconds: 86400}``): a standard's own value, from the most
 specific layer that sets it for that standard, wins over the group's from any layer, since how
-often a standard is observed is a property of what it measures (survey answers come slower than
-calls, whatever the line). ``StandardsConfig.silence_after_seconds`` resolves it.
+often a standard is observed is a property of what it measures (rated survey responses are
+sparser than calls, whatever the line). ``StandardsConfig.silence_after_seconds`` resolves it.
 """
 
 from __future__ import annotations
