@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import math
 import os
 import platform
@@ -49,6 +50,7 @@ from servicepulse.devtools.broker import EmbeddedBroker, free_port
 from servicepulse.devtools.generator import FeedbackGenerator, GeneratedRecord
 from servicepulse.processors.decoding import Rejection, decode_event
 from servicepulse.processors.sentiment import score_comment
+from servicepulse.processors.timestamps import rfc3339
 from servicepulse.schemas.models import FEEDBACK_TYPE, FeedbackEvent
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.topics import ensure_topics
@@ -56,6 +58,8 @@ from tests.integration.support import WorkerProcess, produce, reader, wait_caugh
 
 DEFAULT_EVENTS = 10_000
 DEFAULT_LATENCY_EVENTS = 3_000
+# Live-stamped events sent between the replayed and the live feed, to move event time to now.
+SWITCH_EVENTS = 50
 # The latency phase produces at this share of the measured worker throughput, at most RATE_CAP/s.
 RATE_SHARE = 0.5
 RATE_CAP = 2_000.0
@@ -310,9 +314,12 @@ async def profile_from_first_output(
     profilers.append(start_profiler(worker, out))
 
 
-def start_profiler(worker: WorkerProcess, out: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling the worker (GIL-holding samples only: its Python CPU time) into a raw
-    collapsed-stack file for benchmarks/profile_summary.py."""
+def start_profiler(
+    worker: WorkerProcess, out: Path, *, gil_only: bool = True
+) -> subprocess.Popen[bytes]:
+    """py-spy sampling the worker into a raw collapsed-stack file for
+    benchmarks/profile_summary.py: GIL-holding samples only (its Python CPU time), or every
+    active sample of any thread (the latency phase is mostly waiting)."""
     assert worker.process is not None
     py_spy = Path(sys.executable).with_name("py-spy")
     command = [
@@ -322,7 +329,7 @@ def start_profiler(worker: WorkerProcess, out: Path) -> subprocess.Popen[bytes]:
         str(worker.process.pid),
         "--format",
         "raw",
-        "--gil",
+        *(["--gil"] if gil_only else []),
         "--rate",
         "50",
         "--output",
@@ -370,8 +377,23 @@ class CpuMeter:
         return Rate(self.last[0] - self.first[0], self.last[1] - self.first[1])
 
 
+def stamped_now(value: bytes) -> bytes:
+    """The record as a live feed sends it: its event time is the moment it is produced.
+
+    The generator packs hours of event time into seconds (a replay); a live feed's event time
+    moves with the wall clock, so windows close a few per 5 minutes, not hundreds a second."""
+    document = json.loads(value)
+    now = rfc3339(time.time())
+    body = document.get("data") if "specversion" in document else document
+    if "specversion" in document and "time" in document:
+        document["time"] = now
+    if isinstance(body, dict) and "occurred_at" in body:
+        body["occurred_at"] = now
+    return json.dumps(document).encode()
+
+
 async def produce_paced(
-    bootstrap: str, topic: str, records: Sequence[GeneratedRecord], rate: float
+    bootstrap: str, topic: str, records: Sequence[GeneratedRecord], rate: float, *, live: bool
 ) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
@@ -383,7 +405,8 @@ async def produce_paced(
             delay = start + index / rate - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            futures.append(await producer.send(topic, value=record.value, key=record.key))
+            value = stamped_now(record.value) if live else record.value
+            futures.append(await producer.send(topic, value=value, key=record.key))
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -396,12 +419,14 @@ async def latency(
     records: Sequence[GeneratedRecord],
     rate: float,
     scored: dict[bytes, int],
+    *,
+    live: bool,
 ) -> LatencyResult:
     wanted = {record.key for record in records if record.key is not None}
     if len(wanted) != len(records) or wanted & scored.keys():
         raise BenchmarkError("latency-phase keys are not new, distinct event ids")
     producing = asyncio.create_task(
-        produce_paced(settings.kafka_bootstrap, settings.topic_feedback, records, rate)
+        produce_paced(settings.kafka_bootstrap, settings.topic_feedback, records, rate, live=live)
     )
     try:
         await collect(consumer, worker, wanted, scored, timeout=len(records) / rate + 120.0)
@@ -448,7 +473,8 @@ class Report:
     scorer: Rate
     ceiling_b: Rate
     worker: WorkerResult
-    latency: LatencyResult
+    latency_live: LatencyResult
+    latency_replay: LatencyResult
     caught_up: Rate
     caught_up_cpu: Rate
     load_before: float
@@ -460,7 +486,7 @@ async def run(
     run_id = uuid.uuid4().hex[:8]
     load_before = os.getloadavg()[0]
     generator = FeedbackGenerator(seed=SEED, malformed_share=0.0, redelivery_share=0.0)
-    records = list(generator.feedback(args.events + args.latency_events))
+    records = list(generator.feedback(args.events + 2 * args.latency_events + SWITCH_EVENTS))
     preload, later = records[: args.events], records[args.events :]
     commented = sum(1 for record in preload if b'"comment"' in record.value)
     console.print(
@@ -529,22 +555,56 @@ async def run(
         # the window and journey agents.
         sustained = min(measured.throughput.per_second, caught_up.per_second)
         rate = args.rate or min(RATE_SHARE * sustained, RATE_CAP)
-        console.print(
-            f"producing {len(later)} records at {rate:,.0f} events/s (~{len(later) / rate:.0f} s)"
-        )
-        timed = await latency(settings, worker, consumer, later, rate, scored)
-        console.print(
-            f"p50 {timed.percentile(0.50)} ms, p99 {timed.percentile(0.99)} ms, "
-            f"max {timed.latencies_ms[-1]} ms (achieved input rate {timed.achieved_rate:,.0f}/s)"
-        )
-        console.print(
-            f"  ingest hop (input → {settings.internal_feedback_topic}): "
-            + p50_p99(timed.ingest_ms)
-        )
-        console.print(
-            f"  scoring hop ({settings.internal_feedback_topic} → scored): "
-            + p50_p99(timed.scoring_ms)
-        )
+        # Two feeds at the same rate. Replayed: the generator's event time, hours in seconds,
+        # so every watermark step closes windows of every group and the finals' work shares
+        # the worker's one event loop. Live: event time is the wall clock, as in service.
+        # Between them the watermark jumps to now, which closes every window still open: a
+        # one-off burst, timed on its own, then the live feed measures the steady state.
+        timed: dict[str, LatencyResult] = {}
+        replay, live = later[: args.latency_events], later[args.latency_events :]
+        switch, live = live[:SWITCH_EVENTS], live[SWITCH_EVENTS:]
+        for feed, batch in (("replay", replay), ("live", live)):
+            if feed == "live":
+                started = time.time()
+                await produce(
+                    settings.kafka_bootstrap, settings.topic_feedback,
+                    [(record.key, stamped_now(record.value)) for record in switch],
+                )  # fmt: skip
+                await wait_caught_up(settings, timeout=600)
+                console.print(
+                    f"replay → live: {len(switch)} live events, every agent caught up after "
+                    f"{time.time() - started:.1f} s (finals of every window still open)"
+                )
+            await wait_caught_up(settings, timeout=600)
+            console.print(
+                f"{feed} feed: producing {len(batch)} records at {rate:,.0f} events/s "
+                f"(~{len(batch) / rate:.0f} s)"
+            )
+            profiler = None
+            if args.profile_latency is not None and feed == "live":
+                profiler = start_profiler(worker, args.profile_latency, gil_only=False)
+            try:
+                timed[feed] = await latency(
+                    settings, worker, consumer, batch, rate, scored, live=feed == "live"
+                )
+            finally:
+                if profiler is not None:
+                    profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                    profiler.wait(timeout=60)
+            result = timed[feed]
+            console.print(
+                f"p50 {result.percentile(0.50)} ms, p99 {result.percentile(0.99)} ms, "
+                f"max {result.latencies_ms[-1]} ms "
+                f"(achieved input rate {result.achieved_rate:,.0f}/s)"
+            )
+            console.print(
+                f"  ingest hop (input → {settings.internal_feedback_topic}): "
+                + p50_p99(result.ingest_ms)
+            )
+            console.print(
+                f"  scoring hop ({settings.internal_feedback_topic} → scored): "
+                + p50_p99(result.scoring_ms)
+            )
     finally:
         await consumer.stop()
     return Report(
@@ -555,7 +615,8 @@ async def run(
         scorer=scorer,
         ceiling_b=ceiling_b,
         worker=measured,
-        latency=timed,
+        latency_live=timed["live"],
+        latency_replay=timed["replay"],
         caught_up=caught_up,
         caught_up_cpu=all_agents_cpu,
         load_before=load_before,
@@ -642,20 +703,23 @@ def summary(report: Report) -> Table:
         f"{report.worker.startup_seconds:.1f} s",
         "process start, topic/changelog setup, rebalance",
     )
-    timed = report.latency
-    rates = f"target {timed.rate:,.0f}/s, achieved {timed.achieved_rate:,.0f}/s"
-    table.add_row("Latency p50", f"{timed.percentile(0.50)} ms", rates)
-    table.add_row("Latency p99", f"{timed.percentile(0.99)} ms", "output − input CreateTime")
-    table.add_row("Latency max", f"{timed.latencies_ms[-1]} ms", "")
-    for hop, values in (("ingest", timed.ingest_ms), ("scoring", timed.scoring_ms)):
+    for feed, timed in (("live", report.latency_live), ("replayed", report.latency_replay)):
+        rates = f"target {timed.rate:,.0f}/s, achieved {timed.achieved_rate:,.0f}/s"
+        table.add_row(f"Latency p50, {feed} feed", f"{timed.percentile(0.50)} ms", rates)
         table.add_row(
-            f"  {hop} hop",
-            p50_p99(values),
-            "input → internal re-keyed" if hop == "ingest" else "internal re-keyed → scored",
-        )
+            f"Latency p99, {feed} feed", f"{timed.percentile(0.99)} ms",
+            "output − input CreateTime",
+        )  # fmt: skip
+        table.add_row(f"Latency max, {feed} feed", f"{timed.latencies_ms[-1]} ms", "")
+        for hop, values in (("ingest", timed.ingest_ms), ("scoring", timed.scoring_ms)):
+            table.add_row(
+                f"  {hop} hop",
+                p50_p99(values),
+                "input → internal re-keyed" if hop == "ingest" else "internal re-keyed → scored",
+            )
     table.add_section()
     table.add_row("N (throughput events)", f"{report.events:,}", "")
-    table.add_row("M (latency events)", f"{report.latency_events:,}", "")
+    table.add_row("M (latency events per feed)", f"{report.latency_events:,}", "")
     table.add_row("partitions per topic", str(report.partitions), "")
     for row in machine_rows(report.load_before):
         table.add_row(*row)
@@ -676,7 +740,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         default=DEFAULT_LATENCY_EVENTS,
         metavar="M",
-        help=f"records for the latency figure (default {DEFAULT_LATENCY_EVENTS})",
+        help=f"records for each latency feed, live and replayed (default {DEFAULT_LATENCY_EVENTS})",
     )
     parser.add_argument(
         "--rate",
@@ -693,6 +757,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="FILE",
         help="py-spy the worker during the throughput phase into FILE (raw) and summarise it; "
         "sampling costs the worker some CPU, so compare throughput from runs without it",
+    )
+    parser.add_argument(
+        "--profile-latency",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="py-spy the worker during the latency phase into FILE (raw, every active thread)",
     )
     parser.add_argument(
         "--workdir",
