@@ -1,17 +1,21 @@
-"""Feedback scoring benchmark: two ceilings, one real worker, produced→scored latency.
+"""Feedback scoring benchmark: two ceilings, real workers, produced→scored latency.
 
 Runs everything against a fresh embedded Tansu broker (memory storage) in one go:
 
 1. Ceiling A: ``decode_event`` + ``score_comment`` in this process, no Kafka.
 2. Ceiling B: a bare aiokafka consumer→producer loop copying the same records between topics.
 3. Worker throughput: N preloaded valid feedback records, then one real ``servicepulse worker``
-   subprocess; events/s between the Kafka timestamps of the first and the N-th scored output.
-4. Latency: M more records produced at a fixed rate; per event, output timestamp − input
-   timestamp (matched by event_id); p50, p99, max.
+   subprocess (or ``--workers W`` of them, sharing the partitions; every event must be scored
+   exactly once between them); events/s between the Kafka timestamps of the first and the
+   N-th scored output, and each process's share of a core (workers, broker, this process).
+4. Latency: M more records produced at a fixed rate, twice: a replayed feed (the generator's
+   event time, hours per minute) and a live feed (event time stamped when produced); per
+   event, output timestamp − input timestamp (matched by event_id); p50, p99, max.
 
 Usage::
 
     .venv/bin/python benchmarks/bench_feedback.py [--events N] [--latency-events M] [--rate R]
+        [--workers W]
 """
 
 from __future__ import annotations
@@ -231,7 +235,7 @@ async def ceiling_passthrough(
 
 async def collect(
     consumer: AIOKafkaConsumer,
-    worker: WorkerProcess,
+    workers: Sequence[WorkerProcess],
     wanted: set[bytes],
     sink: dict[bytes, int],
     timeout: float,
@@ -239,12 +243,14 @@ async def collect(
     """Reads scored outputs into sink (event_id → timestamp) until it holds every wanted key."""
     deadline = time.monotonic() + timeout
     while not wanted <= sink.keys():
-        ensure_alive(worker)
+        for worker in workers:
+            ensure_alive(worker)
         if time.monotonic() > deadline:
             missing = len(wanted - sink.keys())
             raise BenchmarkError(f"{missing} of {len(wanted)} events not scored within {timeout} s")
         for messages in (await consumer.getmany(timeout_ms=200)).values():
             for message in messages:
+                # A second output for one event fails the run: exactly one between the workers.
                 if message.key is None or message.key in sink:
                     raise BenchmarkError(f"unexpected scored record (key {message.key!r})")
                 sink[message.key] = create_time(message, "scored output")
@@ -252,7 +258,7 @@ async def collect(
 
 async def worker_throughput(
     settings: Settings,
-    worker: WorkerProcess,
+    workers: Sequence[WorkerProcess],
     consumer: AIOKafkaConsumer,
     preload: Sequence[GeneratedRecord],
     scored: dict[bytes, int],
@@ -265,18 +271,20 @@ async def worker_throughput(
     console.print(f"preloaded {len(preload)} records into {settings.topic_feedback}")
     started_wall = time.time()
     started = time.monotonic()
-    worker.start()
-    console.print(f"worker started (pid {worker.process.pid if worker.process else '?'})")
-    meter = CpuMeter(worker)
+    for worker in workers:
+        worker.start()
+    pids = ", ".join(str(worker.process.pid) for worker in workers if worker.process)
+    console.print(f"{len(workers)} worker(s) started (pid {pids})")
+    meter = CpuMeter(*workers)
     metering = asyncio.create_task(meter.follow(lambda: len(scored)))
     profilers: list[subprocess.Popen[bytes]] = []
     profiling = asyncio.create_task(  # from the first output on: the steady state, not startup
-        profile_from_first_output(worker, profile, scored, profilers)
+        profile_from_first_output(workers[0], profile, scored, profilers)
         if profile is not None
         else asyncio.sleep(0)
     )
     try:
-        await collect(consumer, worker, wanted, scored, timeout=max(300.0, len(preload) / 20))
+        await collect(consumer, workers, wanted, scored, timeout=max(300.0, len(preload) / 20))
     finally:
         metering.cancel()
         profiling.cancel()
@@ -338,25 +346,50 @@ def start_profiler(
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-class CpuMeter:
-    """Events per CPU-second of the worker process: what it would do with a core of its own,
-    whatever else runs on the machine. Counted from the first sample that saw output (so the
-    worker's startup is left out) to the last."""
+@dataclass(frozen=True)
+class CpuPoint:
+    done: int  # events done when sampled
+    workers_cpu: float  # CPU seconds of every worker process together
+    at: float  # monotonic seconds
+    processes: dict[str, float]  # CPU seconds per process
 
-    def __init__(self, worker: WorkerProcess) -> None:
-        assert worker.process is not None
-        self.process = psutil.Process(worker.process.pid)
-        self.first: tuple[int, float] | None = None
-        self.last: tuple[int, float] | None = None
+
+class CpuMeter:
+    """Events per CPU-second of the worker processes: what they would do with cores of their
+    own, whatever else runs on the machine; and how much of a core each process used over the
+    same span (the workers, the broker, and this process: the load generator and the reader),
+    so a limit of the machine shows. Counted from the first sample that saw output (the
+    workers' startup left out) to the last."""
+
+    def __init__(self, *workers: WorkerProcess) -> None:
+        self.workers: dict[str, psutil.Process] = {}
+        for number, worker in enumerate(workers, 1):
+            assert worker.process is not None
+            name = f"worker {number}" if len(workers) > 1 else "worker"
+            self.workers[name] = psutil.Process(worker.process.pid)
+        self.processes = dict(self.workers)
+        this = psutil.Process()
+        worker_pids = {process.pid for process in self.workers.values()}
+        for child in this.children():
+            with contextlib.suppress(psutil.Error):
+                if child.pid not in worker_pids and "broker" in child.cmdline():
+                    self.processes["broker (Tansu)"] = child
+        self.processes["load generator and reader"] = this
+        self.first: CpuPoint | None = None
+        self.last: CpuPoint | None = None
 
     def sample(self, done: int) -> None:
-        with contextlib.suppress(psutil.Error):
-            times = self.process.cpu_times()
-            point = (done, times.user + times.system)
-            if self.first is None and done > 0:
-                self.first = point
-            if self.first is not None:
-                self.last = point
+        times = {}
+        for name, process in self.processes.items():
+            with contextlib.suppress(psutil.Error):
+                used = process.cpu_times()
+                times[name] = used.user + used.system
+        workers_cpu = sum(times.get(name, 0.0) for name in self.workers)
+        point = CpuPoint(done, workers_cpu, time.monotonic(), times)
+        if self.first is None and done > 0:
+            self.first = point
+        if self.first is not None:
+            self.last = point
 
     async def follow(self, done: Callable[[], int]) -> None:
         while True:
@@ -364,17 +397,26 @@ class CpuMeter:
             await asyncio.sleep(0.25)
 
     def since_first(self, events: int) -> Rate:
-        """``events`` per CPU-second the worker used from the first sample with output to
+        """``events`` per CPU-second the workers used from the first sample with output to
         now (e.g. once every agent has caught up)."""
         self.sample(events)
-        if self.first is None or self.last is None:
-            return Rate(0, 0.0)
-        return Rate(events - self.first[0], self.last[1] - self.first[1])
+        return self.rate(events)
 
-    def rate(self) -> Rate:
+    def rate(self, events: int | None = None) -> Rate:
         if self.first is None or self.last is None:
             return Rate(0, 0.0)
-        return Rate(self.last[0] - self.first[0], self.last[1] - self.first[1])
+        done = self.last.done if events is None else events
+        return Rate(done - self.first.done, self.last.workers_cpu - self.first.workers_cpu)
+
+    def cores(self) -> dict[str, float]:
+        """Each process's CPU seconds per wall second over the span (1.0 = one whole core)."""
+        if self.first is None or self.last is None or self.last.at <= self.first.at:
+            return {}
+        span = self.last.at - self.first.at
+        return {
+            name: (used - self.first.processes.get(name, used)) / span
+            for name, used in self.last.processes.items()
+        }
 
 
 def stamped_now(value: bytes) -> bytes:
@@ -393,7 +435,12 @@ def stamped_now(value: bytes) -> bytes:
 
 
 async def produce_paced(
-    bootstrap: str, topic: str, records: Sequence[GeneratedRecord], rate: float, *, live: bool
+    bootstrap: str,
+    topic: str,
+    records: Sequence[GeneratedRecord],
+    rate: float,
+    *,
+    live: bool = False,
 ) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
@@ -414,7 +461,7 @@ async def produce_paced(
 
 async def latency(
     settings: Settings,
-    worker: WorkerProcess,
+    workers: Sequence[WorkerProcess],
     consumer: AIOKafkaConsumer,
     records: Sequence[GeneratedRecord],
     rate: float,
@@ -429,7 +476,7 @@ async def latency(
         produce_paced(settings.kafka_bootstrap, settings.topic_feedback, records, rate, live=live)
     )
     try:
-        await collect(consumer, worker, wanted, scored, timeout=len(records) / rate + 120.0)
+        await collect(consumer, workers, wanted, scored, timeout=len(records) / rate + 120.0)
         await producing
     finally:
         producing.cancel()
@@ -473,6 +520,8 @@ class Report:
     scorer: Rate
     ceiling_b: Rate
     worker: WorkerResult
+    workers: int
+    cores: dict[str, float]
     latency_live: LatencyResult
     latency_replay: LatencyResult
     caught_up: Rate
@@ -515,18 +564,19 @@ async def run(
         f"[bold]{ceiling_b.per_second:,.0f} events/s"
     )
 
-    phase("3. Worker throughput: one servicepulse worker over preloaded records")
+    phase(f"3. Worker throughput: {args.workers} servicepulse worker(s) over preloaded records")
     await ensure_topics(settings)
-    worker = WorkerProcess(
-        bootstrap, workdir, app_id=settings.app_id, extra_env=worker_env(settings)
-    )
-    workers.append(worker)
+    started = [
+        WorkerProcess(bootstrap, workdir, app_id=settings.app_id, extra_env=worker_env(settings))
+        for _ in range(args.workers)
+    ]
+    workers.extend(started)
     consumer = reader(bootstrap, settings.topic_scored)
     await consumer.start()
     try:
         scored: dict[bytes, int] = {}  # event_id → scored output timestamp (ms)
         measured = await worker_throughput(
-            settings, worker, consumer, preload, scored, args.profile
+            settings, started, consumer, preload, scored, args.profile
         )
         print_profile(args.profile)
         console.print(
@@ -534,8 +584,12 @@ async def run(
             f"{measured.throughput.seconds:.2f} s of output timestamps: "
             f"[bold]{measured.throughput.per_second:,.0f} events/s[/] "
             f"(startup to first output {measured.startup_seconds:.1f} s); "
-            f"{measured.per_cpu_second.per_second:,.0f} per CPU-second of the worker"
+            f"{measured.per_cpu_second.per_second:,.0f} per CPU-second of the worker(s)"
         )
+        # Taken now: the meter samples again once every agent has caught up.
+        cores = measured.meter.cores()
+        for name, share in cores.items():
+            console.print(f"  {name}: {share:.2f} of a core")
 
         phase("4. Latency produced → scored at a fixed rate")
         # Phase 3 left work behind it in the downstream agents (windows, journeys): let the
@@ -565,7 +619,7 @@ async def run(
         switch, live = live[:SWITCH_EVENTS], live[SWITCH_EVENTS:]
         for feed, batch in (("replay", replay), ("live", live)):
             if feed == "live":
-                started = time.time()
+                switched = time.time()
                 await produce(
                     settings.kafka_bootstrap, settings.topic_feedback,
                     [(record.key, stamped_now(record.value)) for record in switch],
@@ -573,7 +627,7 @@ async def run(
                 await wait_caught_up(settings, timeout=600)
                 console.print(
                     f"replay → live: {len(switch)} live events, every agent caught up after "
-                    f"{time.time() - started:.1f} s (finals of every window still open)"
+                    f"{time.time() - switched:.1f} s (finals of every window still open)"
                 )
             await wait_caught_up(settings, timeout=600)
             console.print(
@@ -582,10 +636,10 @@ async def run(
             )
             profiler = None
             if args.profile_latency is not None and feed == "live":
-                profiler = start_profiler(worker, args.profile_latency, gil_only=False)
+                profiler = start_profiler(started[0], args.profile_latency, gil_only=False)
             try:
                 timed[feed] = await latency(
-                    settings, worker, consumer, batch, rate, scored, live=feed == "live"
+                    settings, started, consumer, batch, rate, scored, live=feed == "live"
                 )
             finally:
                 if profiler is not None:
@@ -615,6 +669,8 @@ async def run(
         scorer=scorer,
         ceiling_b=ceiling_b,
         worker=measured,
+        workers=args.workers,
+        cores=cores,
         latency_live=timed["live"],
         latency_replay=timed["replay"],
         caught_up=caught_up,
@@ -672,8 +728,10 @@ def summary(report: Report) -> Table:
     table.add_row(
         "Worker throughput",
         f"{worker:,.0f} ev/s",
-        "one worker, first → N-th scored output (Kafka timestamps)",
+        f"{report.workers} worker(s), first → N-th scored output (Kafka timestamps)",
     )
+    for name, cores in report.cores.items():
+        table.add_row(f"  CPU, {name}", f"{cores:.2f} cores", "over the throughput span")
     table.add_row(
         "Worker, every agent caught up",
         f"{report.caught_up.per_second:,.0f} ev/s",
@@ -683,7 +741,7 @@ def summary(report: Report) -> Table:
     table.add_row(
         "Worker per CPU-second",
         f"{per_cpu:,.0f} ev/s",
-        "outputs / CPU time of the worker process (what one free core would do)",
+        "outputs / CPU time of the worker processes (what one free core would do)",
     )
     all_cpu = report.caught_up_cpu.per_second
     table.add_row(
@@ -759,6 +817,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "sampling costs the worker some CPU, so compare throughput from runs without it",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="W",
+        help="worker processes sharing the load (default 1); every event must be scored once",
+    )
+    parser.add_argument(
         "--profile-latency",
         type=Path,
         default=None,
@@ -774,6 +839,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.events < 2 or args.latency_events < 1:
         parser.error("--events must be at least 2 and --latency-events at least 1")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     if args.rate is not None and args.rate <= 0:
         parser.error("--rate must be positive")
     return args
