@@ -1,17 +1,21 @@
-"""Feedback scoring benchmark: two ceilings, one real worker, produced→scored latency.
+"""Feedback scoring benchmark: two ceilings, real workers, produced→scored latency.
 
 Runs everything against a fresh embedded Tansu broker (memory storage) in one go:
 
 1. Ceiling A: ``decode_event`` + ``score_comment`` in this process, no Kafka.
 2. Ceiling B: a bare aiokafka consumer→producer loop copying the same records between topics.
 3. Worker throughput: N preloaded valid feedback records, then one real ``servicepulse worker``
-   subprocess; events/s between the Kafka timestamps of the first and the N-th scored output.
-4. Latency: M more records produced at a fixed rate; per event, output timestamp − input
-   timestamp (matched by event_id); p50, p99, max.
+   subprocess (or ``--workers W`` of them, sharing the partitions; every event must be scored
+   exactly once between them); events/s between the Kafka timestamps of the first and the
+   N-th scored output, and each process's share of a core (workers, broker, this process).
+4. Latency: M more records produced at a fixed rate, twice: a replayed feed (the generator's
+   event time, hours per minute) and a live feed (event time stamped when produced); per
+   event, output timestamp − input timestamp (matched by event_id); p50, p99, max.
 
 Usage::
 
     .venv/bin/python benchmarks/bench_feedback.py [--events N] [--latency-events M] [--rate R]
+        [--workers W]
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import math
 import os
 import platform
@@ -49,6 +54,7 @@ from servicepulse.devtools.broker import EmbeddedBroker, free_port
 from servicepulse.devtools.generator import FeedbackGenerator, GeneratedRecord
 from servicepulse.processors.decoding import Rejection, decode_event
 from servicepulse.processors.sentiment import score_comment
+from servicepulse.processors.timestamps import rfc3339
 from servicepulse.schemas.models import FEEDBACK_TYPE, FeedbackEvent
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.topics import ensure_topics
@@ -56,6 +62,8 @@ from tests.integration.support import WorkerProcess, produce, reader, wait_caugh
 
 DEFAULT_EVENTS = 10_000
 DEFAULT_LATENCY_EVENTS = 3_000
+# Live-stamped events sent between the replayed and the live feed, to move event time to now.
+SWITCH_EVENTS = 50
 # The latency phase produces at this share of the measured worker throughput, at most RATE_CAP/s.
 RATE_SHARE = 0.5
 RATE_CAP = 2_000.0
@@ -227,7 +235,7 @@ async def ceiling_passthrough(
 
 async def collect(
     consumer: AIOKafkaConsumer,
-    worker: WorkerProcess,
+    workers: Sequence[WorkerProcess],
     wanted: set[bytes],
     sink: dict[bytes, int],
     timeout: float,
@@ -235,12 +243,14 @@ async def collect(
     """Reads scored outputs into sink (event_id → timestamp) until it holds every wanted key."""
     deadline = time.monotonic() + timeout
     while not wanted <= sink.keys():
-        ensure_alive(worker)
+        for worker in workers:
+            ensure_alive(worker)
         if time.monotonic() > deadline:
             missing = len(wanted - sink.keys())
             raise BenchmarkError(f"{missing} of {len(wanted)} events not scored within {timeout} s")
         for messages in (await consumer.getmany(timeout_ms=200)).values():
             for message in messages:
+                # A second output for one event fails the run: exactly one between the workers.
                 if message.key is None or message.key in sink:
                     raise BenchmarkError(f"unexpected scored record (key {message.key!r})")
                 sink[message.key] = create_time(message, "scored output")
@@ -248,7 +258,7 @@ async def collect(
 
 async def worker_throughput(
     settings: Settings,
-    worker: WorkerProcess,
+    workers: Sequence[WorkerProcess],
     consumer: AIOKafkaConsumer,
     preload: Sequence[GeneratedRecord],
     scored: dict[bytes, int],
@@ -261,18 +271,20 @@ async def worker_throughput(
     console.print(f"preloaded {len(preload)} records into {settings.topic_feedback}")
     started_wall = time.time()
     started = time.monotonic()
-    worker.start()
-    console.print(f"worker started (pid {worker.process.pid if worker.process else '?'})")
-    meter = CpuMeter(worker)
+    for worker in workers:
+        worker.start()
+    pids = ", ".join(str(worker.process.pid) for worker in workers if worker.process)
+    console.print(f"{len(workers)} worker(s) started (pid {pids})")
+    meter = CpuMeter(*workers)
     metering = asyncio.create_task(meter.follow(lambda: len(scored)))
     profilers: list[subprocess.Popen[bytes]] = []
     profiling = asyncio.create_task(  # from the first output on: the steady state, not startup
-        profile_from_first_output(worker, profile, scored, profilers)
+        profile_from_first_output(workers[0], profile, scored, profilers)
         if profile is not None
         else asyncio.sleep(0)
     )
     try:
-        await collect(consumer, worker, wanted, scored, timeout=max(300.0, len(preload) / 20))
+        await collect(consumer, workers, wanted, scored, timeout=max(300.0, len(preload) / 20))
     finally:
         metering.cancel()
         profiling.cancel()
@@ -310,9 +322,12 @@ async def profile_from_first_output(
     profilers.append(start_profiler(worker, out))
 
 
-def start_profiler(worker: WorkerProcess, out: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling the worker (GIL-holding samples only: its Python CPU time) into a raw
-    collapsed-stack file for benchmarks/profile_summary.py."""
+def start_profiler(
+    worker: WorkerProcess, out: Path, *, gil_only: bool = True
+) -> subprocess.Popen[bytes]:
+    """py-spy sampling the worker into a raw collapsed-stack file for
+    benchmarks/profile_summary.py: GIL-holding samples only (its Python CPU time), or every
+    active sample of any thread (the latency phase is mostly waiting)."""
     assert worker.process is not None
     py_spy = Path(sys.executable).with_name("py-spy")
     command = [
@@ -322,7 +337,7 @@ def start_profiler(worker: WorkerProcess, out: Path) -> subprocess.Popen[bytes]:
         str(worker.process.pid),
         "--format",
         "raw",
-        "--gil",
+        *(["--gil"] if gil_only else []),
         "--rate",
         "50",
         "--output",
@@ -331,25 +346,50 @@ def start_profiler(worker: WorkerProcess, out: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-class CpuMeter:
-    """Events per CPU-second of the worker process: what it would do with a core of its own,
-    whatever else runs on the machine. Counted from the first sample that saw output (so the
-    worker's startup is left out) to the last."""
+@dataclass(frozen=True)
+class CpuPoint:
+    done: int  # events done when sampled
+    workers_cpu: float  # CPU seconds of every worker process together
+    at: float  # monotonic seconds
+    processes: dict[str, float]  # CPU seconds per process
 
-    def __init__(self, worker: WorkerProcess) -> None:
-        assert worker.process is not None
-        self.process = psutil.Process(worker.process.pid)
-        self.first: tuple[int, float] | None = None
-        self.last: tuple[int, float] | None = None
+
+class CpuMeter:
+    """Events per CPU-second of the worker processes: what they would do with cores of their
+    own, whatever else runs on the machine; and how much of a core each process used over the
+    same span (the workers, the broker, and this process: the load generator and the reader),
+    so a limit of the machine shows. Counted from the first sample that saw output (the
+    workers' startup left out) to the last."""
+
+    def __init__(self, *workers: WorkerProcess) -> None:
+        self.workers: dict[str, psutil.Process] = {}
+        for number, worker in enumerate(workers, 1):
+            assert worker.process is not None
+            name = f"worker {number}" if len(workers) > 1 else "worker"
+            self.workers[name] = psutil.Process(worker.process.pid)
+        self.processes = dict(self.workers)
+        this = psutil.Process()
+        worker_pids = {process.pid for process in self.workers.values()}
+        for child in this.children():
+            with contextlib.suppress(psutil.Error):
+                if child.pid not in worker_pids and "broker" in child.cmdline():
+                    self.processes["broker (Tansu)"] = child
+        self.processes["load generator and reader"] = this
+        self.first: CpuPoint | None = None
+        self.last: CpuPoint | None = None
 
     def sample(self, done: int) -> None:
-        with contextlib.suppress(psutil.Error):
-            times = self.process.cpu_times()
-            point = (done, times.user + times.system)
-            if self.first is None and done > 0:
-                self.first = point
-            if self.first is not None:
-                self.last = point
+        times = {}
+        for name, process in self.processes.items():
+            with contextlib.suppress(psutil.Error):
+                used = process.cpu_times()
+                times[name] = used.user + used.system
+        workers_cpu = sum(times.get(name, 0.0) for name in self.workers)
+        point = CpuPoint(done, workers_cpu, time.monotonic(), times)
+        if self.first is None and done > 0:
+            self.first = point
+        if self.first is not None:
+            self.last = point
 
     async def follow(self, done: Callable[[], int]) -> None:
         while True:
@@ -357,21 +397,50 @@ class CpuMeter:
             await asyncio.sleep(0.25)
 
     def since_first(self, events: int) -> Rate:
-        """``events`` per CPU-second the worker used from the first sample with output to
+        """``events`` per CPU-second the workers used from the first sample with output to
         now (e.g. once every agent has caught up)."""
         self.sample(events)
-        if self.first is None or self.last is None:
-            return Rate(0, 0.0)
-        return Rate(events - self.first[0], self.last[1] - self.first[1])
+        return self.rate(events)
 
-    def rate(self) -> Rate:
+    def rate(self, events: int | None = None) -> Rate:
         if self.first is None or self.last is None:
             return Rate(0, 0.0)
-        return Rate(self.last[0] - self.first[0], self.last[1] - self.first[1])
+        done = self.last.done if events is None else events
+        return Rate(done - self.first.done, self.last.workers_cpu - self.first.workers_cpu)
+
+    def cores(self) -> dict[str, float]:
+        """Each process's CPU seconds per wall second over the span (1.0 = one whole core)."""
+        if self.first is None or self.last is None or self.last.at <= self.first.at:
+            return {}
+        span = self.last.at - self.first.at
+        return {
+            name: (used - self.first.processes.get(name, used)) / span
+            for name, used in self.last.processes.items()
+        }
+
+
+def stamped_now(value: bytes) -> bytes:
+    """The record as a live feed sends it: its event time is the moment it is produced.
+
+    The generator packs hours of event time into seconds (a replay); a live feed's event time
+    moves with the wall clock, so windows close a few per 5 minutes, not hundreds a second."""
+    document = json.loads(value)
+    now = rfc3339(time.time())
+    body = document.get("data") if "specversion" in document else document
+    if "specversion" in document and "time" in document:
+        document["time"] = now
+    if isinstance(body, dict) and "occurred_at" in body:
+        body["occurred_at"] = now
+    return json.dumps(document).encode()
 
 
 async def produce_paced(
-    bootstrap: str, topic: str, records: Sequence[GeneratedRecord], rate: float
+    bootstrap: str,
+    topic: str,
+    records: Sequence[GeneratedRecord],
+    rate: float,
+    *,
+    live: bool = False,
 ) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
@@ -383,7 +452,8 @@ async def produce_paced(
             delay = start + index / rate - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            futures.append(await producer.send(topic, value=record.value, key=record.key))
+            value = stamped_now(record.value) if live else record.value
+            futures.append(await producer.send(topic, value=value, key=record.key))
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -391,20 +461,22 @@ async def produce_paced(
 
 async def latency(
     settings: Settings,
-    worker: WorkerProcess,
+    workers: Sequence[WorkerProcess],
     consumer: AIOKafkaConsumer,
     records: Sequence[GeneratedRecord],
     rate: float,
     scored: dict[bytes, int],
+    *,
+    live: bool,
 ) -> LatencyResult:
     wanted = {record.key for record in records if record.key is not None}
     if len(wanted) != len(records) or wanted & scored.keys():
         raise BenchmarkError("latency-phase keys are not new, distinct event ids")
     producing = asyncio.create_task(
-        produce_paced(settings.kafka_bootstrap, settings.topic_feedback, records, rate)
+        produce_paced(settings.kafka_bootstrap, settings.topic_feedback, records, rate, live=live)
     )
     try:
-        await collect(consumer, worker, wanted, scored, timeout=len(records) / rate + 120.0)
+        await collect(consumer, workers, wanted, scored, timeout=len(records) / rate + 120.0)
         await producing
     finally:
         producing.cancel()
@@ -448,7 +520,10 @@ class Report:
     scorer: Rate
     ceiling_b: Rate
     worker: WorkerResult
-    latency: LatencyResult
+    workers: int
+    cores: dict[str, float]
+    latency_live: LatencyResult
+    latency_replay: LatencyResult
     caught_up: Rate
     caught_up_cpu: Rate
     load_before: float
@@ -460,7 +535,7 @@ async def run(
     run_id = uuid.uuid4().hex[:8]
     load_before = os.getloadavg()[0]
     generator = FeedbackGenerator(seed=SEED, malformed_share=0.0, redelivery_share=0.0)
-    records = list(generator.feedback(args.events + args.latency_events))
+    records = list(generator.feedback(args.events + 2 * args.latency_events + SWITCH_EVENTS))
     preload, later = records[: args.events], records[args.events :]
     commented = sum(1 for record in preload if b'"comment"' in record.value)
     console.print(
@@ -489,18 +564,19 @@ async def run(
         f"[bold]{ceiling_b.per_second:,.0f} events/s"
     )
 
-    phase("3. Worker throughput: one servicepulse worker over preloaded records")
+    phase(f"3. Worker throughput: {args.workers} servicepulse worker(s) over preloaded records")
     await ensure_topics(settings)
-    worker = WorkerProcess(
-        bootstrap, workdir, app_id=settings.app_id, extra_env=worker_env(settings)
-    )
-    workers.append(worker)
+    started = [
+        WorkerProcess(bootstrap, workdir, app_id=settings.app_id, extra_env=worker_env(settings))
+        for _ in range(args.workers)
+    ]
+    workers.extend(started)
     consumer = reader(bootstrap, settings.topic_scored)
     await consumer.start()
     try:
         scored: dict[bytes, int] = {}  # event_id → scored output timestamp (ms)
         measured = await worker_throughput(
-            settings, worker, consumer, preload, scored, args.profile
+            settings, started, consumer, preload, scored, args.profile
         )
         print_profile(args.profile)
         console.print(
@@ -508,8 +584,12 @@ async def run(
             f"{measured.throughput.seconds:.2f} s of output timestamps: "
             f"[bold]{measured.throughput.per_second:,.0f} events/s[/] "
             f"(startup to first output {measured.startup_seconds:.1f} s); "
-            f"{measured.per_cpu_second.per_second:,.0f} per CPU-second of the worker"
+            f"{measured.per_cpu_second.per_second:,.0f} per CPU-second of the worker(s)"
         )
+        # Taken now: the meter samples again once every agent has caught up.
+        cores = measured.meter.cores()
+        for name, share in cores.items():
+            console.print(f"  {name}: {share:.2f} of a core")
 
         phase("4. Latency produced → scored at a fixed rate")
         # Phase 3 left work behind it in the downstream agents (windows, journeys): let the
@@ -529,22 +609,56 @@ async def run(
         # the window and journey agents.
         sustained = min(measured.throughput.per_second, caught_up.per_second)
         rate = args.rate or min(RATE_SHARE * sustained, RATE_CAP)
-        console.print(
-            f"producing {len(later)} records at {rate:,.0f} events/s (~{len(later) / rate:.0f} s)"
-        )
-        timed = await latency(settings, worker, consumer, later, rate, scored)
-        console.print(
-            f"p50 {timed.percentile(0.50)} ms, p99 {timed.percentile(0.99)} ms, "
-            f"max {timed.latencies_ms[-1]} ms (achieved input rate {timed.achieved_rate:,.0f}/s)"
-        )
-        console.print(
-            f"  ingest hop (input → {settings.internal_feedback_topic}): "
-            + p50_p99(timed.ingest_ms)
-        )
-        console.print(
-            f"  scoring hop ({settings.internal_feedback_topic} → scored): "
-            + p50_p99(timed.scoring_ms)
-        )
+        # Two feeds at the same rate. Replayed: the generator's event time, hours in seconds,
+        # so every watermark step closes windows of every group and the finals' work shares
+        # the worker's one event loop. Live: event time is the wall clock, as in service.
+        # Between them the watermark jumps to now, which closes every window still open: a
+        # one-off burst, timed on its own, then the live feed measures the steady state.
+        timed: dict[str, LatencyResult] = {}
+        replay, live = later[: args.latency_events], later[args.latency_events :]
+        switch, live = live[:SWITCH_EVENTS], live[SWITCH_EVENTS:]
+        for feed, batch in (("replay", replay), ("live", live)):
+            if feed == "live":
+                switched = time.time()
+                await produce(
+                    settings.kafka_bootstrap, settings.topic_feedback,
+                    [(record.key, stamped_now(record.value)) for record in switch],
+                )  # fmt: skip
+                await wait_caught_up(settings, timeout=600)
+                console.print(
+                    f"replay → live: {len(switch)} live events, every agent caught up after "
+                    f"{time.time() - switched:.1f} s (finals of every window still open)"
+                )
+            await wait_caught_up(settings, timeout=600)
+            console.print(
+                f"{feed} feed: producing {len(batch)} records at {rate:,.0f} events/s "
+                f"(~{len(batch) / rate:.0f} s)"
+            )
+            profiler = None
+            if args.profile_latency is not None and feed == "live":
+                profiler = start_profiler(started[0], args.profile_latency, gil_only=False)
+            try:
+                timed[feed] = await latency(
+                    settings, started, consumer, batch, rate, scored, live=feed == "live"
+                )
+            finally:
+                if profiler is not None:
+                    profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                    profiler.wait(timeout=60)
+            result = timed[feed]
+            console.print(
+                f"p50 {result.percentile(0.50)} ms, p99 {result.percentile(0.99)} ms, "
+                f"max {result.latencies_ms[-1]} ms "
+                f"(achieved input rate {result.achieved_rate:,.0f}/s)"
+            )
+            console.print(
+                f"  ingest hop (input → {settings.internal_feedback_topic}): "
+                + p50_p99(result.ingest_ms)
+            )
+            console.print(
+                f"  scoring hop ({settings.internal_feedback_topic} → scored): "
+                + p50_p99(result.scoring_ms)
+            )
     finally:
         await consumer.stop()
     return Report(
@@ -555,7 +669,10 @@ async def run(
         scorer=scorer,
         ceiling_b=ceiling_b,
         worker=measured,
-        latency=timed,
+        workers=args.workers,
+        cores=cores,
+        latency_live=timed["live"],
+        latency_replay=timed["replay"],
         caught_up=caught_up,
         caught_up_cpu=all_agents_cpu,
         load_before=load_before,
@@ -611,8 +728,10 @@ def summary(report: Report) -> Table:
     table.add_row(
         "Worker throughput",
         f"{worker:,.0f} ev/s",
-        "one worker, first → N-th scored output (Kafka timestamps)",
+        f"{report.workers} worker(s), first → N-th scored output (Kafka timestamps)",
     )
+    for name, cores in report.cores.items():
+        table.add_row(f"  CPU, {name}", f"{cores:.2f} cores", "over the throughput span")
     table.add_row(
         "Worker, every agent caught up",
         f"{report.caught_up.per_second:,.0f} ev/s",
@@ -622,7 +741,7 @@ def summary(report: Report) -> Table:
     table.add_row(
         "Worker per CPU-second",
         f"{per_cpu:,.0f} ev/s",
-        "outputs / CPU time of the worker process (what one free core would do)",
+        "outputs / CPU time of the worker processes (what one free core would do)",
     )
     all_cpu = report.caught_up_cpu.per_second
     table.add_row(
@@ -642,20 +761,23 @@ def summary(report: Report) -> Table:
         f"{report.worker.startup_seconds:.1f} s",
         "process start, topic/changelog setup, rebalance",
     )
-    timed = report.latency
-    rates = f"target {timed.rate:,.0f}/s, achieved {timed.achieved_rate:,.0f}/s"
-    table.add_row("Latency p50", f"{timed.percentile(0.50)} ms", rates)
-    table.add_row("Latency p99", f"{timed.percentile(0.99)} ms", "output − input CreateTime")
-    table.add_row("Latency max", f"{timed.latencies_ms[-1]} ms", "")
-    for hop, values in (("ingest", timed.ingest_ms), ("scoring", timed.scoring_ms)):
+    for feed, timed in (("live", report.latency_live), ("replayed", report.latency_replay)):
+        rates = f"target {timed.rate:,.0f}/s, achieved {timed.achieved_rate:,.0f}/s"
+        table.add_row(f"Latency p50, {feed} feed", f"{timed.percentile(0.50)} ms", rates)
         table.add_row(
-            f"  {hop} hop",
-            p50_p99(values),
-            "input → internal re-keyed" if hop == "ingest" else "internal re-keyed → scored",
-        )
+            f"Latency p99, {feed} feed", f"{timed.percentile(0.99)} ms",
+            "output − input CreateTime",
+        )  # fmt: skip
+        table.add_row(f"Latency max, {feed} feed", f"{timed.latencies_ms[-1]} ms", "")
+        for hop, values in (("ingest", timed.ingest_ms), ("scoring", timed.scoring_ms)):
+            table.add_row(
+                f"  {hop} hop",
+                p50_p99(values),
+                "input → internal re-keyed" if hop == "ingest" else "internal re-keyed → scored",
+            )
     table.add_section()
     table.add_row("N (throughput events)", f"{report.events:,}", "")
-    table.add_row("M (latency events)", f"{report.latency_events:,}", "")
+    table.add_row("M (latency events per feed)", f"{report.latency_events:,}", "")
     table.add_row("partitions per topic", str(report.partitions), "")
     for row in machine_rows(report.load_before):
         table.add_row(*row)
@@ -676,7 +798,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         default=DEFAULT_LATENCY_EVENTS,
         metavar="M",
-        help=f"records for the latency figure (default {DEFAULT_LATENCY_EVENTS})",
+        help=f"records for each latency feed, live and replayed (default {DEFAULT_LATENCY_EVENTS})",
     )
     parser.add_argument(
         "--rate",
@@ -695,6 +817,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "sampling costs the worker some CPU, so compare throughput from runs without it",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="W",
+        help="worker processes sharing the load (default 1); every event must be scored once",
+    )
+    parser.add_argument(
+        "--profile-latency",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="py-spy the worker during the latency phase into FILE (raw, every active thread)",
+    )
+    parser.add_argument(
         "--workdir",
         default=None,
         metavar="DIR",
@@ -703,6 +839,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.events < 2 or args.latency_events < 1:
         parser.error("--events must be at least 2 and --latency-events at least 1")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     if args.rate is not None and args.rate <= 0:
         parser.error("--rate must be positive")
     return args

@@ -202,8 +202,9 @@ class WindowEngine:
         result = Advanced(before)
         state = tracker.state()
         if after is None or (before is not None and after <= before):
-            if state != entry["tracker"]:
-                result.writes[f"w|{partition}"] = {**entry, "tracker": state}
+            # The upstream watermarks are written with the next step of this one, not on every
+            # record: a restart from older ones holds the watermark where it was (it never
+            # goes back) until upstream's next records, a second away.
             return result
         result.watermark = after
         if self._crosses_a_window_end(before, after):

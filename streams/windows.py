@@ -186,9 +186,12 @@ class StandardWindows:
     async def publish(self, message: dict[str, Any]) -> None:
         key = "|".join((message["agency"], message["service"], message["channel"],
                         message["standard"])).encode()  # fmt: skip
-        await self.held.send(self.output, key=key, value=dumps(message))
-        if not message["final"]:
-            self.export_gauges(message)
+        if message["final"]:
+            await self.held.send(self.output, key=key, value=dumps(message))
+            return
+        # No state records that an update was sent: nothing need wait for its delivery.
+        await self.output.send(key=key, value=dumps(message))
+        self.export_gauges(message)
 
     def export_gauges(self, message: dict[str, Any]) -> None:
         metrics = self.metrics
