@@ -1,0 +1,110 @@
+"""The embedded broker on directory storage (Tansu on SeaweedFS) survives its own SIGKILL.
+
+Each test has a broker of its own, since it kills it: Tansu and its SeaweedFS server both get
+SIGKILL (no shutdown of any kind), then start again on the same directory and port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from servicepulse.devtools.broker import EmbeddedBroker, free_port
+from tests.integration.support import WorkerProcess, consume, produce, wait_caught_up
+from tests.integration.test_windows_flow import (
+    collect_finals,
+    publish_events,
+    scenario,
+    split_log,
+    standards_file,  # noqa: F401 (fixture)
+)
+from tests.unit.test_windows_vs_batch import assert_equal_to_batch
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+
+async def _create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        await admin.close()
+
+
+async def _produce_each(bootstrap: str, topic: str, values: list[bytes]) -> dict[bytes, int]:
+    """One request per record: many record batches, each acknowledged before the kill."""
+    positions = await produce(bootstrap, topic, [(value, value) for value in values])
+    return {value: partition * 1_000_000 + offset
+            for value, (partition, offset) in zip(values, positions, strict=True)}  # fmt: skip
+
+
+def test_records_survive_a_kill_9_of_the_broker_and_its_store(tmp_path: Path) -> None:
+    port, storage = free_port(), tmp_path / "broker"
+    broker = EmbeddedBroker(port, storage=storage).start()
+    try:
+        asyncio.run(_create_topic(broker.bootstrap, "durable", 3))
+        before = [f"before-{n}".encode() for n in range(300)]
+        acked = asyncio.run(_produce_each(broker.bootstrap, "durable", before))
+        broker.kill()
+        broker = EmbeddedBroker(port, storage=storage).start()
+        after = [f"after-{n}".encode() for n in range(100)]
+        acked |= asyncio.run(_produce_each(broker.bootstrap, "durable", after))
+        records = asyncio.run(consume(broker.bootstrap, ["durable"],
+                                      lambda got: len(got) >= 400, settle=2.0))  # fmt: skip
+        read = {r.value: r.partition * 1_000_000 + r.offset for r in records if r.value}
+        # Every acknowledged record, at the offset it was acknowledged at, exactly once:
+        # the restarted broker appended after the old records, it did not write over them.
+        assert len(records) == 400
+        assert read == acked
+    finally:
+        broker.stop()
+
+
+async def test_a_worker_rides_out_a_kill_9_of_the_durable_broker(
+    tmp_path: Path,
+    standards_file: Path,  # noqa: F811
+) -> None:
+    """Mid-stream, the broker and its store are SIGKILLed and restarted on the same
+    directory: the same worker process carries on by itself (its topics and changelogs are
+    all still there, so no exit code 4), every feedback event is scored and the final
+    windows equal the batch recomputation."""
+    port, storage = free_port(), tmp_path / "broker"
+    broker = EmbeddedBroker(port, storage=storage).start()
+    worker: WorkerProcess | None = None
+    try:
+        settings, env, log, expected = await scenario(
+            broker.bootstrap, "durable", standards_file, 31
+        )
+        # A lost topic would be seen within 2 s (exit code 4).
+        env["SERVICEPULSE_TOPIC_CHECK_SECONDS"] = "2"
+        worker = WorkerProcess(broker.bootstrap, tmp_path, app_id=settings.app_id, extra_env=env)
+        worker.start().wait_ready(120)
+        body, after = split_log(log)
+        half = len(body) // 2
+        await publish_events(settings, body[:half])
+        await consume(settings.kafka_bootstrap, [settings.topic_windows],
+                      lambda got: len(got) >= 50)  # fmt: skip
+        broker.kill()
+        broker = EmbeddedBroker(port, storage=storage).start()
+        await publish_events(settings, body[half:])
+        await wait_caught_up(settings, timeout=240)
+        await publish_events(settings, after)
+        streamed = await collect_finals(settings, len(expected))
+        assert_equal_to_batch(streamed, expected)
+        wanted = {event["event_id"] for kind, event in log if kind == "feedback"}
+        scored = await consume(
+            settings.kafka_bootstrap, [settings.topic_scored],
+            lambda got: wanted <= {json.loads(r.value)["event_id"] for r in got}, timeout=120,
+        )  # fmt: skip
+        assert wanted <= {json.loads(r.value)["event_id"] for r in scored}
+        assert worker.process is not None and worker.process.poll() is None, worker.log_tail()
+        assert "are gone from the broker" not in worker.log_tail(5000)
+    finally:
+        if worker is not None:
+            worker.stop()
+        broker.stop()
