@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from servicepulse.devtools.broker import EmbeddedBroker, free_port
+from servicepulse.devtools.broker import EmbeddedBroker, SeaweedStore, free_port
+from servicepulse.devtools.s3check import S3Endpoint, conditional_checks, race_checks
 from tests.integration.support import WorkerProcess, consume, produce, wait_caught_up
 from tests.integration.test_windows_flow import (
     collect_finals,
@@ -41,6 +42,17 @@ async def _produce_each(bootstrap: str, topic: str, values: list[bytes]) -> dict
     positions = await produce(bootstrap, topic, [(value, value) for value in values])
     return {value: partition * 1_000_000 + offset
             for value, (partition, offset) in zip(values, positions, strict=True)}  # fmt: skip
+
+
+def test_the_shipped_seaweedfs_honours_conditional_puts_atomically(tmp_path: Path) -> None:
+    """What Tansu's s3:// storage relies on (devtools/s3check.py); guards the pinned release."""
+    store = SeaweedStore(tmp_path / "store").start()
+    try:
+        endpoint = S3Endpoint(store.endpoint)
+        checks = conditional_checks(endpoint, store.BUCKET) + race_checks(endpoint, store.BUCKET)
+        assert [c for c in checks if not c.ok] == []
+    finally:
+        store.stop()
 
 
 def test_records_survive_a_kill_9_of_the_broker_and_its_store(tmp_path: Path) -> None:
