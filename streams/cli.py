@@ -46,23 +46,37 @@ def broker(
     from servicepulse.devtools.broker import BrokerStartError, EmbeddedBroker
 
     directory = None if storage == "memory" else Path(storage).resolve()
-    try:
-        embedded = EmbeddedBroker(port, quiet=False, storage=directory).start()
-    except BrokerStartError as err:
-        err_console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(1) from None
-    kept = "in memory" if directory is None else f"in {directory}"
-    err_console.print(
-        f"Tansu broker listening on {embedded.bootstrap}, storage {kept} (Ctrl-C stops it)"
-    )
+    embedded = EmbeddedBroker(port, quiet=False, storage=directory)
 
     def stop(signum: int, frame: object) -> None:
-        embedded.stop()
-        sys.exit(0)
+        # Unwinds out of start() or wait(): stopping from inside the handler would wait on
+        # the Popen whose wait() it interrupted, and that deadlocks.
+        raise _BrokerStop
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    raise typer.Exit(embedded.wait())
+    code = 0
+    try:
+        embedded.start()
+        kept = "in memory" if directory is None else f"in {directory}"
+        err_console.print(
+            f"Tansu broker listening on {embedded.bootstrap}, storage {kept} (Ctrl-C stops it)"
+        )
+        code = embedded.wait()
+    except BrokerStartError as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        code = 1
+    except _BrokerStop:
+        pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        embedded.stop()  # the S3 store too, when Tansu exits by itself
+    raise typer.Exit(code)
+
+
+class _BrokerStop(Exception):
+    pass
 
 
 @cli.command()
