@@ -97,6 +97,7 @@ class SeaweedStore:
         self.ports = self._ports()
 
     def _ports(self) -> dict[str, int]:
+        # Chosen once: SeaweedFS keeps its master's state in a folder named after the port.
         saved = self.directory / "servicepulse-ports.json"
         if saved.exists():
             ports: dict[str, int] = json.loads(saved.read_text())
@@ -136,6 +137,12 @@ class SeaweedStore:
         ]  # fmt: skip
 
     def start(self, timeout: float = 60.0) -> SeaweedStore:
+        taken = sorted(port for port in self.ports.values() if not _bindable(port))
+        if taken:
+            raise BrokerStartError(
+                f"SeaweedFS port(s) {taken} of {self.directory / 'servicepulse-ports.json'} "
+                "are in use (another broker on this directory?)"
+            )
         output = subprocess.DEVNULL if self.quiet else None
         self._process = subprocess.Popen(self.command(), stdout=output, stderr=output)
         try:

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
+import psutil
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -120,3 +124,37 @@ async def test_a_worker_rides_out_a_kill_9_of_the_durable_broker(
         if worker is not None:
             worker.stop()
         broker.stop()
+
+
+def test_the_broker_command_stops_with_its_store_and_refuses_a_second_on_the_directory(
+    tmp_path: Path,
+) -> None:
+    storage = tmp_path / "broker"
+
+    def command(port: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "servicepulse.streams.cli", "broker",
+             "--port", str(port), "--storage", str(storage)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+
+    first = command(free_port())
+    try:
+        assert first.stderr is not None
+        for line in first.stderr:  # the store and Tansu are up
+            if b"Ctrl-C stops it" in line:
+                break
+        children = psutil.Process(first.pid).children(recursive=True)
+        assert {Path(c.exe()).name for c in children} >= {"weed"}, children
+        second = command(free_port())
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 1
+        assert b"in use (another broker on this directory?)" in err, err
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(30) == 0
+        _, alive = psutil.wait_procs(children, timeout=10)
+        assert alive == []
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
