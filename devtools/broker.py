@@ -31,7 +31,10 @@ def free_port() -> int:
 
 
 def _bindable(port: int) -> bool:
+    """Nothing listens on it. SO_REUSEADDR as servers set it: connections of a server just
+    killed linger in TIME_WAIT and would make the port look taken."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

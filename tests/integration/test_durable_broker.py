@@ -7,7 +7,6 @@ SIGKILL (no shutdown of any kind), then start again on the same directory and po
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import subprocess
 import sys
@@ -21,13 +20,12 @@ from servicepulse.devtools.broker import EmbeddedBroker, SeaweedStore, free_port
 from servicepulse.devtools.s3check import S3Endpoint, conditional_checks, race_checks
 from tests.integration.support import WorkerProcess, consume, produce, wait_caught_up
 from tests.integration.test_windows_flow import (
-    collect_finals,
+    assert_nothing_lost,
     publish_events,
     scenario,
     split_log,
     standards_file,  # noqa: F401 (fixture)
 )
-from tests.unit.test_windows_vs_batch import assert_equal_to_batch
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -110,14 +108,7 @@ async def test_a_worker_rides_out_a_kill_9_of_the_durable_broker(
         await publish_events(settings, body[half:])
         await wait_caught_up(settings, timeout=240)
         await publish_events(settings, after)
-        streamed = await collect_finals(settings, len(expected))
-        assert_equal_to_batch(streamed, expected)
-        wanted = {event["event_id"] for kind, event in log if kind == "feedback"}
-        scored = await consume(
-            settings.kafka_bootstrap, [settings.topic_scored],
-            lambda got: wanted <= {json.loads(r.value)["event_id"] for r in got}, timeout=120,
-        )  # fmt: skip
-        assert wanted <= {json.loads(r.value)["event_id"] for r in scored}
+        await assert_nothing_lost(settings, log, expected)
         assert worker.process is not None and worker.process.poll() is None, worker.log_tail()
         assert "are gone from the broker" not in worker.log_tail(5000)
     finally:
