@@ -33,20 +33,50 @@ def _settings_or_exit() -> Settings:
 @cli.command()
 def broker(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 to listen and advertise on")] = 9092,
+    storage: Annotated[
+        str,
+        typer.Option(
+            help="'memory' (a restart starts empty), or a directory: topics, records and "
+            "committed offsets kept there through a SeaweedFS S3 server on 127.0.0.1 "
+            "(needs servicepulse[durable])"
+        ),
+    ] = "memory",
 ) -> None:
-    """Run the embedded Tansu Kafka broker (memory storage) in the foreground."""
-    from servicepulse.devtools.broker import EmbeddedBroker
+    """Run the embedded Tansu Kafka broker (memory or directory storage) in the foreground."""
+    from servicepulse.devtools.broker import BrokerStartError, EmbeddedBroker
 
-    embedded = EmbeddedBroker(port, quiet=False).start()
-    err_console.print(f"Tansu broker listening on {embedded.bootstrap} (Ctrl-C stops it)")
+    directory = None if storage == "memory" else Path(storage).resolve()
+    embedded = EmbeddedBroker(port, quiet=False, storage=directory)
 
     def stop(signum: int, frame: object) -> None:
-        embedded.stop()
-        sys.exit(0)
+        # Unwinds out of start() or wait(): stopping from inside the handler would wait on
+        # the Popen whose wait() it interrupted, and that deadlocks.
+        raise _BrokerStop
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    raise typer.Exit(embedded.wait())
+    code = 0
+    try:
+        embedded.start()
+        kept = "in memory" if directory is None else f"in {directory}"
+        err_console.print(
+            f"Tansu broker listening on {embedded.bootstrap}, storage {kept} (Ctrl-C stops it)"
+        )
+        code = embedded.wait()
+    except BrokerStartError as err:
+        err_console.print(f"[red]error:[/red] {err}")
+        code = 1
+    except _BrokerStop:
+        pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        embedded.stop()  # the S3 store too, when Tansu exits by itself
+    raise typer.Exit(code)
+
+
+class _BrokerStop(Exception):
+    pass
 
 
 @cli.command()
