@@ -40,6 +40,11 @@ def start_worker(
     yield _Worker
     failed = request.node.rep_call.failed if hasattr(request.node, "rep_call") else False
     for worker in started:
+        if failed:
+            # What a stalled worker was doing (every thread's stack) and where its consumer
+            # stood, taken before it is stopped: a hang leaves no log line of its own.
+            print(f"--- worker on port {worker.web_port}: stacks and consumer lag ---")
+            print(worker.diagnostics())
         worker.stop()
         if failed:
             print(f"--- log of worker on port {worker.web_port} ---\n{worker.log_tail()}")

@@ -93,6 +93,25 @@ class WorkerProcess:
             body: bytes = r.read()
             return body.decode()
 
+    def diagnostics(self) -> str:
+        """Every thread's stack (py-spy dump) and the consumer-lag lines of /metrics."""
+        if self.process is None or self.process.poll() is not None:
+            return "(not running)"
+        py_spy = Path(sys.executable).with_name("py-spy")
+        try:
+            stacks = subprocess.run(
+                [str(py_spy), "dump", "--pid", str(self.process.pid)],
+                capture_output=True, text=True, timeout=30, check=False,
+            ).stdout  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired) as err:
+            stacks = f"(py-spy dump failed: {err})"
+        try:
+            lag = "\n".join(line for line in self.metrics_text().splitlines()
+                            if line.startswith("servicepulse_consumer_lag"))  # fmt: skip
+        except OSError as err:
+            lag = f"(/metrics failed: {err})"
+        return f"{stacks}\n{lag}"
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         process, self.process = self.process, None
         if process is None:
