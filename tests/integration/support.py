@@ -94,9 +94,12 @@ class WorkerProcess:
             return body.decode()
 
     def diagnostics(self) -> str:
-        """Every thread's stack (py-spy dump) and the consumer-lag lines of /metrics."""
+        """Every asyncio task's stack (mode's worker writes them on SIGUSR1), every thread's
+        stack (py-spy dump: also when the event loop is blocked), and the consumer-lag lines
+        of /metrics."""
         if self.process is None or self.process.poll() is not None:
             return "(not running)"
+        tasks = self._asyncio_tasks()
         py_spy = Path(sys.executable).with_name("py-spy")
         try:
             stacks = subprocess.run(
@@ -110,7 +113,25 @@ class WorkerProcess:
                             if line.startswith("servicepulse_consumer_lag"))  # fmt: skip
         except OSError as err:
             lag = f"(/metrics failed: {err})"
-        return f"{stacks}\n{lag}"
+        return f"{tasks}\n{stacks}\n{lag}"
+
+    def _asyncio_tasks(self, timeout: float = 10.0) -> str:
+        assert self.process is not None
+        start = self.log_path.stat().st_size
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        size, quiet_since = start, time.monotonic()
+        while time.monotonic() < deadline:  # until the dump stops growing for a second
+            time.sleep(0.2)
+            grown = self.log_path.stat().st_size
+            if grown != size:
+                size, quiet_since = grown, time.monotonic()
+            elif size > start and time.monotonic() - quiet_since > 1.0:
+                break
+        with self.log_path.open("rb") as log:
+            log.seek(start)
+            dump = log.read().decode(errors="replace")
+        return dump or "(no asyncio task dump: is the event loop blocked?)"
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         process, self.process = self.process, None
