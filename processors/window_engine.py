@@ -200,7 +200,6 @@ class WindowEngine:
         entry = self._entry(store, partition)
         before = entry["wm"]
         result = Advanced(before)
-        state = tracker.state()
         if after is None or (before is not None and after <= before):
             # The upstream watermarks are written with the next step of this one, not on every
             # record: a restart from older ones holds the watermark where it was (it never
@@ -220,7 +219,7 @@ class WindowEngine:
                 self._expire(store, meta, group, name, after)
                 result.writes[f"m|{member}"] = meta
         # Written last: a stop before it re-sends these finals, never loses them.
-        result.writes[f"w|{partition}"] = {**entry, "wm": after, "tracker": state}
+        result.writes[f"w|{partition}"] = {**entry, "wm": after, "tracker": tracker.state()}
         return result
 
     def commit(self, store: Store, done: Applied | Advanced) -> None:

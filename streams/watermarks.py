@@ -30,6 +30,7 @@ so what was promised before still holds.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -55,11 +56,16 @@ def check_channel(channel: str, upstream: tuple[str, ...]) -> None:
     anywhere else would join the minimum and, never idle, hold it back for good. (Any
     partition of such a topic counts: an input topic may have more than configured.)"""
     topic, _, partition = channel.rpartition(":")
-    known = {name.rpartition(":")[0] for name in upstream}
-    if topic not in known or not partition.isdigit():
+    if topic not in _topics_of(upstream) or not partition.isdigit():
         raise envelope.UnreadableRecord(
             f"watermark record from {channel!r:.60}, not an upstream task"
         )
+
+
+@functools.cache
+def _topics_of(upstream: tuple[str, ...]) -> frozenset[str]:
+    """Worked out once per stage, not for every watermark record."""
+    return frozenset(name.rpartition(":")[0] for name in upstream)
 
 
 def stages(app: faust.App) -> list[StageWatermarks]:
