@@ -19,11 +19,12 @@ import logging
 import os
 import sys
 import threading
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiokafka.admin import AIOKafkaAdminClient
 
+from servicepulse.streams import diagnose
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.topology import TOPICS
 
@@ -93,3 +94,8 @@ class BoundedStopWorker(faust.Worker):
             timer.daemon = True
             timer.start()
         super()._schedule_shutdown(signal)  # type: ignore[arg-type]
+
+    def _on_sigusr2(self) -> None:
+        # mode's worker opens pdb here, which a service without a terminal cannot use: write
+        # what the worker waits for instead (streams.diagnose).
+        diagnose.dump(cast(faust.App, self.app), self.stderr)

@@ -94,12 +94,14 @@ class WorkerProcess:
             return body.decode()
 
     def diagnostics(self) -> str:
-        """Every asyncio task's stack (mode's worker writes them on SIGUSR1), every thread's
-        stack (py-spy dump: also when the event loop is blocked), and the consumer-lag lines
-        of /metrics."""
+        """The worker's state and every task's chain of awaits (SIGUSR2), the partitions
+        /metrics reports lagging, every asyncio task's stack (mode's worker writes them on
+        SIGUSR1), and every thread's stack (py-spy dump: also when the event loop is blocked).
+        Shortest first: CI keeps only the head of a long failure."""
         if self.process is None or self.process.poll() is not None:
             return "(not running)"
-        tasks = self._asyncio_tasks()
+        state = self._signal_dump(signal.SIGUSR2)
+        tasks = self._signal_dump(signal.SIGUSR1)
         py_spy = Path(sys.executable).with_name("py-spy")
         try:
             stacks = subprocess.run(
@@ -110,15 +112,18 @@ class WorkerProcess:
             stacks = f"(py-spy dump failed: {err})"
         try:
             lag = "\n".join(line for line in self.metrics_text().splitlines()
-                            if line.startswith("servicepulse_consumer_lag"))  # fmt: skip
+                            if line.startswith("servicepulse_consumer_lag")
+                            and not line.endswith(" 0.0"))  # fmt: skip
         except OSError as err:
             lag = f"(/metrics failed: {err})"
-        return f"{tasks}\n{stacks}\n{lag}"
+        return f"{state}\n{lag}\n{tasks}\n{stacks}"
 
-    def _asyncio_tasks(self, timeout: float = 10.0) -> str:
+    def _signal_dump(self, sig: int, timeout: float = 10.0) -> str:
+        """What the worker writes to its log on ``sig``: USR2 its state and every task's
+        chain of awaits (streams.diagnose), USR1 mode's dump of task stacks."""
         assert self.process is not None
         start = self.log_path.stat().st_size
-        self.process.send_signal(signal.SIGUSR1)
+        self.process.send_signal(sig)
         deadline = time.monotonic() + timeout
         size, quiet_since = start, time.monotonic()
         while time.monotonic() < deadline:  # until the dump stops growing for a second
