@@ -76,6 +76,12 @@ def consumer_state(app: faust.App) -> list[str]:
         f"flow_active={consumer.flow_active} suspend_flow={consumer.suspend_flow.is_set()} "
         f"n_acked={consumer._n_acked} unacked={len(getattr(consumer, '_unacked_messages', ()))}"
     ]
+    unacked: dict[Any, list[str]] = {}
+    for message in list(consumer._unacked_messages):
+        unacked.setdefault(message.tp, []).append(
+            f"{message.offset}(refs={message.refcount},gen={message.generation_id})"
+        )
+    lines.append(f"generation={getattr(app, 'consumer_generation_id', None)}")
     for tp in sorted(consumer.assignment()):
         acked = consumer._acked.get(tp) or []
         gap = consumer._gap.get(tp)
@@ -84,6 +90,7 @@ def consumer_state(app: faust.App) -> list[str]:
             f"committed={consumer._committed_offset.get(tp)} acked={len(acked)}"
             + (f" lowest_acked={min(acked)}" if acked else "")
             + (f" gaps={sorted((i.begin, i.end) for i in gap)}" if gap else "")
+            + (f" unacked={sorted(unacked[tp])[:10]}" if tp in unacked else "")
         )
     return lines
 
