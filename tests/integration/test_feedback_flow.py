@@ -213,3 +213,27 @@ async def test_redelivered_event_produces_one_output_even_across_restart(setting
     )  # fmt: skip
     assert ids(records).count("redelivered-1") == 1
     assert "servicepulse_events_duplicate_total" in restarted.metrics_text()
+
+
+async def test_sigusr2_writes_what_the_worker_waits_for_and_it_runs_on(settings, start_worker):
+    """The operator's state dump (streams.diagnose): every assigned partition's offsets, each
+    agent, the held writes; the worker goes on processing afterwards."""
+    worker = start_worker().start()
+
+    def ids(got):  # type: ignore[no-untyped-def]
+        return {doc["event_id"] for doc in values(got)}
+
+    first = feedback(700, event_id="before-dump")
+    await produce(settings.kafka_bootstrap, settings.topic_feedback, [(None, encode(first))])
+    await consume(settings.kafka_bootstrap, [settings.topic_scored],
+                  lambda got: "before-dump" in ids(got))  # fmt: skip
+    dump = worker.diagnostics()
+    for partition in range(settings.partitions):
+        assert f"{settings.topic_feedback}[{partition}] read=" in dump
+    assert "actor score-feedback" in dump
+    assert "held writes: queued=" in dump
+    after = feedback(701, event_id="after-dump")
+    await produce(settings.kafka_bootstrap, settings.topic_feedback, [(None, encode(after))])
+    await consume(settings.kafka_bootstrap, [settings.topic_scored],
+                  lambda got: "after-dump" in ids(got))  # fmt: skip
+    assert worker.process is not None and worker.process.poll() is None
