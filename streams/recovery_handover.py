@@ -75,7 +75,9 @@ def _fetch_from_a_copy(fetch: Callable[..., Awaitable[Any]]) -> Callable[..., Aw
         self: Any, consumer: Any, active_partitions: Iterable[Any] | None,
         timeout: float | None = None, max_records: int | None = None,
     ) -> Any:  # fmt: skip
-        partitions = set(active_partitions or ())
+        if active_partitions is None:  # a client-only app: every partition, as Faust meant
+            return await fetch(self, consumer, None, timeout=timeout, max_records=max_records)
+        partitions = set(active_partitions)
         if not partitions:
             return {}
         return await fetch(self, consumer, partitions, timeout=timeout, max_records=max_records)

@@ -80,7 +80,7 @@ async def test_without_a_seek_the_resume_still_happens() -> None:
 
 
 async def fetch_as_aiokafka(
-    self: Any, consumer: Any, partitions: set[str], timeout: float | None = None,
+    self: Any, consumer: Any, partitions: set[str] | None, timeout: float | None = None,
     max_records: int | None = None,
 ) -> dict[str, list[int]]:  # fmt: skip
     """aiokafka's rule: an empty set returns every partition's records. While it waits, the
@@ -104,3 +104,10 @@ async def test_a_fetch_keeps_the_partitions_it_started_with() -> None:
 async def test_an_empty_set_fetches_nothing() -> None:
     consumer = Fetching(set())
     assert await _fetch_from_a_copy(fetch_as_aiokafka)(None, consumer, consumer.live) == {}
+
+
+async def test_no_set_at_all_still_means_every_partition() -> None:
+    """Faust passes None for a client-only app, which reads every partition."""
+    consumer = Fetching(set())
+    got = await _fetch_from_a_copy(fetch_as_aiokafka)(None, consumer, None)
+    assert got == {"feedback.events-0": [7], "changelog-0": [7]}
