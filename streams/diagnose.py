@@ -1,13 +1,15 @@
 """What a worker that seems stuck is waiting for: ``kill -USR2 <pid>`` writes it to stderr.
 
-Two parts, both short enough to read in a CI log:
+Short enough to read in a CI log:
 
-* every asyncio task as the chain of awaits it is suspended in, innermost last (mode's SIGUSR1
-  dump prints only each task's outermost frame, which for an agent says nothing);
-* the consumer's bookkeeping per assigned partition — read, committed and lowest acked offset,
-  acked count and gaps — with the flow flags, each channel's queue, the producer buffer and the
-  held changelog writes (streams.delivery). A partition whose acked offsets start above its
-  committed offset waits for a message that was read but never acked.
+* the consumer's bookkeeping per assigned partition — read and committed offset, the acked
+  offsets not committed yet, gaps, messages still unacked — with the flow flags. A partition
+  whose lowest acked offset is above its committed offset + 1 waits for a message that was
+  read but never acked;
+* each channel's queue, the producer buffer and the held changelog writes (streams.delivery);
+* each agent's chain of awaits and the event it holds, then every asyncio task's, outermost
+  first (mode's SIGUSR1 dump prints only each task's outermost frame, which for an agent says
+  nothing).
 """
 
 from __future__ import annotations
@@ -72,25 +74,26 @@ def agent_state(app: faust.App) -> list[str]:
 
 def consumer_state(app: faust.App) -> list[str]:
     consumer: Any = app.consumer
+    waiting = list(consumer._unacked_messages)
     lines = [
         f"flow_active={consumer.flow_active} suspend_flow={consumer.suspend_flow.is_set()} "
-        f"n_acked={consumer._n_acked} unacked={len(getattr(consumer, '_unacked_messages', ()))}"
+        f"n_acked={consumer._n_acked} unacked={len(waiting)}"
     ]
-    unacked: dict[Any, list[str]] = {}
-    for message in list(consumer._unacked_messages):
-        unacked.setdefault(message.tp, []).append(
-            f"{message.offset}(refs={message.refcount},gen={message.generation_id})"
-        )
+    unacked: dict[Any, list[tuple[int, str]]] = {}
+    for message in waiting:
+        unacked.setdefault(message.tp, []).append((message.offset,
+            f"{message.offset}(refs={message.refcount},gen={message.generation_id})"))  # fmt: skip
     lines.append(f"generation={getattr(app, 'consumer_generation_id', None)}")
     for tp in sorted(consumer.assignment()):
         acked = consumer._acked.get(tp) or []
         gap = consumer._gap.get(tp)
+        unacked_here = [text for _, text in sorted(unacked.get(tp, []))[:10]]
         lines.append(
             f"{tp.topic}[{tp.partition}] read={consumer._read_offset.get(tp)} "
             f"committed={consumer._committed_offset.get(tp)} acked={len(acked)}"
             + (f" lowest_acked={min(acked)}" if acked else "")
             + (f" gaps={sorted((i.begin, i.end) for i in gap)}" if gap else "")
-            + (f" unacked={sorted(unacked[tp])[:10]}" if tp in unacked else "")
+            + (f" unacked={unacked_here}" if unacked_here else "")
         )
     return lines
 
