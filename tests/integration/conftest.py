@@ -41,9 +41,9 @@ def start_worker(
     failed = request.node.rep_call.failed if hasattr(request.node, "rep_call") else False
     for worker in started:
         if failed:
-            # What a stalled worker was doing (every thread's stack) and where its consumer
-            # stood, taken before it is stopped: a hang leaves no log line of its own.
-            print(f"--- worker on port {worker.web_port}: stacks and consumer lag ---")
+            # What a stalled worker was waiting for and where its consumer stood, taken before
+            # it is stopped: a hang leaves no log line of its own.
+            print(f"--- worker on port {worker.web_port}: state dump, lag, stacks ---")
             print(worker.diagnostics())
         worker.stop()
         if failed:

@@ -136,7 +136,7 @@ class WorkerProcess:
         with self.log_path.open("rb") as log:
             log.seek(start)
             dump = log.read().decode(errors="replace")
-        return dump or "(no asyncio task dump: is the event loop blocked?)"
+        return dump or f"(nothing on {signal.Signals(sig).name}: is the event loop blocked?)"
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         process, self.process = self.process, None
