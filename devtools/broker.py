@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sysconfig
 import time
@@ -64,6 +65,46 @@ def _wait_listening(process: subprocess.Popen[bytes], port: int, what: str, time
     raise BrokerStartError(f"{what} did not listen on port {port} within {timeout} s")
 
 
+def _metadata_request(correlation_id: int) -> bytes:
+    """Kafka Metadata v0 for every topic, the first request a client bootstraps with."""
+    client_id = b"servicepulse-readiness"
+    body = struct.pack(">hhih", 3, 0, correlation_id, len(client_id)) + client_id
+    body += struct.pack(">i", 0)  # no topics named: every topic
+    return struct.pack(">i", len(body)) + body
+
+
+def _answers_metadata(port: int, correlation_id: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2.0) as sock:
+            sock.sendall(_metadata_request(correlation_id))
+            answer = b""
+            while len(answer) < 8:
+                chunk = sock.recv(8 - len(answer))
+                if not chunk:
+                    return False  # closed without an answer: not ready
+                answer += chunk
+    except OSError:
+        return False
+    size, answered_id = struct.unpack(">ii", answer)
+    return bool(size >= 4 and answered_id == correlation_id)
+
+
+def _wait_answering(process: subprocess.Popen[bytes], port: int, what: str, timeout: float) -> None:
+    """A listening port is not a ready broker: Tansu on SeaweedFS, restarted after a kill,
+    accepts connections before it can read its store and closes them (clients then fail with
+    "Unable to bootstrap"). Ready is a metadata request answered."""
+    deadline = time.monotonic() + timeout
+    attempt = 0
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BrokerStartError(f"{what} exited with code {process.returncode} (port {port})")
+        attempt += 1
+        if _answers_metadata(port, attempt):
+            return
+        time.sleep(0.1)
+    raise BrokerStartError(f"{what} on port {port} answered no metadata request in {timeout} s")
+
+
 def _stop(process: subprocess.Popen[bytes] | None, timeout: float) -> None:
     if process is None or process.poll() is not None:
         return
@@ -91,6 +132,8 @@ class SeaweedStore:
     """
 
     BUCKET = "tansu"
+    # Outside Tansu's own prefix (clusters/…).
+    READINESS_OBJECT = "servicepulse-readiness"
     PORTS = ("master", "volume", "filer", "s3", "admin")
 
     def __init__(self, directory: Path, *, quiet: bool = True) -> None:
@@ -157,16 +200,27 @@ class SeaweedStore:
         return self
 
     def _wait_bucket(self, timeout: float) -> None:
-        # The S3 port opens before `-bucket` has created the bucket; Tansu needs it.
+        """The S3 port opens before `-bucket` has created the bucket, and, after a kill, before
+        the volume server has registered with the master: objects cannot be written or read
+        yet, and Tansu, which reads its topics from them, closes its clients' connections.
+        Ready is an object written and read back."""
         deadline = time.monotonic() + timeout
+        probe = f"{self.endpoint}/{self.BUCKET}/{self.READINESS_OBJECT}"
         while time.monotonic() < deadline:
-            request = urllib.request.Request(f"{self.endpoint}/{self.BUCKET}", method="HEAD")
             try:
-                with urllib.request.urlopen(request, timeout=2):
-                    return
+                put = urllib.request.Request(probe, data=b"ready", method="PUT")
+                with urllib.request.urlopen(put, timeout=2):
+                    pass
+                with urllib.request.urlopen(probe, timeout=2) as got:
+                    if got.read() == b"ready":
+                        return
             except (urllib.error.URLError, OSError):
-                time.sleep(0.1)
-        raise BrokerStartError(f"SeaweedFS did not create bucket {self.BUCKET} in {timeout} s")
+                pass
+            time.sleep(0.1)
+        raise BrokerStartError(
+            f"SeaweedFS could not write and read back {self.BUCKET}/{self.READINESS_OBJECT} "
+            f"in {timeout} s"
+        )
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self._process = self._process, None
@@ -226,6 +280,7 @@ class EmbeddedBroker:
         )
         try:
             _wait_listening(self._process, self.port, "tansu", timeout)
+            _wait_answering(self._process, self.port, "tansu", timeout)
         except BrokerStartError:
             self.stop()
             raise

@@ -1,11 +1,20 @@
-"""How the embedded broker is configured for memory and for directory storage (no processes)."""
+"""How the embedded broker is configured for memory and for directory storage, and when it
+counts as started (no broker processes)."""
 
 from __future__ import annotations
 
 import json
+import socket
+import struct
+import subprocess
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from servicepulse.devtools.broker import EmbeddedBroker, SeaweedStore
+import pytest
+
+from servicepulse.devtools import broker as broker_module
+from servicepulse.devtools.broker import BrokerStartError, EmbeddedBroker, SeaweedStore
 
 
 def test_memory_is_the_default_storage() -> None:
@@ -37,3 +46,69 @@ def test_seaweedfs_runs_on_loopback_without_telemetry(tmp_path: Path) -> None:
     assert "-master.telemetry=false" in command
     assert "-ip.bind=127.0.0.1" in command
     assert f"-bucket={SeaweedStore.BUCKET}" in command
+
+
+class _OneShotServer:
+    """A TCP server on loopback that handles each connection with `handle` in a thread."""
+
+    def __init__(self, handle: Callable[[socket.socket], None]) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.sock.getsockname()[1]
+        self.handle = handle
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                self.handle(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _read_request(conn: socket.socket) -> bytes:
+    size = struct.unpack(">i", conn.recv(4, socket.MSG_WAITALL))[0]
+    return conn.recv(size, socket.MSG_WAITALL)
+
+
+def test_a_broker_that_closes_the_connection_is_not_ready() -> None:
+    # What Tansu on a SeaweedFS not yet ready after a kill did: accept, then close.
+    server = _OneShotServer(lambda conn: None)
+    try:
+        assert not broker_module._answers_metadata(server.port, 7)
+    finally:
+        server.close()
+
+
+def test_a_broker_that_answers_metadata_is_ready() -> None:
+    requests: list[bytes] = []
+
+    def answer(conn: socket.socket) -> None:
+        request = _read_request(conn)
+        requests.append(request)
+        correlation_id = struct.unpack(">i", request[4:8])[0]
+        conn.sendall(struct.pack(">iii", 8, correlation_id, 0))
+
+    server = _OneShotServer(answer)
+    try:
+        assert broker_module._answers_metadata(server.port, 7)
+    finally:
+        server.close()
+    api_key, api_version, correlation_id = struct.unpack(">hhi", requests[0][:8])
+    assert (api_key, api_version, correlation_id) == (3, 0, 7)  # Metadata v0
+
+
+def test_start_fails_naming_the_port_when_metadata_is_never_answered() -> None:
+    server = _OneShotServer(lambda conn: None)
+    process = subprocess.Popen(["sleep", "30"])
+    try:
+        with pytest.raises(BrokerStartError, match=f"port {server.port} answered no metadata"):
+            broker_module._wait_answering(process, server.port, "tansu", timeout=0.5)
+    finally:
+        process.kill()
+        process.wait()
+        server.close()
