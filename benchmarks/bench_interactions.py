@@ -124,8 +124,8 @@ def ceiling_cases(values: Sequence[bytes]) -> Rate:
         if not isinstance(event, InteractionEvent):
             raise BenchmarkError(f"generated value did not decode: {event}")
         case, found = apply_interaction(cases.get(event.case_id), event, repeat_days=0)
-        for obs in found:
-            envelope.encode(envelope.observation(obs, event.event_id, origin))
+        for record in envelope.observation_records(found, event.event_id, origin):
+            envelope.encode(record)
         cases[event.case_id] = case
     return Rate(len(values), time.process_time() - started)
 
