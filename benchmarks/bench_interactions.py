@@ -222,6 +222,8 @@ async def read_stamps(
             idle = 0 if batch else idle + 1
             for messages in batch.values():
                 for message in messages:
+                    if envelope.is_watermark(message.value):
+                        continue  # internal topics carry watermark records too
                     event_id = key_of(message.value)
                     if event_id in wanted and event_id not in found:
                         found[event_id] = create_time(message, topic)
