@@ -124,8 +124,8 @@ def ceiling_cases(values: Sequence[bytes]) -> Rate:
         if not isinstance(event, InteractionEvent):
             raise BenchmarkError(f"generated value did not decode: {event}")
         case, found = apply_interaction(cases.get(event.case_id), event, repeat_days=0)
-        for obs in found:
-            envelope.encode(envelope.observation(obs, event.event_id, origin))
+        for record in envelope.observation_records(found, event.event_id, origin):
+            envelope.encode(record)
         cases[event.case_id] = case
     return Rate(len(values), time.process_time() - started)
 
@@ -222,6 +222,8 @@ async def read_stamps(
             idle = 0 if batch else idle + 1
             for messages in batch.values():
                 for message in messages:
+                    if envelope.is_watermark(message.value):
+                        continue  # internal topics carry watermark records too
                     event_id = key_of(message.value)
                     if event_id in wanted and event_id not in found:
                         found[event_id] = create_time(message, topic)

@@ -3,8 +3,13 @@
 Every internal record is a JSON object whose ``type`` says what it carries:
 
     feedback, interaction  {"type", "event", "sentiment", "source", "input_timestamp"}
-    observation            {"type", agency, service, channel, standard, at, value,
-                            event_id, origin, origin_offset}
+    observation            {"type", agency, service, channel, "observations": [{standard,
+                            at, value}, ...], event_id, origin, origin_offset}: what one
+                            upstream record measured in one group, at most once per
+                            standard (one record, not one per standard: fewer messages for
+                            every hop). The single form of earlier releases, {"type",
+                            agency, service, channel, standard, at, value, event_id, origin,
+                            origin_offset}, is still read.
     window_final           {"type", "final": <a service.windows message with final=true>}
     watermark              {"type", "from": "<topic>:<partition>", "watermark": s | null,
                             "idle"}: an upstream task's event-time promise, sent to every
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -67,13 +73,28 @@ class EventRecord:
 
 @dataclass(frozen=True, slots=True)
 class ObservationRecord:
-    """One observation and the upstream record it came from (``origin`` "topic:partition" and
-    ``origin_offset``): re-emitted after a restart it carries the same origin."""
+    """Observations of one group, at most one per standard, and the upstream record they came
+    from (``origin`` "topic:partition" and ``origin_offset``): re-emitted after a restart it
+    carries the same origin. One per standard because the windows stage drops a repeat by
+    the record's offset per group and standard."""
 
-    observation: Observation
+    observations: tuple[Observation, ...]
     event_id: str
     origin: str
     origin_offset: int
+
+    def __post_init__(self) -> None:
+        if not self.observations:
+            raise ValueError("an observation record holds at least one observation")
+        first = self.observations[0]
+        group = (first.agency, first.service, first.channel)
+        standards = set()
+        for obs in self.observations:
+            if (obs.agency, obs.service, obs.channel) != group:
+                raise ValueError(f"observations of two groups in one record: {group}, {obs}")
+            if obs.standard in standards:
+                raise ValueError(f"standard {obs.standard!r} twice in one record")
+            standards.add(obs.standard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +131,17 @@ def encode(record: InternalRecord) -> bytes:
             }
         )
     if isinstance(record, ObservationRecord):
+        first = record.observations[0]
         return dumps(
             {
                 "type": RecordType.OBSERVATION.value,
-                **record.observation.as_dict(),
+                "agency": first.agency,
+                "service": first.service,
+                "channel": first.channel,
+                "observations": [
+                    {"standard": obs.standard, "at": obs.at, "value": obs.value}
+                    for obs in record.observations
+                ],
                 "event_id": record.event_id,
                 "origin": record.origin,
                 "origin_offset": record.origin_offset,
@@ -132,7 +160,26 @@ def is_watermark(raw: bytes | None) -> bool:
 
 
 def observation(obs: Observation, event_id: str, origin: SourcePosition) -> ObservationRecord:
-    return ObservationRecord(obs, event_id, f"{origin.topic}:{origin.partition}", origin.offset)
+    return ObservationRecord((obs,), event_id, f"{origin.topic}:{origin.partition}", origin.offset)
+
+
+def observation_records(
+    found: Iterable[Observation], event_id: str, origin: SourcePosition
+) -> list[ObservationRecord]:
+    """What one upstream record measured, as few records as can carry it: one per group, in
+    the order the groups were first measured; a standard measured twice in a group starts a
+    second record for that group."""
+    batches: list[list[Observation]] = []
+    open_batch: dict[tuple[str, str, str], list[Observation]] = {}
+    for obs in found:
+        group = (obs.agency, obs.service, obs.channel)
+        batch = open_batch.get(group)
+        if batch is None or any(seen.standard == obs.standard for seen in batch):
+            batch = open_batch[group] = []
+            batches.append(batch)
+        batch.append(obs)
+    where = f"{origin.topic}:{origin.partition}"
+    return [ObservationRecord(tuple(batch), event_id, where, origin.offset) for batch in batches]
 
 
 def decode(raw: bytes | None, accepted: frozenset[RecordType]) -> InternalRecord:
@@ -153,18 +200,17 @@ def decode(raw: bytes | None, accepted: frozenset[RecordType]) -> InternalRecord
 
 def _decode_document(record_type: RecordType, document: dict[str, Any]) -> InternalRecord:
     if record_type is RecordType.OBSERVATION:
-        agency, service = _short_id(document, "agency"), _short_id(document, "service")
-        channel, standard = _channel(document), _short_id(document, "standard")
-        at, value = _number(document, "at"), _number(document, "value")
-        # Ingest bounds event times; a record that is not ours must not bring unbounded or
-        # unrepresentable times into window arithmetic.
-        if not EARLIEST_EVENT_TIME <= at <= LATEST_EVENT_TIME:
-            raise ValueError(f"observation time {at!r} out of range")
-        obs = Observation(agency, service, channel, standard, at=at, value=value)
+        group = (_short_id(document, "agency"), _short_id(document, "service"),
+                 _channel(document))  # fmt: skip
+        # The single form of earlier releases is one measurement at the top level.
+        measured = document.get("observations", [document])
+        if not isinstance(measured, list):
+            raise TypeError("field 'observations' must be a list")
+        observations = tuple(_measurement(group, item) for item in measured)
         event_id, origin = document["event_id"], document["origin"]
         if not isinstance(event_id, str) or not isinstance(origin, str):
             raise TypeError("fields 'event_id' and 'origin' must be strings")
-        return ObservationRecord(obs, event_id, origin, _count(document, "origin_offset"))
+        return ObservationRecord(observations, event_id, origin, _count(document, "origin_offset"))
     if record_type is RecordType.WATERMARK:
         watermark = None if document["watermark"] is None else _number(document, "watermark")
         # Bounded as event times are: a watermark far past them would close every window.
@@ -186,6 +232,17 @@ def _decode_document(record_type: RecordType, document: dict[str, Any]) -> Inter
         input_timestamp=float(document["input_timestamp"]),
         sentiment=None if found is None else Sentiment(**found),
     )
+
+
+def _measurement(group: tuple[str, str, str], item: Any) -> Observation:
+    if not isinstance(item, dict):
+        raise TypeError("an observation must be an object")
+    standard, at, value = _short_id(item, "standard"), _number(item, "at"), _number(item, "value")
+    # Ingest bounds event times; a record that is not ours must not bring unbounded or
+    # unrepresentable times into window arithmetic.
+    if not EARLIEST_EVENT_TIME <= at <= LATEST_EVENT_TIME:
+        raise ValueError(f"observation time {at!r} out of range")
+    return Observation(*group, standard, at=at, value=value)
 
 
 def decode_event(raw: bytes | None, accepted: frozenset[RecordType]) -> EventRecord:

@@ -33,6 +33,7 @@ passes its end.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import math
 from collections.abc import MutableMapping
@@ -285,8 +286,8 @@ class WindowEngine:
             "service": service,
             "channel": channel,
             "window": spec.name,
-            "window_start": rfc3339(start),
-            "window_end": rfc3339(start + spec.size_s),
+            "window_start": _window_time(start),
+            "window_end": _window_time(start + spec.size_s),
             **aggregator.result(aggregate),
             "final": final,
         }
@@ -368,3 +369,9 @@ class WindowEngine:
                 else:
                     kept.append(start)
             meta["starts"][size_text] = kept
+
+
+@functools.lru_cache(maxsize=4096)
+def _window_time(epoch_seconds: float) -> str:
+    """Window bounds repeat for every group, standard and update: formatted once each."""
+    return rfc3339(epoch_seconds)

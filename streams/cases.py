@@ -18,7 +18,6 @@ from typing import Any
 
 import faust
 
-from servicepulse.processors import envelope
 from servicepulse.processors.cases import (
     SECONDS_PER_DAY,
     Case,
@@ -28,13 +27,13 @@ from servicepulse.processors.cases import (
 )
 from servicepulse.processors.records import SourcePosition
 from servicepulse.processors.standards import StandardsConfig
-from servicepulse.processors.window_engine import group_key
 from servicepulse.schemas.models import InteractionEvent
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
 from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.expiry import EventTimeExpiry
 from servicepulse.streams.metrics import Metrics
+from servicepulse.streams.observations import send_observations
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.watermarks import StageWatermarks, channels_of
 
@@ -101,10 +100,8 @@ class CaseCorrelation:
         # Outputs first, then the case (its changelog write held until they are delivered:
         # streams.delivery): a worker stopped in between re-emits them on restart (the window
         # agent drops repeats by origin) instead of losing them.
+        await send_observations(self.held, self.observations, found, event.event_id, origin)
         for obs in found:
-            key = group_key(obs.agency, obs.service, obs.channel).encode()
-            value = envelope.encode(envelope.observation(obs, event.event_id, origin))
-            await self.held.send(self.observations, key=key, value=value)
             labels = (metrics.agency(obs.agency), metrics.service(obs.service), obs.channel)
             if obs.standard == "time_to_first_response":
                 metrics.first_response.labels(*labels).observe(obs.value)

@@ -14,16 +14,15 @@ from typing import Any
 
 import faust
 
-from servicepulse.processors import envelope
 from servicepulse.processors.cases import feedback_observations
 from servicepulse.processors.dedupe import ExpiryIndex, is_duplicate
 from servicepulse.processors.records import SourcePosition, dumps, scored_feedback
-from servicepulse.processors.window_engine import group_key
 from servicepulse.schemas.models import FeedbackEvent
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
 from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.metrics import Metrics, count_when_delivered
+from servicepulse.streams.observations import send_observations
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.watermarks import StageWatermarks, channels_of
 
@@ -107,10 +106,8 @@ class FeedbackScoring:
             ),
         )
         origin = SourcePosition(message.topic, message.partition, message.offset)
-        for obs in feedback_observations(event, sentiment.label if sentiment else None):
-            key = group_key(obs.agency, obs.service, obs.channel).encode()
-            value = envelope.encode(envelope.observation(obs, event.event_id, origin))
-            await self.held.send(self.observations, key=key, value=value)
+        found = feedback_observations(event, sentiment.label if sentiment else None)
+        await send_observations(self.held, self.observations, found, event.event_id, origin)
         self.seen_ids[event.event_id] = {"seen": now, "p": message.partition}
         self.expiry.note(message.partition, event.event_id, now)
         if sentiment is not None:

@@ -26,13 +26,13 @@ from servicepulse.processors.journeys import (
 )
 from servicepulse.processors.records import SourcePosition, dumps
 from servicepulse.processors.standards import StandardsConfig
-from servicepulse.processors.window_engine import group_key
 from servicepulse.schemas.models import InteractionEvent, InteractionKind
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
 from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.expiry import EventTimeExpiry
 from servicepulse.streams.metrics import Metrics, count_when_delivered
+from servicepulse.streams.observations import send_observations
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.watermarks import StageWatermarks, channels_of
 
@@ -100,10 +100,7 @@ class CustomerJourneys:
                 found.append(repeat)
         # Outputs first, then the journey (see streams.delivery).
         origin = SourcePosition(message.topic, message.partition, message.offset)
-        for obs in found:
-            key = group_key(obs.agency, obs.service, obs.channel).encode()
-            value = envelope.encode(envelope.observation(obs, event.event_id, origin))
-            await self.held.send(self.observations, key=key, value=value)
+        await send_observations(self.held, self.observations, found, event.event_id, origin)
         at = last_event_at(journey)
         value = dumps(journey_message(ref, journey, at))
         flagged = None

@@ -30,6 +30,7 @@ from faust.exceptions import NotReady
 from servicepulse.processors import envelope
 from servicepulse.processors.aggregates import objective_ratio
 from servicepulse.processors.alerts import AlertPolicy, firing, step
+from servicepulse.processors.cases import Observation
 from servicepulse.processors.envelope import WatermarkRecord, WindowFinalRecord
 from servicepulse.processors.records import dumps, epoch_of, late_record
 from servicepulse.processors.standards import Standard, StandardsConfig
@@ -120,7 +121,7 @@ class StandardWindows:
 
     async def window_one(self, message: Any) -> None:
         decoded = envelope.decode(message.value, topology.STANDARD_WINDOWS.source.accepts)
-        engine, panes, metrics = self.engine, self.panes, self.metrics
+        engine, panes = self.engine, self.panes
         if isinstance(decoded, WatermarkRecord):
             check_channel(decoded.channel, engine.channels)
             mark = decoded.mark
@@ -133,18 +134,24 @@ class StandardWindows:
             engine.commit(panes, advanced)
             return
         assert isinstance(decoded, envelope.ObservationRecord)  # the topic's other type
-        record, obs = decoded, decoded.observation
-        applied = engine.apply(
-            panes, obs, message.offset, Origin(record.origin, record.origin_offset),
-            message.partition, time.time(),
-        )  # fmt: skip
+        origin = Origin(decoded.origin, decoded.origin_offset)
+        for obs in decoded.observations:
+            await self.window_observation(message, obs, decoded.event_id, origin)
+
+    async def window_observation(
+        self, message: Any, obs: Observation, event_id: str, origin: Origin
+    ) -> None:
+        """One observation of the record: each standard has its own entries, so each is
+        applied, sent and committed on its own, with the record's offset."""
+        engine, panes, metrics = self.engine, self.panes, self.metrics
+        applied = engine.apply(panes, obs, message.offset, origin, message.partition, time.time())
         if applied.duplicate:
             engine.commit(panes, applied)
             return
         if applied.late:
             watermark = applied.watermark if applied.watermark is not None else obs.at
             grace = self.settings.grace_seconds
-            late_value = late_record(obs, record.event_id, watermark, grace)
+            late_value = late_record(obs, event_id, watermark, grace)
             counted = count_when_delivered(
                 metrics.late_events.labels(metrics.agency(obs.agency), obs.standard)
             )

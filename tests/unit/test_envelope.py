@@ -65,7 +65,57 @@ def test_the_type_field_decides_not_the_payload_shape() -> None:
 def test_observation_keeps_its_origin() -> None:
     raw = envelope.encode(envelope.observation(OBSERVATION, "i-1", SOURCE))
     record = envelope.decode_observation(raw)
-    assert record == ObservationRecord(OBSERVATION, "i-1", "feedback.events:3", 17)
+    assert record == ObservationRecord((OBSERVATION,), "i-1", "feedback.events:3", 17)
+
+
+def test_what_one_record_measured_goes_as_one_record_per_group() -> None:
+    csat = Observation("va", "benefits", "web", "csat", 1.5e9, 1.0)
+    trust = Observation("va", "benefits", "web", "trust", 1.5e9, 0.0)
+    other_group = Observation("va", "benefits", "phone", "csat", 1.5e9, 1.0)
+    records = envelope.observation_records([csat, other_group, trust], "e-1", SOURCE)
+    assert [r.observations for r in records] == [(csat, trust), (other_group,)]
+    assert {(r.origin, r.origin_offset, r.event_id) for r in records} == {
+        ("feedback.events:3", 17, "e-1")
+    }
+    for record in records:
+        assert envelope.decode_observation(envelope.encode(record)) == record
+
+
+def test_a_standard_measured_twice_starts_a_second_record() -> None:
+    """The windows stage drops a repeat of a record's offset per group and standard: two
+    measurements of one standard in one record would lose the second."""
+    first = Observation("va", "benefits", "web", "csat", 1.5e9, 1.0)
+    second = Observation("va", "benefits", "web", "csat", 1.6e9, 0.0)
+    records = envelope.observation_records([first, second], "e-1", SOURCE)
+    assert [r.observations for r in records] == [(first,), (second,)]
+    with pytest.raises(ValueError, match="twice"):
+        ObservationRecord((first, second), "e-1", "t:0", 1)
+
+
+def test_nothing_measured_is_no_record() -> None:
+    assert envelope.observation_records([], "e-1", SOURCE) == []
+    with pytest.raises(ValueError, match="at least one"):
+        ObservationRecord((), "e-1", "t:0", 1)
+
+
+def test_the_single_observation_form_of_earlier_releases_is_still_read() -> None:
+    """Records an older worker left on the observations topic, read after an upgrade."""
+    document = {"type": "observation", **OBSERVATION.as_dict(), "event_id": "i-1",
+                "origin": "feedback.events:3", "origin_offset": 17}  # fmt: skip
+    record = envelope.decode_observation(json.dumps(document).encode())
+    assert record == ObservationRecord((OBSERVATION,), "i-1", "feedback.events:3", 17)
+
+
+@pytest.mark.parametrize(
+    "observations",
+    [[], {}, [3], [{"standard": "csat", "at": 1.5e9}],
+     [{"standard": "csat", "at": 1.5e9, "value": 1.0}] * 2],
+    ids=["empty", "not a list", "not an object", "no value", "a standard twice"],
+)
+def test_a_foreign_list_of_observations_is_refused(observations: object) -> None:
+    document = json.loads(envelope.encode(envelope.observation(OBSERVATION, "i-1", SOURCE)))
+    with pytest.raises(UnreadableRecord):
+        envelope.decode_observation(json.dumps({**document, "observations": observations}).encode())
 
 
 def test_bytes_are_parsed_once_per_hop() -> None:
@@ -103,11 +153,12 @@ def test_an_observation_out_of_range_is_refused(at: float, value: float) -> None
     """Ingest bounds event times; a foreign observation must not bring unbounded times (or
     NaN) into window arithmetic. (json.dumps writes NaN and Infinity, which are not JSON: the
     parser already refuses those.)"""
-    document = {"type": "observation", "agency": "a", "service": "s", "channel": "web",
-                "standard": "csat", "at": at, "value": value, "event_id": "e",
-                "origin": "t:0", "origin_offset": 1}  # fmt: skip
-    with pytest.raises(UnreadableRecord, match=r"out of range|not JSON"):
-        envelope.decode_observation(json.dumps(document).encode())
+    measured = {"standard": "csat", "at": at, "value": value}
+    group = {"type": "observation", "agency": "a", "service": "s", "channel": "web",
+             "event_id": "e", "origin": "t:0", "origin_offset": 1}  # fmt: skip
+    for document in ({**group, "observations": [measured]}, {**group, **measured}):
+        with pytest.raises(UnreadableRecord, match=r"out of range|not JSON"):
+            envelope.decode_observation(json.dumps(document).encode())
 
 
 def test_an_event_record_dated_out_of_range_is_refused() -> None:
@@ -127,8 +178,12 @@ def test_an_observation_with_a_field_we_never_write_is_refused(field: str, value
     """Group fields become "|"-joined table keys that timers split again: one foreign record
     with an odd one would break every later pass over the keys."""
     document = json.loads(envelope.encode(envelope.observation(OBSERVATION, "i-1", SOURCE)))
+    if field in ("standard", "at", "value"):  # a measurement's own fields
+        document["observations"][0][field] = value
+    else:
+        document[field] = value
     with pytest.raises(UnreadableRecord, match=field):
-        envelope.decode_observation(json.dumps({**document, field: value}).encode())
+        envelope.decode_observation(json.dumps(document).encode())
 
 
 @pytest.mark.parametrize(
