@@ -92,7 +92,8 @@ def _answers_metadata(port: int, correlation_id: int) -> bool:
 def _wait_answering(process: subprocess.Popen[bytes], port: int, what: str, timeout: float) -> None:
     """A listening port is not a ready broker: Tansu on SeaweedFS, restarted after a kill,
     accepts connections before it can read its store and closes them (clients then fail with
-    "Unable to bootstrap"). Ready is a metadata request answered."""
+    "Unable to bootstrap"). Ready is a metadata request answered; a port not yet listening
+    is retried like a closed connection."""
     deadline = time.monotonic() + timeout
     attempt = 0
     while time.monotonic() < deadline:
@@ -279,7 +280,6 @@ class EmbeddedBroker:
             self.command(), stdout=output, stderr=output, env=self.environment()
         )
         try:
-            _wait_listening(self._process, self.port, "tansu", timeout)
             _wait_answering(self._process, self.port, "tansu", timeout)
         except BrokerStartError:
             self.stop()

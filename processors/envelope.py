@@ -160,7 +160,9 @@ def is_watermark(raw: bytes | None) -> bool:
 
 
 def observation(obs: Observation, event_id: str, origin: SourcePosition) -> ObservationRecord:
-    return ObservationRecord((obs,), event_id, f"{origin.topic}:{origin.partition}", origin.offset)
+    """The record of a single observation."""
+    (record,) = observation_records([obs], event_id, origin)
+    return record
 
 
 def observation_records(
