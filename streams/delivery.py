@@ -20,15 +20,64 @@ so a committed offset never runs ahead of the state it produced.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import faust
+from faust.types import ProcessingGuarantee
 
 log = logging.getLogger(__name__)
+
+DeliveryCallback = Callable[[Any], None]
+
+
+class Sender(Protocol):
+    """Queues a record for a topic and returns its delivery future (`send_now`'s shape)."""
+
+    async def __call__(
+        self, topic: faust.TopicT, *, key: bytes | None, value: bytes,
+        partition: int | None = None, callback: DeliveryCallback | None = None,
+    ) -> asyncio.Future[Any]: ...  # fmt: skip
+
+
+async def send_now(
+    app: faust.App, topic: faust.TopicT, *, key: bytes | None, value: bytes,
+    partition: int | None = None, callback: DeliveryCallback | None = None,
+) -> asyncio.Future[Any]:  # fmt: skip
+    """Queues a record on the worker's producer; returns its delivery future. ``callback`` is
+    called with it once the broker acknowledged the record (not on failure).
+
+    At least once, straight on Faust's aiokafka producer: ``Topic.send`` wraps every record in
+    a FutureMessage, a PendingMessage, a producer lookup and four sensor calls, a tenth of the
+    worker's CPU at one event per five records (benchmarks/README.md). The record takes the
+    same producer, partitioner and flush (Faust flushes it before committing offsets).
+    Exactly once goes through Faust: the record must join the source partition's transaction.
+    """
+    guarantee: Any = app.conf.processing_guarantee  # typed as the enum class in Faust
+    if guarantee is not ProcessingGuarantee.AT_LEAST_ONCE:
+        sent: asyncio.Future[Any] = asyncio.ensure_future(
+            await topic.send(key=key, value=value, partition=partition, callback=callback)
+        )
+        return sent
+    producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+    future: asyncio.Future[Any] = await producer.send(
+        topic.get_topic_name(), value, key=key, partition=partition
+    )
+    if callback is not None:
+        future.add_done_callback(_on_success(callback))
+    return future
+
+
+def _on_success(callback: DeliveryCallback) -> Callable[[asyncio.Future[Any]], None]:
+    def delivered(future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            callback(future.result())
+
+    return delivered
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +92,9 @@ class _Write:
 class HeldWrites:
     """One worker's queue of outputs and the changelog writes that must follow them."""
 
-    def __init__(self, app: faust.App) -> None:
+    def __init__(self, app: faust.App, sender: Sender | None = None) -> None:
         self.app = app
+        self._send: Sender = sender or functools.partial(send_now, app)
         self._queue: deque[asyncio.Future[Any] | _Write] = deque()
         self._failed: BaseException | None = None
         # Items ever queued and ever released, so a flush waits for what was queued before
@@ -57,12 +107,13 @@ class HeldWrites:
 
     async def send(
         self, topic: faust.TopicT, *, key: bytes | None, value: bytes,
-        partition: int | None = None, callback: Callable[[Any], None] | None = None,
+        partition: int | None = None, callback: DeliveryCallback | None = None,
     ) -> None:  # fmt: skip
         """Sends an output; changelog writes made after this wait for its delivery.
-        ``callback``: Faust's, called once the broker acknowledged it."""
-        sent = await topic.send(key=key, value=value, partition=partition, callback=callback)
-        future = asyncio.ensure_future(sent)
+        ``callback``: called once the broker acknowledged it."""
+        future = await self._send(
+            topic, key=key, value=value, partition=partition, callback=callback
+        )
         self._queue.append(future)
         self._queued += 1
         future.add_done_callback(self._on_delivered)

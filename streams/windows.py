@@ -40,7 +40,7 @@ from servicepulse.processors.window_engine import Origin, WindowEngine
 from servicepulse.processors.windows import WindowSpec
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
-from servicepulse.streams.delivery import held_writes
+from servicepulse.streams.delivery import held_writes, send_now
 from servicepulse.streams.metrics import Metrics, count_when_delivered
 from servicepulse.streams.public_feed import is_calendar_day
 from servicepulse.streams.settings import Settings
@@ -197,7 +197,7 @@ class StandardWindows:
             await self.held.send(self.output, key=key, value=dumps(message))
             return
         # No state records that an update was sent: nothing need wait for its delivery.
-        await self.output.send(key=key, value=dumps(message))
+        await send_now(self.app, self.output, key=key, value=dumps(message))
         self.export_gauges(message)
 
     def export_gauges(self, message: dict[str, Any]) -> None:

@@ -33,7 +33,8 @@ class App:
 
 
 class Topic:
-    """``send`` returns the delivery future, as Faust's does; the test resolves it."""
+    """``send`` returns the delivery future, as the worker's sender does; the test resolves
+    it."""
 
     def __init__(self) -> None:
         self.deliveries: list[asyncio.Future[Any]] = []
@@ -54,6 +55,13 @@ class Table:
         self.changelog.append((partition, key, value))
 
 
+async def send(
+    topic: Topic, *, key: bytes | None, value: bytes, partition: int | None = None,
+    callback: Any = None,
+) -> Any:  # fmt: skip
+    return await topic.send(key=key, value=value, partition=partition, callback=callback)
+
+
 async def settle() -> None:
     for _ in range(3):
         await asyncio.sleep(0)
@@ -62,7 +70,7 @@ async def settle() -> None:
 async def output_then_write(key: str, value: Any) -> tuple[App, Topic, Table, HeldWrites]:
     """A queue holding one output in flight and, behind it, one changelog write."""
     app, topic, table = App(), Topic(), Table()
-    held = HeldWrites(app)  # type: ignore[arg-type]
+    held = HeldWrites(app, send)  # type: ignore[arg-type]
     await held.send(topic, key=b"x", value=b"x")  # type: ignore[arg-type]
     held.write(table, 0, key, value, deleted=False)
     return app, topic, table, held
@@ -70,7 +78,7 @@ async def output_then_write(key: str, value: Any) -> tuple[App, Topic, Table, He
 
 async def test_a_write_waits_for_every_output_queued_before_it() -> None:
     app, topic, table = App(), Topic(), Table()
-    held = HeldWrites(app)  # type: ignore[arg-type]
+    held = HeldWrites(app, send)  # type: ignore[arg-type]
     await held.send(topic, key=b"a", value=b"1")  # type: ignore[arg-type]
     await held.send(topic, key=b"b", value=b"2")  # type: ignore[arg-type]
     held.write(table, 0, "case-1", {"n": 1}, deleted=False)
@@ -85,7 +93,7 @@ async def test_a_write_waits_for_every_output_queued_before_it() -> None:
 
 async def test_writes_keep_their_order_and_later_outputs_do_not_hold_earlier_writes() -> None:
     app, topic, table = App(), Topic(), Table()
-    held = HeldWrites(app)  # type: ignore[arg-type]
+    held = HeldWrites(app, send)  # type: ignore[arg-type]
     held.write(table, 1, "k", {"v": 1}, deleted=False)  # nothing before it: leaves at once
     await held.send(topic, key=b"x", value=b"x")  # type: ignore[arg-type]
     held.write(table, 1, "k", {"v": 2}, deleted=False)
