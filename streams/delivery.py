@@ -82,7 +82,7 @@ def _on_success(callback: DeliveryCallback) -> Callable[[asyncio.Future[Any]], N
 
 @dataclass(frozen=True, slots=True)
 class _Write:
-    table: Any  # a faust.Table
+    table: Any  # a RestorableTable (streams.restore)
     partition: int
     key: Any
     value: Any
@@ -90,17 +90,26 @@ class _Write:
 
 
 class HeldWrites:
-    """One worker's queue of outputs and the changelog writes that must follow them."""
+    """One worker's queue of outputs and the changelog writes that must follow them.
 
-    def __init__(self, app: faust.App, sender: Sender | None = None) -> None:
+    Released writes leave in queue order from one sender task, straight on the producer
+    (``send``), unless ``changelog_via_faust``: with exactly once they must join the source
+    partition's transaction, which Faust's ``Table.send_changelog`` does.
+    """
+
+    def __init__(self, app: faust.App, send: Sender, *, changelog_via_faust: bool = False) -> None:
         self.app = app
-        self._send: Sender = sender or functools.partial(send_now, app)
+        self._send = send
+        self._changelog_via_faust = changelog_via_faust
         self._queue: deque[asyncio.Future[Any] | _Write] = deque()
+        # Released writes waiting for the sender task, each with its place in the queue.
+        self._outbox: deque[tuple[int, _Write]] = deque()
+        self._sender: asyncio.Future[None] | None = None
         self._failed: BaseException | None = None
-        # Items ever queued and ever released, so a flush waits for what was queued before
-        # it, not for a moment when the queue is empty (under load it may never be).
+        # Items ever queued and ever taken off the queue, so a flush waits for what was queued
+        # before it, not for a moment when the queue is empty (under load it may never be).
         self._queued = 0
-        self._released = 0
+        self._popped = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._crashing: asyncio.Future[Any] | None = None
         self._wrap_flush(app.producer)
@@ -124,21 +133,29 @@ class HeldWrites:
         self._queued += 1
         self._release()
 
+    def _progress(self) -> int:
+        """Every item queued before this place has been delivered or handed to the producer."""
+        return self._outbox[0][0] if self._outbox else self._popped
+
     async def released(self) -> None:
         """Until every write held so far has been handed to the producer."""
-        if self._released >= self._queued or self._failed is not None:
+        if self._progress() >= self._queued or self._failed is not None:
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append((self._queued, waiter))
         await waiter
 
-    def _on_delivered(self, future: asyncio.Future[Any]) -> None:
-        if self._failed is None and not future.cancelled() and future.exception() is not None:
-            self._failed = future.exception()
+    def _fail(self, reason: BaseException, what: str) -> None:
+        if self._failed is None:
+            self._failed = reason
             # The state for this output stays unwritten and the input uncommitted: stop, and a
             # restart processes the record again.
-            log.error("an output could not be delivered (%r): stopping the worker", self._failed)
-            self._crashing = asyncio.ensure_future(self.app.crash(self._failed))  # type: ignore[arg-type]
+            log.error("%s could not be delivered (%r): stopping the worker", what, reason)
+            self._crashing = asyncio.ensure_future(self.app.crash(reason))
+
+    def _on_delivered(self, future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and (error := future.exception()) is not None:
+            self._fail(error, "an output")
         self._release()
 
     def _release(self) -> None:
@@ -148,21 +165,58 @@ class HeldWrites:
             if isinstance(head, asyncio.Future):
                 if not head.done():
                     break
-            elif head.deleted:
-                head.table.send_changelog(head.partition, head.key, None, value_serializer="raw")
+            elif self._changelog_via_faust:
+                value, serializer = (None, "raw") if head.deleted else (head.value, None)
+                head.table.send_changelog(
+                    head.partition, head.key, value, value_serializer=serializer
+                )
             else:
-                head.table.send_changelog(head.partition, head.key, head.value)
+                self._outbox.append((self._popped, head))
             queue.popleft()
-            self._released += 1
-        if self._waiters:
-            waiting = []
-            for target, waiter in self._waiters:
-                if self._released >= target or self._failed is not None:
-                    if not waiter.done():
-                        waiter.set_result(None)
-                else:
-                    waiting.append((target, waiter))
-            self._waiters = waiting
+            self._popped += 1
+        if self._outbox and (self._sender is None or self._sender.done()):
+            self._sender = asyncio.ensure_future(self._send_outbox())
+        self._wake_waiters()
+
+    async def _send_outbox(self) -> None:
+        outbox = self._outbox
+        while outbox and self._failed is None:
+            write = outbox[0][1]
+            try:
+                topic, key, value = write.table.changelog_record(
+                    write.key, write.value, write.deleted
+                )
+                future = await self._send(topic, key=key, value=value, partition=write.partition)
+            except Exception as err:  # any failure stops the worker, named
+                self._fail(err, "a changelog write")
+                break
+            future.add_done_callback(self._on_changelog_delivered(write.table))
+            outbox.popleft()
+            self._wake_waiters()
+        self._wake_waiters()
+
+    def _on_changelog_delivered(self, table: Any) -> Callable[[asyncio.Future[Any]], None]:
+        def delivered(future: asyncio.Future[Any]) -> None:
+            if future.cancelled():
+                return
+            if (error := future.exception()) is not None:
+                self._fail(error, "a changelog write")
+            else:
+                table.on_changelog_delivered(future.result())
+
+        return delivered
+
+    def _wake_waiters(self) -> None:
+        if not self._waiters:
+            return
+        progress, waiting = self._progress(), []
+        for target, waiter in self._waiters:
+            if progress >= target or self._failed is not None:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                waiting.append((target, waiter))
+        self._waiters = waiting
 
     def _wrap_flush(self, producer: Any) -> None:
         """Faust flushes the producer before it commits offsets: that flush now also waits
@@ -171,7 +225,7 @@ class HeldWrites:
 
         async def flush_with_held_writes() -> None:
             await flush()
-            if self._released < self._queued:
+            if self._progress() < self._queued:
                 await self.released()
                 await flush()
 
@@ -182,6 +236,9 @@ def held_writes(app: faust.App) -> HeldWrites:
     """The worker's one queue (created on first use)."""
     found: HeldWrites | None = getattr(app, "_servicepulse_held_writes", None)
     if found is None:
-        found = HeldWrites(app)
+        guarantee: Any = app.conf.processing_guarantee
+        exactly_once = guarantee is not ProcessingGuarantee.AT_LEAST_ONCE
+        send: Sender = functools.partial(send_now, app)
+        found = HeldWrites(app, send, changelog_via_faust=exactly_once)
         app._servicepulse_held_writes = found  # type: ignore[attr-defined]
     return found

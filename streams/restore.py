@@ -96,6 +96,21 @@ class RestorableTable(faust.Table[str, Any]):
         self.held.write(self, partition, key, None, deleted=True)
         self._sensor_on_del(self, key)
 
+    def changelog_record(
+        self, key: str, value: Any, deleted: bool
+    ) -> tuple[faust.TopicT, bytes | None, bytes | None]:
+        """The changelog topic and the key and value bytes Faust's ``send_changelog`` would
+        send for this write (a deletion is a tombstone)."""
+        topic = self.changelog_topic
+        key_bytes, _ = topic.prepare_key(key, self.key_serializer)
+        value_bytes = None if deleted else topic.prepare_value(value, self.value_serializer)[0]
+        return topic, key_bytes, value_bytes
+
+    def on_changelog_delivered(self, metadata: Any) -> None:
+        """What Faust does once a changelog write is acknowledged (at least once): the offset
+        a persistent store (RocksDB) has data up to, so a restart reads only the rest."""
+        self.data.set_persisted_offset(metadata.topic_partition, metadata.offset)
+
     def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
         kept = []
         for event in batch:

@@ -48,18 +48,38 @@ class Topic:
 
 
 class Table:
-    def __init__(self) -> None:
+    """A table whose changelog writes the worker's sender delivers at once (acknowledged)."""
+
+    def __init__(self, fail_with: BaseException | None = None) -> None:
         self.changelog: list[tuple[int, Any, Any]] = []
+        self.persisted: list[Any] = []
+        self.fail_with = fail_with
+
+    def changelog_record(self, key: Any, value: Any, deleted: bool) -> tuple[Any, Any, Any]:
+        return self, key, None if deleted else value
+
+    def on_changelog_delivered(self, metadata: Any) -> None:
+        self.persisted.append(metadata)
 
     def send_changelog(self, partition: int, key: Any, value: Any, **_: Any) -> None:
+        """Faust's path (exactly once)."""
         self.changelog.append((partition, key, value))
 
 
 async def send(
-    topic: Topic, *, key: bytes | None, value: bytes, partition: int | None = None,
+    topic: Topic | Table, *, key: Any, value: Any, partition: int | None = None,
     callback: Any = None,
 ) -> Any:  # fmt: skip
-    return await topic.send(key=key, value=value, partition=partition, callback=callback)
+    """The worker's sender: outputs wait for the test; changelog writes are acknowledged."""
+    if isinstance(topic, Topic):
+        return await topic.send(key=key, value=value, partition=partition, callback=callback)
+    if topic.fail_with is not None:
+        raise topic.fail_with
+    assert partition is not None
+    topic.changelog.append((partition, key, value))
+    delivery = asyncio.get_running_loop().create_future()
+    delivery.set_result(("changelog", partition, len(topic.changelog) - 1))
+    return delivery
 
 
 async def settle() -> None:
@@ -98,6 +118,7 @@ async def test_writes_keep_their_order_and_later_outputs_do_not_hold_earlier_wri
     await held.send(topic, key=b"x", value=b"x")  # type: ignore[arg-type]
     held.write(table, 1, "k", {"v": 2}, deleted=False)
     held.write(table, 1, "k", None, deleted=True)
+    await settle()
     assert table.changelog == [(1, "k", {"v": 1})]
     topic.deliveries[0].set_result("acked")
     await settle()
@@ -135,3 +156,31 @@ async def test_a_failed_output_holds_its_write_back_and_stops_the_worker() -> No
     assert app.crashed == [failure]
     with pytest.raises(RuntimeError):
         topic.deliveries[0].result()
+
+
+async def test_each_acknowledged_changelog_write_is_reported_to_its_table() -> None:
+    _, topic, table, _ = await output_then_write("k", 1)
+    topic.deliveries[0].set_result("acked")
+    await settle()
+    assert table.persisted == [("changelog", 0, 0)]  # the offset a RocksDB store keeps
+
+
+async def test_a_changelog_write_the_producer_refuses_stops_the_worker() -> None:
+    app, table = App(), Table(fail_with=RuntimeError("record too large"))
+    held = HeldWrites(app, send)  # type: ignore[arg-type]
+    held.write(table, 0, "k", 1, deleted=False)
+    await settle()
+    assert [str(reason) for reason in app.crashed] == ["record too large"]
+    await asyncio.wait_for(app.producer.flush(), 1)  # a stopping worker's flush does not hang
+
+
+async def test_with_exactly_once_writes_go_through_faust_s_send_changelog() -> None:
+    app, topic, table = App(), Topic(), Table()
+    held = HeldWrites(app, send, changelog_via_faust=True)  # type: ignore[arg-type]
+    await held.send(topic, key=b"x", value=b"x")  # type: ignore[arg-type]
+    held.write(table, 2, "k", None, deleted=True)
+    assert table.changelog == []
+    topic.deliveries[0].set_result("acked")
+    await settle()
+    assert table.changelog == [(2, "k", None)]
+    assert table.persisted == []  # Faust's own callback keeps it on that path

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import faust
 from faust.serializers import codecs
 
 from servicepulse.processors.state_shapes import SeenId, value_of
-from servicepulse.streams.restore import CODEC, Unreadable, unrestorable
+from servicepulse.streams.restore import CODEC, RestorableTable, Unreadable, unrestorable
 
 SEEN = value_of(SeenId)
 
@@ -29,3 +30,15 @@ def test_which_records_cannot_be_restored() -> None:
     assert unrestorable("k", 40, SEEN) == (
         "its value does not fit the table: expected an object (SeenId), got 40"
     )
+
+
+def test_a_changelog_write_is_the_record_faust_would_send() -> None:
+    app = faust.App("restore-test", broker="kafka://127.0.0.1:1", store="memory://")
+    table = RestorableTable(
+        app, name="seen", default=None, partitions=2, key_type=str, shape=SEEN, held=None
+    )
+    topic, key, value = table.changelog_record("evt-1", {"seen": 1.5, "p": 0}, False)
+    assert topic.get_topic_name() == "restore-test-seen-changelog"
+    assert key == codecs.dumps("json", "evt-1")
+    assert value == codecs.dumps("json", {"seen": 1.5, "p": 0})
+    assert table.changelog_record("evt-1", None, True)[1:] == (key, None)  # a tombstone
