@@ -133,6 +133,18 @@ class HeldWrites:
         self._queued += 1
         self._release()
 
+    def describe(self) -> str:
+        """One line for the state dump (streams.diagnose)."""
+        head = self._queue[0] if self._queue else None
+        state = (
+            f"future done={head.done()}" if isinstance(head, asyncio.Future)
+            else type(head).__name__
+        )  # fmt: skip
+        return (
+            f"queued={self._queued} released={self._progress()} in queue={len(self._queue)} "
+            f"head={state} to send={len(self._outbox)} waiters={len(self._waiters)}"
+        )
+
     def _progress(self) -> int:
         """Every item queued before this place has been delivered or handed to the producer."""
         return self._outbox[0][0] if self._outbox else self._popped

@@ -118,15 +118,7 @@ def producer_state(app: faust.App) -> list[str]:
     lines = [f"producer buffer size={producer.buffer.size}"]
     held = getattr(app, "_servicepulse_held_writes", None)
     if held is not None:
-        head = held._queue[0] if held._queue else None
-        state = (
-            f"future done={head.done()}" if isinstance(head, asyncio.Future)
-            else type(head).__name__
-        )  # fmt: skip
-        lines.append(
-            f"held writes: queued={held._queued} released={held._released} "
-            f"in queue={len(held._queue)} head={state} waiters={len(held._waiters)}"
-        )
+        lines.append(f"held writes: {held.describe()}")
     return lines
 
 
