@@ -26,6 +26,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -67,7 +68,8 @@ def child(bootstrap: str, source: str, target: str, records: int, mode: str) -> 
     tansu_compat.install(fetch_max_wait_ms=100)  # the worker's default
     app = faust.App(
         f"faust-hop-{uuid.uuid4().hex[:8]}", broker=f"kafka://{bootstrap}", store="memory://",
-        web_enabled=False, topic_partitions=PARTITIONS, producer_linger=0.05,
+        datadir=tempfile.mkdtemp(prefix="faust-hop-"), web_enabled=False,
+        topic_partitions=PARTITIONS, producer_linger=0.05,
         broker_rebalance_timeout=5, broker_session_timeout=5, broker_heartbeat_interval=1,
         consumer_auto_offset_reset="earliest", autodiscover=False,
     )  # fmt: skip
@@ -80,7 +82,8 @@ def child(bootstrap: str, source: str, target: str, records: int, mode: str) -> 
             started.extend((time.perf_counter(), time.process_time()))
         elif done == records:
             wall, cpu = time.perf_counter() - started[0], time.process_time() - started[1]
-            print(f"RESULT {records / wall:.0f} {records / cpu:.0f}", flush=True)
+            # Faust's worker redirects sys.stdout to its log: the parent reads file descriptor 1.
+            os.write(1, f"RESULT {records / wall:.0f} {records / cpu:.0f}\n".encode())
             os._exit(0)
 
     @app.agent(source_topic)
