@@ -36,7 +36,7 @@ DeliveryCallback = Callable[[Any], None]
 
 
 class Sender(Protocol):
-    """Queues a record for a topic and returns its delivery future (`send_now`'s shape)."""
+    """Queues a record for a topic and returns its delivery future (`sender(app)`)."""
 
     async def __call__(
         self, topic: faust.TopicT, *, key: bytes | None, value: bytes,
@@ -44,12 +44,9 @@ class Sender(Protocol):
     ) -> asyncio.Future[Any]: ...  # fmt: skip
 
 
-async def send_now(
-    app: faust.App, topic: faust.TopicT, *, key: bytes | None, value: bytes,
-    partition: int | None = None, callback: DeliveryCallback | None = None,
-) -> asyncio.Future[Any]:  # fmt: skip
-    """Queues a record on the worker's producer; returns its delivery future. ``callback`` is
-    called with it once the broker acknowledged the record (not on failure).
+def sender(app: faust.App) -> Sender:
+    """How the worker's agents send a record, chosen once per app (read at registration, not
+    per record: Faust's settings lookups are not free on the hot path).
 
     At least once, straight on Faust's aiokafka producer: ``Topic.send`` wraps every record in
     a FutureMessage, a PendingMessage, a producer lookup and four sensor calls, a tenth of the
@@ -57,12 +54,24 @@ async def send_now(
     same producer, partitioner and flush (Faust flushes it before committing offsets).
     Exactly once goes through Faust: the record must join the source partition's transaction.
     """
+    found: Sender | None = getattr(app, "_servicepulse_sender", None)
+    if found is None:
+        found = functools.partial(send_now if _at_least_once(app) else _send_via_faust, app)
+        app._servicepulse_sender = found  # type: ignore[attr-defined]
+    return found
+
+
+def _at_least_once(app: faust.App) -> bool:
     guarantee: Any = app.conf.processing_guarantee  # typed as the enum class in Faust
-    if guarantee is not ProcessingGuarantee.AT_LEAST_ONCE:
-        sent: asyncio.Future[Any] = asyncio.ensure_future(
-            await topic.send(key=key, value=value, partition=partition, callback=callback)
-        )
-        return sent
+    return guarantee is ProcessingGuarantee.AT_LEAST_ONCE
+
+
+async def send_now(
+    app: faust.App, topic: faust.TopicT, *, key: bytes | None, value: bytes,
+    partition: int | None = None, callback: DeliveryCallback | None = None,
+) -> asyncio.Future[Any]:  # fmt: skip
+    """Queues a record on the worker's producer; returns its delivery future. ``callback`` is
+    called with the record's metadata once the broker acknowledged it (not on failure)."""
     producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
     future: asyncio.Future[Any] = await producer.send(
         topic.get_topic_name(), value, key=key, partition=partition
@@ -70,6 +79,14 @@ async def send_now(
     if callback is not None:
         future.add_done_callback(_on_success(callback))
     return future
+
+
+async def _send_via_faust(
+    app: faust.App, topic: faust.TopicT, *, key: bytes | None, value: bytes,
+    partition: int | None = None, callback: DeliveryCallback | None = None,
+) -> asyncio.Future[Any]:  # fmt: skip
+    sent = await topic.send(key=key, value=value, partition=partition, callback=callback)
+    return asyncio.ensure_future(sent)
 
 
 def _on_success(callback: DeliveryCallback) -> Callable[[asyncio.Future[Any]], None]:
@@ -248,9 +265,6 @@ def held_writes(app: faust.App) -> HeldWrites:
     """The worker's one queue (created on first use)."""
     found: HeldWrites | None = getattr(app, "_servicepulse_held_writes", None)
     if found is None:
-        guarantee: Any = app.conf.processing_guarantee
-        exactly_once = guarantee is not ProcessingGuarantee.AT_LEAST_ONCE
-        send: Sender = functools.partial(send_now, app)
-        found = HeldWrites(app, send, changelog_via_faust=exactly_once)
+        found = HeldWrites(app, sender(app), changelog_via_faust=not _at_least_once(app))
         app._servicepulse_held_writes = found  # type: ignore[attr-defined]
     return found

@@ -30,7 +30,7 @@ from servicepulse.processors.sentiment import Sentiment, score_comment
 from servicepulse.schemas.models import FeedbackEvent, InteractionEvent
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, RecordHandler, run_agent
-from servicepulse.streams.delivery import send_now
+from servicepulse.streams.delivery import Sender, sender
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.watermarks import StageWatermarks
@@ -76,14 +76,14 @@ def register_ingest(app: faust.App, settings: Settings, metrics: Metrics, key: b
             app, settings, agent.source.name(settings), outputs, upstream=None
         )
         handle = _ingest_one(
-            app, settings, metrics, agent.source.carries, internal_topic, by_customer, dead_letters,
-            key, watermarks,
+            sender(app), settings, metrics, agent.source.carries, internal_topic, by_customer,
+            dead_letters, key, watermarks,
         )  # fmt: skip
         run_agent(app, settings, dead_letters, agent, handle)
 
 
 def _ingest_one(
-    app: faust.App,
+    send: Sender,
     settings: Settings,
     metrics: Metrics,
     event_type: str,
@@ -114,9 +114,9 @@ def _ingest_one(
             record.type.value, metrics.agency(protected.agency), protected.channel.value
         ).inc()
         value = envelope.encode(record)
-        await send_now(app, internal_topic, key=key.encode(), value=value)
+        await send(internal_topic, key=key.encode(), value=value)
         if protected.customer_ref is not None:
-            await send_now(app, by_customer, key=protected.customer_ref.encode(), value=value)
+            await send(by_customer, key=protected.customer_ref.encode(), value=value)
         watermarks.observe_event(message, protected.occurred_at_epoch)
 
     return ingest_one

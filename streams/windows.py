@@ -40,7 +40,7 @@ from servicepulse.processors.window_engine import Origin, WindowEngine
 from servicepulse.processors.windows import WindowSpec
 from servicepulse.streams import topology
 from servicepulse.streams.deadletters import DeadLetters, run_agent
-from servicepulse.streams.delivery import held_writes, send_now
+from servicepulse.streams.delivery import held_writes, sender
 from servicepulse.streams.metrics import Metrics, count_when_delivered
 from servicepulse.streams.public_feed import is_calendar_day
 from servicepulse.streams.settings import Settings
@@ -80,6 +80,7 @@ class StandardWindows:
         # Finals, late records and alerts leave before the state that marks them sent, whose
         # changelog writes wait for their delivery (streams.delivery).
         self.held = held_writes(app)
+        self.send = sender(app)  # window updates, which no state waits for
         self.policy = AlertPolicy(
             for_seconds=settings.alert_for_seconds,
             resolve_after_seconds=settings.alert_resolve_seconds,
@@ -197,7 +198,7 @@ class StandardWindows:
             await self.held.send(self.output, key=key, value=dumps(message))
             return
         # No state records that an update was sent: nothing need wait for its delivery.
-        await send_now(self.app, self.output, key=key, value=dumps(message))
+        await self.send(self.output, key=key, value=dumps(message))
         self.export_gauges(message)
 
     def export_gauges(self, message: dict[str, Any]) -> None:

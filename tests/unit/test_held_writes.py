@@ -8,11 +8,13 @@ first. The Kafka path itself is covered by the kill -9 integration tests.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
+import faust
 import pytest
 
-from servicepulse.streams.delivery import HeldWrites
+from servicepulse.streams.delivery import HeldWrites, send_now, sender
 
 
 class Producer:
@@ -184,3 +186,15 @@ async def test_with_exactly_once_writes_go_through_faust_s_send_changelog() -> N
     await settle()
     assert table.changelog == [(2, "k", None)]
     assert table.persisted == []  # Faust's own callback keeps it on that path
+
+
+def test_the_worker_chooses_how_to_send_once_per_app() -> None:
+    at_least_once = faust.App("sender-test-1", broker="kafka://127.0.0.1:1")
+    exactly_once = faust.App(
+        "sender-test-2", broker="kafka://127.0.0.1:1", processing_guarantee="exactly_once"
+    )
+    chosen = sender(at_least_once)
+    assert sender(at_least_once) is chosen
+    assert isinstance(chosen, functools.partial) and chosen.func is send_now
+    other = sender(exactly_once)
+    assert isinstance(other, functools.partial) and other.func is not send_now
