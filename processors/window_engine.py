@@ -55,7 +55,6 @@ from servicepulse.processors.windows import (
     pane_key,
     pane_size,
     panes_for,
-    window_panes,
     windows_containing,
 )
 
@@ -262,18 +261,28 @@ class WindowEngine:
 
     def window_message(
         self, store: Store, group: str, standard_name: str, spec: WindowSpec, start: int,
-        *, final: bool,
+        *, final: bool, meta: WindowMeta | None = None,
     ) -> dict[str, Any] | None:  # fmt: skip
-        """The service.windows message for one window, or None if it holds no observation."""
+        """The service.windows message for one window, or None if it holds no observation.
+        ``meta`` is the group's meta entry when the caller holds it (else it is read)."""
         agency, service, channel = group.split("|")
         standard = self.standards.for_group(agency, service, channel).get(standard_name)
         if standard is None:
             return None
+        if meta is None:
+            meta = store.get(f"m|{group}|{standard_name}")
+            if meta is None:
+                return None
         size = pane_size(spec)
         aggregator = aggregator_for(standard)
+        # The meta lists every live pane, so only those are read: a sparse group's window
+        # would otherwise cost a lookup (and a missing-key exception) per empty pane slot.
+        live = meta["starts"].get(str(size), [])
+        first = bisect.bisect_left(live, start)
+        in_window = live[first : bisect.bisect_left(live, start + spec.size_s, lo=first)]
         states = [
             pane["agg"]
-            for pane_start in window_panes(start, spec)
+            for pane_start in in_window
             if (pane := store.get(f"p|{group}|{standard_name}|{pane_key(size, pane_start)}"))
         ]
         aggregate = aggregator.merge_all(states)
@@ -352,7 +361,9 @@ class WindowEngine:
                 if (before is None or end > before) and end <= after
             }
             for start in sorted(ends):
-                message = self.window_message(store, group, name, spec, start, final=True)
+                message = self.window_message(
+                    store, group, name, spec, start, final=True, meta=meta
+                )
                 if message is not None:
                     finals.append(message)
         return finals

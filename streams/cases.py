@@ -104,9 +104,9 @@ class CaseCorrelation:
         for obs in found:
             labels = (metrics.agency(obs.agency), metrics.service(obs.service), obs.channel)
             if obs.standard == "time_to_first_response":
-                metrics.first_response.labels(*labels).observe(obs.value)
+                metrics.child(metrics.first_response, *labels).observe(obs.value)
             elif obs.standard == "time_to_resolution":
-                metrics.resolution.labels(*labels).observe(obs.value)
+                metrics.child(metrics.resolution, *labels).observe(obs.value)
         case["p"] = message.partition
         cases[event.case_id] = case
         closed.advance(message.partition, event.occurred_at_epoch)
@@ -118,7 +118,7 @@ class CaseCorrelation:
         ):
             closed.note(message.partition, event.case_id, closed_at)
         closed.expire(message.partition)
-        metrics.processing_latency.labels("cases").observe(
+        metrics.child(metrics.processing_latency, "cases").observe(
             max(0.0, time.time() - record.input_timestamp)
         )
 

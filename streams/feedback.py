@@ -102,7 +102,7 @@ class FeedbackScoring:
             key=event.event_id.encode(),
             value=dumps(scored_feedback(event, sentiment, record.source, time.time())),
             callback=count_when_delivered(
-                metrics.feedback_scored.labels(agency, event.channel.value, label)
+                metrics.child(metrics.feedback_scored, agency, event.channel.value, label)
             ),
         )
         origin = SourcePosition(message.topic, message.partition, message.offset)
@@ -111,7 +111,7 @@ class FeedbackScoring:
         self.seen_ids[event.event_id] = {"seen": now, "p": message.partition}
         self.expiry.note(message.partition, event.event_id, now)
         if sentiment is not None:
-            metrics.comment_polarity.labels(agency).observe(sentiment.polarity)
-        metrics.processing_latency.labels("feedback").observe(
+            metrics.child(metrics.comment_polarity, agency).observe(sentiment.polarity)
+        metrics.child(metrics.processing_latency, "feedback").observe(
             max(0.0, time.time() - record.input_timestamp)
         )

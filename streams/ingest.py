@@ -110,9 +110,10 @@ def _ingest_one(
             sentiment,
         )
         key = protected.event_id if isinstance(protected, FeedbackEvent) else protected.case_id
-        metrics.events_consumed.labels(
-            record.type.value, metrics.agency(protected.agency), protected.channel.value
-        ).inc()
+        metrics.child(
+            metrics.events_consumed,
+            record.type.value, metrics.agency(protected.agency), protected.channel.value,
+        ).inc()  # fmt: skip
         value = envelope.encode(record)
         await send(internal_topic, key=key.encode(), value=value)
         if protected.customer_ref is not None:

@@ -112,6 +112,6 @@ class CustomerJourneys:
         idle.note(message.partition, ref, at)
         idle.advance(message.partition, at)
         idle.expire(message.partition)
-        metrics.processing_latency.labels("journeys").observe(
+        metrics.child(metrics.processing_latency, "journeys").observe(
             max(0.0, time.time() - record.input_timestamp)
         )

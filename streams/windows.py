@@ -13,7 +13,8 @@ writing observations of the watermark records they send (streams.watermarks); an
 before it is late: counted in servicepulse_late_events_total and sent to the late-events
 topic, never silently dropped. A window is final once the watermark reaches its end: one
 message with final=true, sent when a watermark record moves the watermark past it. While
-open, the newest window of each family gets updates, at most one per `window_update_seconds`.
+open, the newest window of each family gets updates, at most one per family and
+`window_update_seconds`.
 
 State is a plain changelogged table of panes (not Faust's windowed tables, whose state is
 lost on restart or rebalance: faust-streaming #118, #172; robinhood/faust #662).
@@ -46,7 +47,7 @@ from servicepulse.streams.public_feed import is_calendar_day
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.watermarks import StageWatermarks, channels_of, check_channel
 
-WindowRef = tuple[str, str, WindowSpec, int]  # group, standard, spec, window start
+WindowFamily = tuple[str, str, WindowSpec]  # group, standard, spec
 
 
 def register_windows(
@@ -102,7 +103,7 @@ class StandardWindows:
             [(self.benchmark_inputs, 1), (self.daily, settings.partitions)], upstream=None,
             mark_of=lambda partition, now: self.engine.output(self.panes, partition, now),
         )  # fmt: skip
-        self.throttle: UpdateThrottle[WindowRef] = UpdateThrottle(settings.window_update_seconds)
+        self.throttle: UpdateThrottle[WindowFamily] = UpdateThrottle(settings.window_update_seconds)
         self.latest_start: dict[tuple[str, ...], str] = {}
 
     def on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -112,9 +113,8 @@ class StandardWindows:
         # are exported again at their next window.
         self.latest_start.clear()
         metrics = self.metrics
-        for gauge in (metrics.alerts_firing, metrics.window_compliance, metrics.window_value,
-                      metrics.window_observations, metrics.standard_status):  # fmt: skip
-            gauge.clear()
+        metrics.clear(metrics.alerts_firing, metrics.window_compliance, metrics.window_value,
+                      metrics.window_observations, metrics.standard_status)  # fmt: skip
         source = topology.STANDARD_WINDOWS.source.name(self.settings)
         for tp in args[0] if args else kwargs.get("revoked", ()):
             if tp.topic == source:
@@ -154,7 +154,7 @@ class StandardWindows:
             grace = self.settings.grace_seconds
             late_value = late_record(obs, event_id, watermark, grace)
             counted = count_when_delivered(
-                metrics.late_events.labels(metrics.agency(obs.agency), obs.standard)
+                metrics.child(metrics.late_events, metrics.agency(obs.agency), obs.standard)
             )
             await self.held.send(self.late, key=message.key, value=dumps(late_value),
                                  callback=counted)  # fmt: skip
@@ -163,16 +163,17 @@ class StandardWindows:
         if applied.standard is not None:
             labels = (metrics.agency(obs.agency), metrics.service(obs.service),
                       obs.channel, obs.standard)  # fmt: skip
-            metrics.sli_observations.labels(*labels).inc()
+            child = metrics.child
+            child(metrics.sli_observations, *labels).inc()
             # Created at 0 with the first observation, so an all-bad group reads 100% bad,
             # and a late share reads 0 rather than nothing.
-            good = metrics.sli_good.labels(*labels)
-            metrics.late_events.labels(labels[0], obs.standard)
+            good = child(metrics.sli_good, *labels)
+            child(metrics.late_events, labels[0], obs.standard)
             if applied.good:
                 good.inc()
-            metrics.standard_objective.labels(*labels).set(objective_ratio(applied.standard))
-        for ref in applied.touched:
-            self.throttle.touch(ref)
+            child(metrics.standard_objective, *labels).set(objective_ratio(applied.standard))
+        for group, standard, spec, start in applied.touched:
+            self.throttle.touch((group, standard, spec), start)
         engine.commit(panes, applied)
 
     async def send_final(self, final: dict[str, Any]) -> None:
@@ -212,13 +213,14 @@ class StandardWindows:
         if self.latest_start.get(labels, "") > start:
             return  # an older hopping window; the gauges show the newest one
         self.latest_start[labels] = start
+        child = metrics.child
         if message["compliance"] is not None:
-            metrics.window_compliance.labels(*labels).set(message["compliance"])
+            child(metrics.window_compliance, *labels).set(message["compliance"])
         if message["value"] is not None:
-            metrics.window_value.labels(*labels).set(message["value"])
-        metrics.window_observations.labels(*labels).set(message["count"])
+            child(metrics.window_value, *labels).set(message["value"])
+        child(metrics.window_observations, *labels).set(message["count"])
         for status in ("met", "at_risk", "breached", "insufficient_data"):
-            metrics.standard_status.labels(*labels, status).set(
+            child(metrics.standard_status, *labels, status).set(
                 1 if message["status"] == status else 0
             )
 
@@ -236,13 +238,13 @@ class StandardWindows:
         labels = (metrics.agency(final["agency"]), metrics.service(final["service"]),
                   final["channel"], standard.name)  # fmt: skip
         for severity, on in firing(state).items():
-            metrics.alerts_firing.labels(*labels, severity).set(1 if on else 0)
+            metrics.child(metrics.alerts_firing, *labels, severity).set(1 if on else 0)
 
     async def flush_updates(self) -> None:
         if self.app.should_stop or not self.app.producer.started:
             return  # stopping: updates are superseded by the finals a restart will emit
         engine, panes = self.engine, self.panes
-        for group, standard, spec, start in self.throttle.due(time.time()):
+        for (group, standard, spec), start in self.throttle.due(time.time()):
             if not engine.is_open(panes, group, standard, spec, start):
                 continue
             update = engine.window_message(panes, group, standard, spec, start, final=False)

@@ -191,3 +191,30 @@ def test_no_high_cardinality_label_names(registry: CollectorRegistry, metrics: M
         metrics.dedupe_ids,
     ):
         assert not forbidden & set(collector._labelnames)
+
+
+def test_child_is_the_labelled_series_and_survives_clear(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    """child() hands back the series labels() would, once per label set; after clear() the
+    next child() is a fresh series the registry exports, not the dropped one."""
+    labels = ("ssa", "retirement", "phone", "csat", "one_hour")
+    first = metrics.child(metrics.window_value, *labels)
+    assert first is metrics.window_value.labels(*labels)
+    assert metrics.child(metrics.window_value, *labels) is first
+    first.set(0.5)
+    metrics.child(metrics.sli_observations, *labels[:4]).inc()
+    metrics.clear(metrics.window_value)
+    assert registry.get_sample_value("servicepulse_window_value", dict(zip(
+        ("agency", "service", "channel", "standard", "window"), labels, strict=True
+    ))) is None  # fmt: skip
+    again = metrics.child(metrics.window_value, *labels)
+    assert again is not first
+    again.set(0.75)
+    assert registry.get_sample_value("servicepulse_window_value", dict(zip(
+        ("agency", "service", "channel", "standard", "window"), labels, strict=True
+    ))) == 0.75  # fmt: skip
+    # Metrics not cleared keep their children.
+    assert metrics.child(metrics.sli_observations, *labels[:4]) is (
+        metrics.sli_observations.labels(*labels[:4])
+    )

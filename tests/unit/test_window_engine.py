@@ -166,13 +166,27 @@ def test_watermark_and_groups_restore_from_the_store(config: StandardsConfig) ->
 def test_throttle_rate_limits_per_key_and_forgets_old_emissions() -> None:
     throttle: UpdateThrottle[str] = UpdateThrottle(5.0)
     throttle.touch("a")
-    assert throttle.due(100.0) == ["a"]
+    assert throttle.due(100.0) == [("a", 0)]
     throttle.touch("a")
     assert throttle.due(102.0) == []
-    assert throttle.due(105.0) == ["a"]
+    assert throttle.due(105.0) == [("a", 0)]
     throttle.touch("b")
-    assert throttle.due(200.0) == ["b"]
+    assert throttle.due(200.0) == [("b", 0)]
     assert len(throttle._last) == 1  # "a" emitted long ago: forgotten
+
+
+def test_throttle_emits_only_the_newest_version_of_a_key() -> None:
+    """A replay passes through many windows of a family within one interval: one update,
+    for the newest; an out-of-order touch of an older window does not take it back."""
+    throttle: UpdateThrottle[str] = UpdateThrottle(5.0)
+    for start in (300, 600, 900):
+        throttle.touch("five_minutes", start)
+    throttle.touch("five_minutes", 600)
+    throttle.touch("one_hour", 0)
+    assert sorted(throttle.due(100.0)) == [("five_minutes", 900), ("one_hour", 0)]
+    throttle.touch("five_minutes", 1200)
+    assert throttle.due(104.0) == []
+    assert throttle.due(105.0) == [("five_minutes", 1200)]
 
 
 def test_window_and_late_messages_satisfy_their_published_schemas(
