@@ -12,7 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
+
 from servicepulse.streams.settings import Settings  # noqa: E402
+from servicepulse.streams.tansu_compat import true_end_offsets  # noqa: E402
 from tests.integration.support import WorkerProcess  # noqa: E402
 
 
@@ -54,3 +57,35 @@ def version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "?"
+
+
+async def records_by_topic(bootstrap: str, settings: Settings) -> dict[str, int]:
+    """Records on every topic of this run (inputs, internal, changelogs, outputs; watermark
+    records included): what the preloaded events became, each one a produce and most a read."""
+    prefix = settings.app_id.removesuffix("-worker")
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        names = sorted(name for name in await consumer.topics() if name.startswith(prefix))
+        partitions = [
+            TopicPartition(name, partition)
+            for name in names
+            for partition in sorted(consumer.partitions_for_topic(name) or ())
+        ]
+        # Tansu's own end offsets stop at the start of a partition's last batch.
+        ends = await true_end_offsets([bootstrap], await consumer.end_offsets(partitions))
+        starts = await consumer.beginning_offsets(partitions)
+        totals = dict.fromkeys(names, 0)
+        for tp in partitions:
+            totals[tp.topic] += ends[tp] - starts[tp]
+        return {name.removeprefix(prefix).lstrip(".-"): n for name, n in totals.items() if n}
+    finally:
+        await consumer.stop()
+
+
+def records_per_event_lines(totals: dict[str, int], events: int) -> list[str]:
+    """One line per topic, most records first, and the total per event."""
+    ranked = sorted(totals.items(), key=lambda item: -item[1])
+    lines = [f"{n / events:6.2f}  {name}" for name, n in ranked]
+    lines.append(f"{sum(totals.values()) / events:6.2f}  records per event on all topics")
+    return lines

@@ -40,7 +40,15 @@ from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
 import psutil
-from _common import BenchmarkError, ensure_alive, version, worker_env, worker_settings
+from _common import (
+    BenchmarkError,
+    ensure_alive,
+    records_by_topic,
+    records_per_event_lines,
+    version,
+    worker_env,
+    worker_settings,
+)
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
@@ -636,6 +644,10 @@ async def run(
             f"every agent caught up: {caught_up.per_second:,.0f} events/s from the first output "
             "(commits every ~3 s, polled every 1 s)"
         )
+        console.print(f"records per preloaded event, by topic (after {args.events:,} events):")
+        totals = await records_by_topic(bootstrap, settings)
+        for line in records_per_event_lines(totals, args.events):
+            console.print(f"  {line}")
         # What the worker sustains is the slower of the two: scoring alone runs ahead of
         # the window and journey agents.
         sustained = min(measured.throughput.per_second, caught_up.per_second)

@@ -38,6 +38,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import records_by_topic, records_per_event_lines
 from bench_feedback import (
     BenchmarkError,
     CpuMeter,
@@ -327,6 +328,10 @@ async def run(
     workers.append(worker)
     measured = await worker_throughput(settings, worker, preload, args.profile)
     print_profile(args.profile)
+    console.print(f"records per preloaded event, by topic (after {args.events:,} events):")
+    totals = await records_by_topic(bootstrap, settings)
+    for line in records_per_event_lines(totals, args.events):
+        console.print(f"  {line}")
     console.print(
         f"through case correlation {measured.cases.per_second:,.0f} events/s, every topic "
         f"caught up {measured.caught_up.per_second:,.0f} events/s"

@@ -231,7 +231,10 @@ def window_panes(key: str, value: Any) -> str | None:
 
 
 def benchmark_latest(key: str, value: Any) -> str | None:
-    """Keyed ``agency|service|channel|standard``: peer ranking splits the key into the four."""
-    if key.count("|") != 3:
-        return f"key {key!r:.40} is not agency|service|channel|standard"
+    """Keyed ``agency|service|channel|standard`` (a latest value) or
+    ``pending|<window_end>|agency|service|channel|standard`` (a held final): peer ranking
+    splits the key into its parts."""
+    pending = key.startswith("pending|")
+    if key.count("|") != (5 if pending else 3):
+        return f"key {key!r:.40} is neither agency|service|channel|standard nor pending|<end>|…"
     return mismatch(value, LatestCompliance)

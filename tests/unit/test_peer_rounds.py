@@ -45,3 +45,32 @@ def test_insufficient_data_is_not_held_and_standards_rank_apart() -> None:
     peer_rounds.hold(store, final("irs", E1, 0.9))
     peer_rounds.hold(store, final("irs", E1, 0.2, standard="abandonment_rate"))
     assert set(peer_rounds.rounds(store, E1)) == {"csat", "abandonment_rate"}
+
+
+def test_every_entry_written_passes_the_restore_check_and_stays_small() -> None:
+    """Held finals are restored from the changelog after a restart (each entry must pass the
+    table's shape check, or the round loses that peer); and holding one more final writes one
+    small entry, not the round so far."""
+    from servicepulse.processors.state_shapes import benchmark_latest
+
+    store: dict[str, Any] = {}
+    written: list[tuple[str, Any]] = []
+
+    class Recording(dict[str, Any]):
+        def __setitem__(self, key: str, value: Any) -> None:
+            written.append((key, value))
+            super().__setitem__(key, value)
+
+    store = Recording()
+    for n in range(200):
+        peer_rounds.hold(store, final(f"agency{n}", E1, n / 200))
+    assert len(written) == 200
+    assert max(len(repr(value)) for _, value in written) < 80
+    peer_rounds.settle(store, E1)
+    for n in range(3):
+        peer_rounds.hold(store, final(f"agency{n}", E2, 0.5, standard="abandonment_rate"))
+    for key, value in store.items():
+        assert benchmark_latest(key, value) is None, (key, value)
+    restored = dict(store)  # what a restore rebuilds, entry by entry
+    assert peer_rounds.due_ends(restored, epoch_of(E2)) == [E2]
+    assert len(peer_rounds.rounds(restored, E2)["abandonment_rate"]) == 3

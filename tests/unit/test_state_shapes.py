@@ -91,7 +91,7 @@ def a_case() -> dict[str, Any]:
             "loud": {"phase": "firing", "since": 1.0, "recovering_since": None}}},
          ".alerts key 'loud': expected one of ('warning', 'critical')"),
         (topology.BENCHMARK_LATEST, "a|b|csat", {"compliance": 0.4, "at": "x"},
-         "not agency|service|channel|standard"),
+         "neither agency|service|channel|standard"),
         (topology.BENCHMARK_LATEST, "a|b|c|csat", {"compliance": None, "at": "x"},
          ".compliance expected a finite number"),
         (topology.PUBLIC_DAYS, "a|b|2026-11-02", {"p": 0, "end": 1.0, "parts": {"web|csat": [1]}},
