@@ -165,8 +165,10 @@ async def test_restart_mid_stream_neither_resets_nor_double_counts(
     # Stop it as an operator would (SIGTERM) while it is still working through the first half:
     # the next worker restores cases, journeys, panes and watermarks from the changelogs and
     # re-reads what was not committed, neither resetting nor counting anything twice.
+    # The first half's windows are still open (its tail closes them): their updates, at least
+    # one per window family it touched (171 in a run), say the worker has been working.
     await consume(settings.kafka_bootstrap, [settings.topic_windows],
-                  lambda got: len(got) >= 200)  # fmt: skip
+                  lambda got: len(got) >= 100)  # fmt: skip
     assert worker.stop() == 0, worker.log_tail()
     restarted = start_worker(extra_env=env).start()
     # Publishing into a stopped worker builds a backlog, replayed partition by partition;
@@ -207,7 +209,7 @@ async def test_kill_9_under_load_loses_nothing_and_finals_equal_batch(
     publishing = asyncio.create_task(publish_events(settings, body))
     # Mid-stream: outputs are flowing and the publisher is still sending.
     await consume(settings.kafka_bootstrap, [settings.topic_windows],
-                  lambda got: len(got) >= 150)  # fmt: skip
+                  lambda got: len(got) >= 50)  # fmt: skip
     assert not publishing.done(), "the log was published before the kill: not under load"
     assert worker.stop(signal.SIGKILL) == -signal.SIGKILL
     restarted = start_worker(extra_env=env).start()
