@@ -27,6 +27,7 @@ import json
 import math
 import os
 import platform
+import random
 import shlex
 import signal
 import subprocess
@@ -568,6 +569,29 @@ class Report:
     load_before: float
 
 
+def with_comments(records: list[GeneratedRecord], low: int, high: int) -> list[GeneratedRecord]:
+    """Every record with a comment of ``low``-``high`` words (issue #13 measured 6-30): the
+    generator's own comments, joined until long enough and cut at the drawn length."""
+    sentences = []
+    for record in records:
+        document = json.loads(record.value)
+        comment = document.get("data", document).get("comment")
+        if comment:
+            sentences.append(comment)
+    rng = random.Random(SEED)
+    rewritten = []
+    for record in records:
+        document = json.loads(record.value)
+        target = rng.randint(low, high)
+        words: list[str] = []
+        while len(words) < target:
+            words += rng.choice(sentences).split()
+        document.get("data", document)["comment"] = " ".join(words[:target])
+        value = json.dumps(document, separators=(",", ":")).encode()
+        rewritten.append(GeneratedRecord(record.event_type, record.key, value, record.kind, None))
+    return rewritten
+
+
 async def run(
     args: argparse.Namespace, bootstrap: str, workdir: Path, workers: list[WorkerProcess]
 ) -> Report:
@@ -575,6 +599,8 @@ async def run(
     load_before = os.getloadavg()[0]
     generator = FeedbackGenerator(seed=SEED, malformed_share=0.0, redelivery_share=0.0)
     records = list(generator.feedback(args.events + 2 * args.latency_events + SWITCH_EVENTS))
+    if args.comment_words is not None:
+        records = with_comments(records, *args.comment_words)
     preload, later = records[: args.events], records[args.events :]
     commented = sum(1 for record in preload if b'"comment"' in record.value)
     console.print(
@@ -831,6 +857,17 @@ def summary(report: Report) -> Table:
     return table
 
 
+def _word_range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    try:
+        bounds = int(low), int(high or low)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN-MAX, e.g. 6-30 (got {text!r})") from None
+    if not 1 <= bounds[0] <= bounds[1]:
+        raise argparse.ArgumentTypeError(f"expected 1 <= MIN <= MAX (got {text!r})")
+    return bounds
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument(
@@ -876,6 +913,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         metavar="FILE",
         help="py-spy the worker during the latency phase into FILE (raw, every active thread)",
+    )
+    parser.add_argument(
+        "--comment-words",
+        type=_word_range,
+        default=None,
+        metavar="MIN-MAX",
+        help="give every event a comment of MIN-MAX words (issue #13's workload: 6-30); "
+        "default: the generator's feedback as it is (about half without a comment)",
     )
     parser.add_argument(
         "--workdir",

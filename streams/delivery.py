@@ -97,13 +97,14 @@ def _on_success(callback: DeliveryCallback) -> Callable[[asyncio.Future[Any]], N
     return delivered
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Write:
     table: Any  # a RestorableTable (streams.restore)
     partition: int
     key: Any
     value: Any
     deleted: bool
+    superseded: bool = False  # a later write of the key replaced it before it left
 
 
 class HeldWrites:
@@ -112,6 +113,12 @@ class HeldWrites:
     Released writes leave in queue order from one sender task, straight on the producer
     (``send``), unless ``changelog_via_faust``: with exactly once they must join the source
     partition's transaction, which Faust's ``Table.send_changelog`` does.
+
+    A write still held when a later write of the same key is queued is dropped: the later one
+    carries the key's newer value, leaves at its own place (after every output before it) and
+    a restore reads only a key's last value anyway. A busy group's window entries are written
+    many times while the outputs before them are in flight. Not while a flush waits: it waits
+    for the writes queued before it, and a replacement queued after it would not be among them.
     """
 
     def __init__(self, app: faust.App, send: Sender, *, changelog_via_faust: bool = False) -> None:
@@ -128,6 +135,9 @@ class HeldWrites:
         self._queued = 0
         self._popped = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        # The newest held write of each (table, partition, key), and how many were dropped.
+        self._held: dict[tuple[int, int, Any], _Write] = {}
+        self.coalesced = 0
         self._crashing: asyncio.Future[Any] | None = None
         self._wrap_flush(app.producer)
 
@@ -146,7 +156,14 @@ class HeldWrites:
 
     def write(self, table: Any, partition: int, key: Any, value: Any, *, deleted: bool) -> None:
         """A table's changelog record, sent once the outputs queued before it are delivered."""
-        self._queue.append(_Write(table, partition, key, value, deleted))
+        write = _Write(table, partition, key, value, deleted)
+        slot = (id(table), partition, key)
+        earlier = self._held.get(slot)
+        if earlier is not None and not self._waiters:
+            earlier.superseded = True
+            self.coalesced += 1
+        self._held[slot] = write
+        self._queue.append(write)
         self._queued += 1
         self._release()
 
@@ -159,7 +176,8 @@ class HeldWrites:
         )  # fmt: skip
         return (
             f"queued={self._queued} released={self._progress()} in queue={len(self._queue)} "
-            f"head={state} to send={len(self._outbox)} waiters={len(self._waiters)}"
+            f"head={state} to send={len(self._outbox)} waiters={len(self._waiters)} "
+            f"coalesced={self.coalesced}"
         )
 
     def _progress(self) -> int:
@@ -194,6 +212,8 @@ class HeldWrites:
             if isinstance(head, asyncio.Future):
                 if not head.done():
                     break
+            elif not self._leaves(head):
+                pass  # replaced by a later write of its key, which leaves in its own place
             elif self._changelog_via_faust:
                 value, serializer = (None, "raw") if head.deleted else (head.value, None)
                 head.table.send_changelog(
@@ -206,6 +226,13 @@ class HeldWrites:
         if self._outbox and (self._sender is None or self._sender.done()):
             self._sender = asyncio.ensure_future(self._send_outbox())
         self._wake_waiters()
+
+    def _leaves(self, write: _Write) -> bool:
+        """Released: no longer held (so no longer replaceable); False if it was replaced."""
+        slot = (id(write.table), write.partition, write.key)
+        if self._held.get(slot) is write:
+            del self._held[slot]
+        return not write.superseded
 
     async def _send_outbox(self) -> None:
         outbox = self._outbox

@@ -118,13 +118,56 @@ async def test_writes_keep_their_order_and_later_outputs_do_not_hold_earlier_wri
     held = HeldWrites(app, send)  # type: ignore[arg-type]
     held.write(table, 1, "k", {"v": 1}, deleted=False)  # nothing before it: leaves at once
     await held.send(topic, key=b"x", value=b"x")  # type: ignore[arg-type]
-    held.write(table, 1, "k", {"v": 2}, deleted=False)
+    held.write(table, 1, "j", {"v": 2}, deleted=False)
     held.write(table, 1, "k", None, deleted=True)
     await settle()
     assert table.changelog == [(1, "k", {"v": 1})]
     topic.deliveries[0].set_result("acked")
     await settle()
-    assert table.changelog == [(1, "k", {"v": 1}), (1, "k", {"v": 2}), (1, "k", None)]
+    assert table.changelog == [(1, "k", {"v": 1}), (1, "j", {"v": 2}), (1, "k", None)]
+
+
+async def test_a_held_write_replaced_by_a_later_one_of_its_key_never_leaves() -> None:
+    """The key's last value leaves, in the later write's place: after the outputs queued
+    before the later write, not just those before the dropped one."""
+    app, topic, table = App(), Topic(), Table()
+    held = HeldWrites(app, send)  # type: ignore[arg-type]
+    await held.send(topic, key=b"x", value=b"x")  # type: ignore[arg-type]
+    held.write(table, 0, "m|group", {"off": 1}, deleted=False)
+    held.write(table, 0, "p|group", {"n": 1}, deleted=False)
+    await held.send(topic, key=b"y", value=b"y")  # type: ignore[arg-type]
+    held.write(table, 0, "m|group", {"off": 2}, deleted=False)
+    held.write(table, 1, "m|group", {"off": 9}, deleted=False)  # another partition's key
+    first, second = topic.deliveries
+    first.set_result("acked")
+    await settle()
+    assert table.changelog == [(0, "p|group", {"n": 1})]
+    second.set_result("acked")
+    await settle()
+    assert table.changelog == [
+        (0, "p|group", {"n": 1}), (0, "m|group", {"off": 2}), (1, "m|group", {"off": 9})
+    ]  # fmt: skip
+    assert held.coalesced == 1
+    held.write(table, 0, "m|group", {"off": 3}, deleted=False)  # nothing held: leaves
+    await settle()
+    assert table.changelog[-1] == (0, "m|group", {"off": 3})
+
+
+async def test_no_held_write_is_replaced_while_a_flush_waits_for_it() -> None:
+    """A flush before a commit waits for the writes queued before it; a replacement queued
+    after it is not among them, so the earlier write must leave itself."""
+    app, topic, table, held = await output_then_write("k", 1)
+    flushing = asyncio.ensure_future(app.producer.flush())
+    await settle()
+    await held.send(topic, key=b"y", value=b"y")  # type: ignore[arg-type]
+    held.write(table, 0, "k", 2, deleted=False)
+    topic.deliveries[0].set_result("acked")
+    await asyncio.wait_for(flushing, 1)
+    assert table.changelog == [(0, "k", 1)]
+    assert held.coalesced == 0
+    topic.deliveries[1].set_result("acked")
+    await settle()
+    assert table.changelog == [(0, "k", 1), (0, "k", 2)]
 
 
 async def test_the_commit_flush_waits_for_held_writes_then_flushes_them() -> None:
