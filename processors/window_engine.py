@@ -119,11 +119,13 @@ class Applied:
 
 @dataclass
 class Advanced:
-    """What one watermark record did: the finals to send, then ``writes`` (via ``commit``)."""
+    """What one watermark record did: the finals to send, then (via ``commit``) the partition
+    entry, the panes no open window needs any more, and the metas no longer listing them."""
 
     watermark: float | None = None
     finals: list[dict[str, Any]] = field(default_factory=list)
     writes: dict[str, Any] = field(default_factory=dict)
+    expired: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -216,25 +218,36 @@ class WindowEngine:
                     **stored, "starts": {k: list(v) for k, v in stored["starts"].items()}
                 }
                 result.finals += self._finals(store, meta, group, name, before, after)
-                self._expire(store, meta, group, name, after)
+                result.expired += self._expire(meta, group, name, after)
                 result.writes[f"m|{member}"] = meta
-        # Written last: a stop before it re-sends these finals, never loses them.
         result.writes[f"w|{partition}"] = {**entry, "wm": after, "tracker": tracker.state()}
         return result
 
     def commit(self, store: Store, done: Applied | Advanced) -> None:
         """Called after what ``done`` asked to send was sent: writes its entries. An
-        observation's group registration goes before its meta entry; a watermark step's
-        partition entry (the watermark the finals were sent up to) after the metas."""
-        for key, value in done.writes.items():
-            if isinstance(done, Applied) or not key.startswith("w|"):
-                store[key] = value
-        if isinstance(done, Applied) and done.meta is not None:
-            store[done.meta_key] = done.meta
-        if isinstance(done, Advanced):
+        observation's group registration goes before its meta entry.
+
+        A watermark step's partition entry (the watermark its finals were sent up to) goes
+        first, then the expired panes and the metas that stop listing them: a stop before the
+        entry sends the same finals again on restart, from the same panes, so nothing a final
+        reads may be gone before it. A stop after it leaves at most panes the next step
+        expires again (an expired pane is pruned whether or not it is still stored)."""
+        if isinstance(done, Applied):
             for key, value in done.writes.items():
-                if key.startswith("w|"):
-                    store[key] = value
+                store[key] = value
+            if done.meta is not None:
+                store[done.meta_key] = done.meta
+            return
+        later = []
+        for key, value in done.writes.items():
+            if key.startswith("w|"):
+                store[key] = value
+            else:
+                later.append((key, value))
+        for key in done.expired:
+            store.pop(key, None)
+        for key, value in later:
+            store[key] = value
 
     def forget(self, partition: int) -> None:
         """The partition went to another worker: its wall-clock view goes with it."""
@@ -368,18 +381,20 @@ class WindowEngine:
                     finals.append(message)
         return finals
 
-    def _expire(
-        self, store: Store, meta: WindowMeta, group: str, name: str, watermark: float
-    ) -> None:
+    def _expire(self, meta: WindowMeta, group: str, name: str, watermark: float) -> list[str]:
+        """Drops the panes no window open at ``watermark`` needs from ``meta``; returns their
+        keys, for ``commit`` to delete."""
+        expired = []
         for size_text, starts in list(meta["starts"].items()):
             size = int(size_text)
             kept = []
             for start in starts:
                 if pane_expired(start, size, watermark, self.specs, 0):
-                    store.pop(f"p|{group}|{name}|{pane_key(size, start)}", None)
+                    expired.append(f"p|{group}|{name}|{pane_key(size, start)}")
                 else:
                     kept.append(start)
             meta["starts"][size_text] = kept
+        return expired
 
 
 @functools.lru_cache(maxsize=4096)

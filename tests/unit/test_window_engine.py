@@ -222,3 +222,45 @@ def test_published_standard_names_match_the_standards_catalogue() -> None:
     enum = load_schema("service-window.v1")["$defs"]["standardName"]["enum"]
     assert enum == sorted(STANDARD_NAMES)
 
+
+
+def test_a_stop_before_the_watermark_entry_sends_the_same_finals_again(
+    config: StandardsConfig,
+) -> None:
+    """Finals go out before the step's writes; a worker stopped anywhere among those writes
+    (the changelog keeps a prefix of them, in order) repeats identical finals on restart or
+    none at all. The partition entry comes first: nothing a final reads may be gone without it."""
+    engine, store = WindowEngine(config), {}
+    for n in range(0, 30 * 3600, 1800):
+        apply(engine, store, csat(T0 + n, hit=n % 3 == 0), n + 1)
+    step = engine.advance(store, 0, "upstream:0", T0 + 30 * 3600, False, NOW)
+    assert step.finals and step.expired
+    assert all(key in store for key in step.expired)  # nothing deleted before the finals left
+
+    class Recording(dict[str, Any]):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            self.log: list[tuple[str, Any]] = []
+
+        def __setitem__(self, key: str, value: Any) -> None:
+            self.log.append((key, value))
+            super().__setitem__(key, value)
+
+        def pop(self, key: str, *default: Any) -> Any:
+            self.log.append((key, None))
+            return super().pop(key, *default)
+
+    before = dict(store)
+    recorded = Recording(store)
+    engine.commit(recorded, step)
+    assert recorded.log[0][0] == "w|0"
+    for cut in range(len(recorded.log) + 1):
+        # What a restart restores: the state before the step plus a prefix of its writes.
+        restored = dict(before)
+        for key, value in recorded.log[:cut]:
+            if value is None:
+                restored.pop(key, None)
+            else:
+                restored[key] = value
+        again = WindowEngine(config).advance(restored, 0, "upstream:0", T0 + 30 * 3600, False, NOW)
+        assert again.finals == (step.finals if cut == 0 else []), cut
