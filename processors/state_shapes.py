@@ -230,11 +230,15 @@ def window_panes(key: str, value: Any) -> str | None:
     return mismatch(value, shape)
 
 
+# ``pending|<window_end>``: the finals held for that end, standard -> group -> compliance.
+PendingRound = dict[str, dict[str, float]]
+
+
 def benchmark_latest(key: str, value: Any) -> str | None:
-    """Keyed ``agency|service|channel|standard`` (a latest value) or
-    ``pending|<window_end>|agency|service|channel|standard`` (a held final): peer ranking
-    splits the key into its parts."""
-    pending = key.startswith("pending|")
-    if key.count("|") != (5 if pending else 3):
-        return f"key {key!r:.40} is neither agency|service|channel|standard nor pending|<end>|…"
+    """Keyed ``agency|service|channel|standard`` (a latest value; peer ranking splits the key
+    into the four) or ``pending|<window_end>`` (the finals held for a round)."""
+    if key.startswith("pending|") and key.count("|") == 1:
+        return mismatch(value, PendingRound)
+    if key.count("|") != 3:
+        return f"key {key!r:.40} is neither agency|service|channel|standard nor pending|<end>"
     return mismatch(value, LatestCompliance)
