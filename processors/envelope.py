@@ -99,7 +99,14 @@ class ObservationRecord:
 
 @dataclass(frozen=True, slots=True)
 class WindowFinalRecord:
-    final: dict[str, Any]
+    """Final windows for the stages after the windows stage; one watermark step's finals for
+    the same destination travel together (a record per final was one more read per event)."""
+
+    finals: tuple[dict[str, Any], ...]
+
+    def __post_init__(self) -> None:
+        if not self.finals:
+            raise ValueError("a window-final record carries at least one final")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +158,7 @@ def encode(record: InternalRecord) -> bytes:
         # "type" first: is_watermark tests the raw bytes' prefix.
         return dumps({"type": RecordType.WATERMARK.value, "from": record.channel,
                       "watermark": record.mark.value, "idle": record.mark.idle})  # fmt: skip
-    return dumps({"type": RecordType.WINDOW_FINAL.value, "final": record.final})
+    return dumps({"type": RecordType.WINDOW_FINAL.value, "finals": list(record.finals)})
 
 
 def is_watermark(raw: bytes | None) -> bool:
@@ -223,7 +230,11 @@ def _decode_document(record_type: RecordType, document: dict[str, Any]) -> Inter
             raise TypeError("fields 'idle' and 'from' must be a boolean and a string")
         return WatermarkRecord(channel, Watermark(watermark, idle))
     if record_type is RecordType.WINDOW_FINAL:
-        return WindowFinalRecord(_window_final(document["final"]))
+        # The single form of earlier releases is one final under "final".
+        finals = document["finals"] if "finals" in document else [document["final"]]
+        if not isinstance(finals, list) or not finals:
+            raise TypeError("field 'finals' must be a non-empty list")
+        return WindowFinalRecord(tuple(_window_final(final) for final in finals))
     found = document.get("sentiment")
     event = _EVENT_MODELS[record_type].model_validate(document["event"])
     if not EARLIEST_EVENT_TIME <= event.occurred_at_epoch <= LATEST_EVENT_TIME:

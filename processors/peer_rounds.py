@@ -30,15 +30,21 @@ Store = MutableMapping[str, Any]
 PENDING = "pending|"
 
 
-def hold(store: Store, final: dict[str, Any]) -> None:
-    """A final of the benchmark window waits for its end to pass the watermark."""
-    if final.get("compliance") is None:
-        return  # insufficient data: nothing to rank
-    key = PENDING + final["window_end"]
-    pending = {name: dict(groups) for name, groups in (store.get(key) or {}).items()}
-    group = "|".join((final["agency"], final["service"], final["channel"]))
-    pending.setdefault(final["standard"], {})[group] = final["compliance"]
-    store[key] = pending
+def hold(store: Store, *finals: dict[str, Any]) -> None:
+    """Finals of the benchmark window wait for their end to pass the watermark (each end's
+    entry is written once per call)."""
+    pending: dict[str, dict[str, dict[str, float]]] = {}
+    for final in finals:
+        if final.get("compliance") is None:
+            continue  # insufficient data: nothing to rank
+        key = PENDING + final["window_end"]
+        if key not in pending:
+            held = store.get(key) or {}
+            pending[key] = {name: dict(groups) for name, groups in held.items()}
+        group = "|".join((final["agency"], final["service"], final["channel"]))
+        pending[key].setdefault(final["standard"], {})[group] = final["compliance"]
+    for key, value in pending.items():
+        store[key] = value
 
 
 def due_ends(store: Store, watermark: float | None) -> list[str]:

@@ -51,7 +51,7 @@ def register_peer_benchmarks(
                 peer_rounds.settle(latest, end)
             return
         assert isinstance(record, envelope.WindowFinalRecord)  # the topic's other type
-        peer_rounds.hold(latest, record.final)
+        peer_rounds.hold(latest, *record.finals)
 
     async def publish(standard: str, values: dict[GroupKey, float], end: str) -> None:
         messages = benchmark_messages(

@@ -61,7 +61,10 @@ def register_public_feed(app: faust.App, settings: Settings, metrics: Metrics) -
                 retention.expire(partition)
             return
         assert isinstance(record, envelope.WindowFinalRecord)  # the topic's other type
-        final = record.final
+        for final in record.finals:
+            await publish_final(partition, final)
+
+    async def publish_final(partition: int, final: dict[str, Any]) -> None:
         day = final["window_start"][:10]
         key = f"{final['agency']}|{final['service']}|{day}"
         day_end = epoch_of(final["window_end"])

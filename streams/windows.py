@@ -48,6 +48,10 @@ from servicepulse.streams.settings import Settings
 from servicepulse.streams.watermarks import StageWatermarks, channels_of, check_channel
 
 WindowFamily = tuple[str, str, WindowSpec]  # group, standard, spec
+# A watermark step's finals for one destination topic and key, sent as few records.
+Onward = dict[tuple[Any, bytes], list[dict[str, Any]]]
+# A final is about 400 bytes: a long watermark jump's finals stay far below a record's limit.
+FINALS_PER_RECORD = 200
 
 
 def register_windows(
@@ -130,8 +134,10 @@ class StandardWindows:
                 panes, message.partition, decoded.channel, mark.value, mark.idle, time.time()
             )
             # Finals (and the alerts they drive) leave before the entries that mark them sent.
+            onward = Onward()
             for final in advanced.finals:
-                await self.send_final(final)
+                await self.send_final(final, onward)
+            await self.send_onward(onward)
             engine.commit(panes, advanced)
             return
         assert isinstance(decoded, envelope.ObservationRecord)  # the topic's other type
@@ -176,8 +182,9 @@ class StandardWindows:
             self.throttle.touch((group, standard, spec), start)
         engine.commit(panes, applied)
 
-    async def send_final(self, final: dict[str, Any]) -> None:
-        """A final goes out, steps the alerts, and feeds benchmarks and the public feed."""
+    async def send_final(self, final: dict[str, Any], onward: Onward) -> None:
+        """A final goes out and steps the alerts; what feeds benchmarks and the public feed is
+        gathered in ``onward``, sent once per watermark step (``send_onward``)."""
         await self.publish(final)
         standard = self.standards.for_group(
             final["agency"], final["service"], final["channel"]
@@ -185,12 +192,17 @@ class StandardWindows:
         if final["window"] == self.settings.alert_window and standard is not None:
             await self.evaluate_alerts(final, standard)
         if final["window"] == self.settings.benchmark_window:
-            value = envelope.encode(WindowFinalRecord(final))
-            await self.held.send(self.benchmark_inputs, key=b"benchmarks", value=value)
+            onward.setdefault((self.benchmark_inputs, b"benchmarks"), []).append(final)
         if final["standard"] in PUBLIC_STANDARDS and is_calendar_day(final):
             key = f"{final['agency']}|{final['service']}".encode()
-            value = envelope.encode(WindowFinalRecord(final))
-            await self.held.send(self.daily, key=key, value=value)
+            onward.setdefault((self.daily, key), []).append(final)
+
+    async def send_onward(self, onward: Onward) -> None:
+        for (topic, key), finals in onward.items():
+            for start in range(0, len(finals), FINALS_PER_RECORD):
+                chunk = tuple(finals[start : start + FINALS_PER_RECORD])
+                value = envelope.encode(WindowFinalRecord(chunk))
+                await self.held.send(topic, key=key, value=value)
 
     async def publish(self, message: dict[str, Any]) -> None:
         key = "|".join((message["agency"], message["service"], message["channel"],

@@ -132,7 +132,7 @@ def internal_examples() -> dict[RecordType, bytes]:
     return {
         **events,
         RecordType.OBSERVATION: envelope.encode(envelope.observation(observation, "e", position)),
-        RecordType.WINDOW_FINAL: envelope.encode(WindowFinalRecord(final)),
+        RecordType.WINDOW_FINAL: envelope.encode(WindowFinalRecord((final,))),
         # From a task no stage reads from: dead-lettered like any record not ours.
         RecordType.WATERMARK: envelope.encode(
             WatermarkRecord("fuzz:0", Watermark(1_793_606_400.0, idle=False))

@@ -42,7 +42,7 @@ RECORDS = [
     EventRecord(FEEDBACK, SOURCE, 1.7e9, Sentiment(0.4, 0.6, "positive")),
     EventRecord(INTERACTION, SOURCE, 1.7e9),
     envelope.observation(OBSERVATION, "i-1", SOURCE),
-    WindowFinalRecord(FINAL),
+    WindowFinalRecord((FINAL,)),
 ]
 ALL = frozenset(RecordType)
 
@@ -198,3 +198,16 @@ def test_a_window_final_with_a_field_we_never_write_is_refused(field: str, value
     raw = json.dumps({"type": "window_final", "final": {**FINAL, field: value}}).encode()
     with pytest.raises(UnreadableRecord, match=field):
         envelope.decode_window_final(raw)
+
+
+def test_a_window_final_record_carries_a_step_s_finals_and_reads_the_single_form() -> None:
+    later = {**FINAL, "agency": "irs"}
+    raw = envelope.encode(WindowFinalRecord((FINAL, later)))
+    assert envelope.decode_window_final(raw).finals == (FINAL, later)
+    single = json.dumps({"type": "window_final", "final": FINAL}).encode()  # earlier releases
+    assert envelope.decode_window_final(single).finals == (FINAL,)
+    with pytest.raises(UnreadableRecord, match="finals"):
+        envelope.decode_window_final(b'{"type": "window_final", "finals": []}')
+    with pytest.raises(UnreadableRecord, match="window_end"):
+        bad = {**later, "window_end": "zzzz"}
+        envelope.decode_window_final(envelope.encode(WindowFinalRecord((FINAL, bad))))

@@ -67,3 +67,22 @@ def test_every_entry_written_passes_the_restore_check() -> None:
     restored = dict(store)  # what a restore rebuilds, entry by entry
     assert peer_rounds.due_ends(restored, epoch_of(E2)) == [E2]
     assert len(peer_rounds.rounds(restored, E2)["abandonment_rate"]) == 3
+
+
+def test_a_step_s_finals_are_held_with_one_write_per_window_end() -> None:
+    writes: list[str] = []
+
+    class Recording(dict[str, Any]):
+        def __setitem__(self, key: str, value: Any) -> None:
+            writes.append(key)
+            super().__setitem__(key, value)
+
+    store = Recording()
+    peer_rounds.hold(store, final("irs", E1, 0.9))
+    peer_rounds.hold(store, final("ssa", E1, 0.7), final("va", E1, None), final("va", E2, 0.4),
+                     final("irs", E1, 0.5, standard="abandonment_rate"))  # fmt: skip
+    assert writes == ["pending|" + E1, "pending|" + E1, "pending|" + E2]
+    assert peer_rounds.rounds(store, E1) == {
+        "csat": {("irs", "refunds", "web", "csat"): 0.9, ("ssa", "refunds", "web", "csat"): 0.7},
+        "abandonment_rate": {("irs", "refunds", "web", "abandonment_rate"): 0.5},
+    }
