@@ -24,11 +24,20 @@ class BrokerStartError(RuntimeError):
     pass
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port nothing listens on, never one this process was handed before: the kernel may
+    offer a just-closed probe port again, before whoever asked for it first has bound it."""
+    for _ in range(1000):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise BrokerStartError("no free port on 127.0.0.1 that this process has not used")
 
 
 def _bindable(port: int) -> bool:
@@ -43,13 +52,20 @@ def _bindable(port: int) -> bool:
         return True
 
 
-def free_port_pair() -> int:
-    """A free port whose port + 10000 is free too (SeaweedFS puts gRPC there)."""
-    for _ in range(200):
+def free_port_pairs(count: int) -> list[int]:
+    """`count` distinct free ports, each with port + 10000 free too (SeaweedFS puts gRPC
+    there). The kernel may hand out the same ephemeral port again once its probe socket is
+    closed, so no port or gRPC port may repeat among those chosen."""
+    chosen: list[int] = []
+    used: set[int] = set()
+    for _ in range(200 * count):
         port = free_port()
-        if port < 55535 and _bindable(port + 10000):
-            return port
-    raise BrokerStartError("no free port pair on 127.0.0.1")
+        if port < 55535 and not {port, port + 10000} & used and _bindable(port + 10000):
+            chosen.append(port)
+            used.update((port, port + 10000))
+            if len(chosen) == count:
+                return chosen
+    raise BrokerStartError(f"no {count} free port pairs on 127.0.0.1")
 
 
 def _wait_listening(process: subprocess.Popen[bytes], port: int, what: str, timeout: float) -> None:
@@ -150,7 +166,7 @@ class SeaweedStore:
             ports: dict[str, int] = json.loads(saved.read_text())
             return ports
         self.directory.mkdir(parents=True, exist_ok=True)
-        chosen = {name: free_port_pair() for name in self.PORTS}
+        chosen = dict(zip(self.PORTS, free_port_pairs(len(self.PORTS)), strict=True))
         saved.write_text(json.dumps(chosen))
         return chosen
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from servicepulse.devtools.broker import free_port_pair
+from servicepulse.devtools.broker import free_port_pairs
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -325,7 +325,7 @@ class Running:
 def launched(
     candidate: Candidate, executable: str, data: Path, *, strace: bool = False
 ) -> Iterator[Running]:
-    ports = {name: free_port_pair() for name in candidate.ports}
+    ports = dict(zip(candidate.ports, free_port_pairs(len(candidate.ports)), strict=True))
     endpoint = S3Endpoint(
         f"http://127.0.0.1:{ports['s3']}", candidate.access_key, candidate.secret_key
     )

@@ -41,6 +41,29 @@ def test_seaweedfs_ports_are_chosen_once_per_directory(tmp_path: Path) -> None:
     assert len(set(first.ports.values())) == len(SeaweedStore.PORTS)
 
 
+def test_free_port_never_hands_out_a_port_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    offered = iter([47001, 47001, 47002, 47001, 47003])
+
+    class Probe(socket.socket):
+        def getsockname(self) -> tuple[str, int]:
+            return ("127.0.0.1", next(offered))
+
+    monkeypatch.setattr(broker_module, "_handed_out", set())
+    monkeypatch.setattr(socket, "socket", Probe)
+    assert [broker_module.free_port() for _ in range(3)] == [47001, 47002, 47003]
+
+
+def test_port_pairs_never_repeat_when_the_kernel_hands_a_port_out_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The kernel may return a just-closed ephemeral port again (CI saw 's3' get the master's
+    # port); and a port 10000 above another is that one's gRPC port.
+    offered = iter([41000, 41000, 51000, 41000, 42000, 43000, 43000, 44000])
+    monkeypatch.setattr(broker_module, "free_port", lambda: next(offered))
+    monkeypatch.setattr(broker_module, "_bindable", lambda port: True)
+    assert broker_module.free_port_pairs(4) == [41000, 42000, 43000, 44000]
+
+
 def test_seaweedfs_runs_on_loopback_without_telemetry(tmp_path: Path) -> None:
     command = SeaweedStore(tmp_path / "store").command()
     assert "-master.telemetry=false" in command
