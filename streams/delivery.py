@@ -114,11 +114,16 @@ class HeldWrites:
     (``send``), unless ``changelog_via_faust``: with exactly once they must join the source
     partition's transaction, which Faust's ``Table.send_changelog`` does.
 
-    A write still held when a later write of the same key is queued is dropped: the later one
-    carries the key's newer value, leaves at its own place (after every output before it) and
-    a restore reads only a key's last value anyway. A busy group's window entries are written
-    many times while the outputs before them are in flight. Not while a flush waits: it waits
-    for the writes queued before it, and a replacement queued after it would not be among them.
+    In a table whose rows stand alone (``table.coalesce_writes``), a write still held when a
+    later write of the same key is queued is dropped: the later one carries the key's newer
+    value, leaves at its own place (after every output before it) and a restore reads only a
+    key's last value anyway. A busy group's alert state is written many times while the
+    outputs before it are in flight. Not in other tables: there a stop may leave any prefix of
+    the writes on the broker, and without the dropped write a prefix can hold rows no step
+    ever wrote together (the panes a watermark step deleted, without the watermark entry
+    written before them: its finals would be sent again without those panes). Not while a
+    flush waits either: it waits for the writes queued before it, and a replacement queued
+    after it would not be among them.
     """
 
     def __init__(self, app: faust.App, send: Sender, *, changelog_via_faust: bool = False) -> None:
@@ -157,12 +162,13 @@ class HeldWrites:
     def write(self, table: Any, partition: int, key: Any, value: Any, *, deleted: bool) -> None:
         """A table's changelog record, sent once the outputs queued before it are delivered."""
         write = _Write(table, partition, key, value, deleted)
-        slot = (id(table), partition, key)
-        earlier = self._held.get(slot)
-        if earlier is not None and not self._waiters:
-            earlier.superseded = True
-            self.coalesced += 1
-        self._held[slot] = write
+        if table.coalesce_writes:
+            slot = (id(table), partition, key)
+            earlier = self._held.get(slot)
+            if earlier is not None and not self._waiters:
+                earlier.superseded = True
+                self.coalesced += 1
+            self._held[slot] = write
         self._queue.append(write)
         self._queued += 1
         self._release()
@@ -229,6 +235,8 @@ class HeldWrites:
 
     def _leaves(self, write: _Write) -> bool:
         """Released: no longer held (so no longer replaceable); False if it was replaced."""
+        if not write.table.coalesce_writes:
+            return True
         slot = (id(write.table), write.partition, write.key)
         if self._held.get(slot) is write:
             del self._held[slot]

@@ -77,9 +77,13 @@ class RestorableTable(faust.Table[str, Any]):
     values that do not have ``shape``, and whose changelog writes wait for the outputs sent
     before them (streams.delivery)."""
 
-    def __init__(self, *args: Any, shape: TableShape, held: HeldWrites, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, shape: TableShape, held: HeldWrites, coalesce_writes: bool = False,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
         self.shape = shape
+        self.coalesce_writes = coalesce_writes  # read by HeldWrites.write
         self.key_serializer = CODEC
         self.value_serializer = CODEC
         self.held = held

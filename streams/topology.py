@@ -103,6 +103,10 @@ class Table:
     help: str
     # What a changelog value must look like to be restored (processors.state_shapes).
     shape: TableShape
+    # Each row stands alone (no row's meaning depends on another's), so a held write a later
+    # one of its key replaces may be dropped (streams.delivery). Not for tables whose rows
+    # must reach the changelog in order, like a watermark entry and the panes it expires.
+    coalesce_writes: bool = False
 
     def partitions(self, settings: Settings) -> int:
         return self.source.partitions(settings)
@@ -115,12 +119,12 @@ SEEN_EVENT_IDS = Table(
 )  # fmt: skip
 CASES = Table(
     "cases", INTERACTIONS_BY_CASE_ID, "case_id -> case state (processors.cases)",
-    state_shapes.value_of(Case),
+    state_shapes.value_of(Case), coalesce_writes=True,
 )  # fmt: skip
 CUSTOMERS = Table(
     "customers", EVENTS_BY_CUSTOMER,
     "customer_ref -> {journey, contacts (repeat-contact history), p}",
-    state_shapes.value_of(state_shapes.CustomerEntry),
+    state_shapes.value_of(state_shapes.CustomerEntry), coalesce_writes=True,
 )  # fmt: skip
 WINDOW_PANES = Table(
     "window-panes", OBSERVATIONS_BY_GROUP,
@@ -130,7 +134,7 @@ WINDOW_PANES = Table(
 ALERT_STATES = Table(
     "alert-states", OBSERVATIONS_BY_GROUP,
     "agency|service|channel|standard -> alert state machine (processors.alerts)",
-    state_shapes.value_of(AlertState),
+    state_shapes.value_of(AlertState), coalesce_writes=True,
 )  # fmt: skip
 BENCHMARK_LATEST = Table(
     "benchmark-latest", BENCHMARK_INPUTS,
@@ -195,4 +199,5 @@ def table(app: faust.App, settings: Settings, spec: Table) -> Any:
     return app.tables.add(RestorableTable(
         app, name=spec.name, default=None, partitions=spec.partitions(settings), key_type=str,
         help=spec.help, shape=spec.shape, held=held_writes(app),
+        coalesce_writes=spec.coalesce_writes,
     ))  # fmt: skip

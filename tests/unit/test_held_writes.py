@@ -52,7 +52,10 @@ class Topic:
 class Table:
     """A table whose changelog writes the worker's sender delivers at once (acknowledged)."""
 
-    def __init__(self, fail_with: BaseException | None = None) -> None:
+    def __init__(
+        self, fail_with: BaseException | None = None, *, coalesce_writes: bool = True
+    ) -> None:
+        self.coalesce_writes = coalesce_writes
         self.changelog: list[tuple[int, Any, Any]] = []
         self.persisted: list[Any] = []
         self.fail_with = fail_with
@@ -133,24 +136,44 @@ async def test_a_held_write_replaced_by_a_later_one_of_its_key_never_leaves() ->
     app, topic, table = App(), Topic(), Table()
     held = HeldWrites(app, send)  # type: ignore[arg-type]
     await held.send(topic, key=b"x", value=b"x")  # type: ignore[arg-type]
-    held.write(table, 0, "m|group", {"off": 1}, deleted=False)
-    held.write(table, 0, "p|group", {"n": 1}, deleted=False)
+    held.write(table, 0, "group-a", {"n": 1}, deleted=False)
+    held.write(table, 0, "group-b", {"n": 1}, deleted=False)
     await held.send(topic, key=b"y", value=b"y")  # type: ignore[arg-type]
-    held.write(table, 0, "m|group", {"off": 2}, deleted=False)
-    held.write(table, 1, "m|group", {"off": 9}, deleted=False)  # another partition's key
+    held.write(table, 0, "group-a", {"n": 2}, deleted=False)
+    held.write(table, 1, "group-a", {"n": 9}, deleted=False)  # another partition's key
     first, second = topic.deliveries
     first.set_result("acked")
     await settle()
-    assert table.changelog == [(0, "p|group", {"n": 1})]
+    assert table.changelog == [(0, "group-b", {"n": 1})]
     second.set_result("acked")
     await settle()
     assert table.changelog == [
-        (0, "p|group", {"n": 1}), (0, "m|group", {"off": 2}), (1, "m|group", {"off": 9})
+        (0, "group-b", {"n": 1}), (0, "group-a", {"n": 2}), (1, "group-a", {"n": 9})
     ]  # fmt: skip
     assert held.coalesced == 1
-    held.write(table, 0, "m|group", {"off": 3}, deleted=False)  # nothing held: leaves
+    held.write(table, 0, "group-a", {"n": 3}, deleted=False)  # nothing held: leaves
     await settle()
-    assert table.changelog[-1] == (0, "m|group", {"off": 3})
+    assert table.changelog[-1] == (0, "group-a", {"n": 3})
+
+
+async def test_rows_that_do_not_stand_alone_leave_every_write_in_order() -> None:
+    """A watermark entry, then the panes its step expired, then the next step's entry: without
+    the first entry, a stop after the deletions would restore the old watermark without the
+    panes its finals are sent again from."""
+    app, topic, table = App(), Topic(), Table(coalesce_writes=False)
+    held = HeldWrites(app, send)  # type: ignore[arg-type]
+    await held.send(topic, key=b"final", value=b"1")  # type: ignore[arg-type]
+    held.write(table, 0, "w|0", {"wm": 100}, deleted=False)
+    held.write(table, 0, "p|old-pane", None, deleted=True)
+    await held.send(topic, key=b"final", value=b"2")  # type: ignore[arg-type]
+    held.write(table, 0, "w|0", {"wm": 200}, deleted=False)
+    for delivery in topic.deliveries:
+        delivery.set_result("acked")
+    await settle()
+    assert table.changelog == [
+        (0, "w|0", {"wm": 100}), (0, "p|old-pane", None), (0, "w|0", {"wm": 200})
+    ]  # fmt: skip
+    assert held.coalesced == 0
 
 
 async def test_the_commit_flush_waits_for_held_writes_then_flushes_them() -> None:
