@@ -8,16 +8,21 @@ in one partition, in order, so per-key offsets make re-processing after a restar
     w|<partition>                       {"wm": watermark the finals were sent up to,
                                          "tracker": WatermarkTracker state (upstream tasks),
                                          "groups": ["<group>|<standard>", …] in this partition}
-    m|<group>|<standard>                {"off": last offset applied,
-                                         "origins": {"<topic>:<partition>": last origin offset},
+    m|<group>|<standard>                {"off": an offset applied, "origins": {…} likewise,
                                          "starts": {"300": [pane starts…], "3600": […]}}
-    p|<group>|<standard>|<size:start>   {"agg": aggregate, "off": last offset applied}
+    p|<group>|<standard>|<size:start>   {"agg": aggregate, "off": last offset applied,
+                                         "org": {"<topic>:<partition>": last origin offset}}
 
-Two kinds of repeat are absorbed: this agent re-reading an observation after a restart (its
-offset is not above "off"), and an upstream agent re-emitting one after a restart (the same
-origin partition and offset, not above that origin's entry; per origin partition, a group's
-observations arrive in origin-offset order). Meta entries are written last, by the caller,
-after it has sent the finals, so a stop between the two neither loses nor repeats a final.
+Two kinds of repeat are absorbed, pane by pane: this agent re-reading an observation after a
+restart (its offset is not above the pane's "off"), and an upstream agent re-emitting one
+after a restart (the same origin partition and offset, not above the pane's "org" entry for
+that origin; per origin partition, a group's observations, and so a pane's, arrive in
+origin-offset order). Each pane knows what it holds, so an observation whose writes a stop cut
+short is added to the panes that missed it and to no other. The meta is written only when its
+list of live panes changes (or for a late observation), not for every observation: its
+offsets are a floor (everything up to them was applied), which repeats below it skip at once.
+Watermark steps write metas last, after the finals are sent, so a stop between the two
+neither loses nor repeats a final.
 
 Lateness and finality are judged against the partition's **watermark** (processors.watermarks):
 the minimum over the upstream tasks feeding it of what each has promised, never the largest
@@ -38,7 +43,7 @@ import hashlib
 import math
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from servicepulse.processors.aggregates import AggregateState, aggregator_for
 from servicepulse.processors.cases import Observation
@@ -80,10 +85,12 @@ class WindowMeta(TypedDict):
 
 
 class Pane(TypedDict):
-    """``p|<group>|<standard>|<size:start>``: one pane's aggregate and last offset applied."""
+    """``p|<group>|<standard>|<size:start>``: one pane's aggregate, the last offset applied
+    and the last origin offset applied per origin partition (none before session 8)."""
 
     agg: AggregateState
     off: int
+    org: NotRequired[dict[str, int]]
 
 
 def group_key(agency: str, service: str, channel: str) -> str:
@@ -161,24 +168,22 @@ class WindowEngine:
         stored: WindowMeta = store.get(meta_key) or {"off": -1, "origins": {}, "starts": {}}
         if offset <= stored["off"]:
             return Applied(duplicate=True)
-        origins = dict(stored["origins"])
-        if origin is not None:
-            if origin.offset <= origins.get(origin.partition, -1):
-                return Applied(meta_key, {**stored, "off": offset}, duplicate=True)
-            origins[origin.partition] = origin.offset
-        # A private copy: the store's object must not change unless it is written back.
-        meta: WindowMeta = {
-            "off": offset,
-            "origins": origins,
-            "starts": {size: list(starts) for size, starts in stored["starts"].items()},
-        }
+        if origin is not None and origin.offset <= stored["origins"].get(origin.partition, -1):
+            return Applied(duplicate=True)
         entry = self._entry(store, partition)
-        result = Applied(meta_key, meta, standard=standard, watermark=entry["wm"])
+        result = Applied(meta_key, standard=standard, watermark=entry["wm"])
         if is_late(obs.at, entry["wm"], 0):
+            # Written, so that a re-read sends the late record once.
+            result.meta = _moved_on(stored, offset, origin, stored["starts"])
             result.late = True
             return result
+        counted, starts = self._add_to_panes(store, stored, group, standard, obs, offset, origin)
+        if starts is not None:
+            result.meta = _moved_on(stored, offset, origin, starts)
+        if not counted:
+            result.duplicate = True  # every pane already held it: a stop cut its meta short
+            return result
         result.good = aggregator_for(standard).is_good(obs.value)
-        self._add_to_panes(store, meta, group, standard, obs, offset)
         member = f"{group}|{standard.name}"
         if member not in entry["groups"]:
             result.writes[f"w|{partition}"] = {**entry, "groups": [*entry["groups"], member]}
@@ -340,20 +345,36 @@ class WindowEngine:
 
     def _add_to_panes(
         self, store: Store, meta: WindowMeta, group: str, standard: Standard,
-        obs: Observation, offset: int,
-    ) -> None:  # fmt: skip
+        obs: Observation, offset: int, origin: Origin | None,
+    ) -> tuple[bool, dict[str, list[int]] | None]:  # fmt: skip
+        """Adds ``obs`` to each of its panes that does not hold it yet. Returns whether any
+        did not, and the meta's new pane lists if a pane was not listed yet."""
         aggregator = aggregator_for(standard)
+        counted, starts = False, None
         for size, start in panes_for(obs.at, self.specs):
             key = f"p|{group}|{standard.name}|{pane_key(size, start)}"
-            pane: Pane = store.get(key) or {"agg": aggregator.initialize(), "off": -1}
-            # At or below "off": applied before a restart, the meta write was what got lost;
-            # the pane is listed again all the same (finals find windows by their panes).
-            if offset > pane["off"]:
+            pane: Pane | None = store.get(key)
+            if pane is None:
+                pane = {"agg": aggregator.initialize(), "off": -1}
+            held = pane.get("org", {})
+            if offset > pane["off"] and (
+                origin is None or origin.offset > held.get(origin.partition, -1)
+            ):
                 updated: Pane = {"agg": aggregator.add(pane["agg"], obs.value), "off": offset}
+                if origin is not None:
+                    updated["org"] = {**held, origin.partition: origin.offset}
+                elif held:
+                    updated["org"] = held
                 store[key] = updated
-            starts = meta["starts"].setdefault(str(size), [])
-            if start not in starts:
-                meta["starts"][str(size)] = sorted([*starts, start])
+                counted = True
+            # Listed even if the pane held it already: a stop cut the meta write short, and
+            # finals find windows by their panes.
+            listed = (starts or meta["starts"]).get(str(size), [])
+            if start not in listed:
+                if starts is None:
+                    starts = {text: list(found) for text, found in meta["starts"].items()}
+                starts[str(size)] = sorted([*listed, start])
+        return counted, starts
 
     def _finals(
         self, store: Store, meta: WindowMeta, group: str, name: str, before: float | None,
@@ -395,6 +416,16 @@ class WindowEngine:
                     kept.append(start)
             meta["starts"][size_text] = kept
         return expired
+
+
+def _moved_on(
+    meta: WindowMeta, offset: int, origin: Origin | None, starts: dict[str, list[int]]
+) -> WindowMeta:
+    """``meta`` past the observation at ``offset`` (from ``origin``), listing ``starts``."""
+    origins = meta["origins"]
+    if origin is not None:
+        origins = {**origins, origin.partition: origin.offset}
+    return {"off": offset, "origins": origins, "starts": starts}
 
 
 @functools.lru_cache(maxsize=4096)

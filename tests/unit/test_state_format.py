@@ -15,8 +15,11 @@ from servicepulse.streams.settings import DEFAULT_STANDARDS_FILE
 T0 = 1_793_606_400.0  # 2026-11-02T08:00:00Z
 GROUP = ("ssa", "retirement", "phone")
 SKETCH = '{"gamma":1.02020202020202,"zero":1,"bins":{"240":1}}'
-TTFR_PANE = f'{{"agg":{{"count":2,"hits":0,"good":2,"sum":120.0,"sketch":{SKETCH}}},"off":1}}'
-CSAT_PANE = '{"agg":{"count":1,"hits":1,"good":0,"sum":0.0,"sketch":null},"off":2}'
+TTFR_PANE = (
+    f'{{"agg":{{"count":2,"hits":0,"good":2,"sum":120.0,"sketch":{SKETCH}}},"off":1,'
+    '"org":{"in:0":1}}'
+)
+CSAT_PANE = '{"agg":{"count":1,"hits":1,"good":0,"sum":0.0,"sketch":null},"off":2,"org":{"in:0":2}}'
 STARTS = '"starts":{"300":[1793606400],"3600":[1793606400]}'
 
 
@@ -41,12 +44,33 @@ def test_window_panes_and_meta() -> None:
     assert {key: compact(value) for key, value in store.items()} == {
         f"p|{prefix}|time_to_first_response|300:1793606400": TTFR_PANE,
         f"p|{prefix}|time_to_first_response|3600:1793606400": TTFR_PANE,
-        f"m|{prefix}|time_to_first_response": f'{{"off":1,"origins":{{"in:0":1}},{STARTS}}}',
+        # Written when its panes were listed, by the first observation: a floor, not the last.
+        f"m|{prefix}|time_to_first_response": f'{{"off":0,"origins":{{"in:0":0}},{STARTS}}}',
         "w|0": f'{{"wm":1793606405.0,"tracker":{tracker},"groups":{groups}}}',
         f"p|{prefix}|csat|300:1793606400": CSAT_PANE,
         f"p|{prefix}|csat|3600:1793606400": CSAT_PANE,
         f"m|{prefix}|csat": f'{{"off":2,"origins":{{"in:0":2}},{STARTS}}}',
     }  # fmt: skip
+
+
+def test_window_panes_written_before_panes_knew_their_origins_are_read() -> None:
+    """Until session 8 a pane held no "org" and the meta was written for every observation,
+    so the meta's origins caught an upstream repeat: they still do."""
+    engine = WindowEngine(load_standards(DEFAULT_STANDARDS_FILE))
+    prefix = "ssa|retirement|phone"
+    old_pane = '{"agg":{"count":1,"hits":1,"good":0,"sum":0.0,"sketch":null},"off":2}'
+    store: dict[str, Any] = {
+        f"p|{prefix}|csat|300:1793606400": json.loads(old_pane),
+        f"p|{prefix}|csat|3600:1793606400": json.loads(old_pane),
+        f"m|{prefix}|csat": json.loads(f'{{"off":2,"origins":{{"in:0":2}},{STARTS}}}'),
+    }
+    repeat = Observation(*GROUP, "csat", T0 + 30, 1.0)
+    assert engine.apply(store, repeat, 3, Origin("in:0", 2)).duplicate
+    applied = engine.apply(store, Observation(*GROUP, "csat", T0 + 40, 0.0), 4, Origin("in:0", 3))
+    engine.commit(store, applied)
+    assert not applied.duplicate
+    assert store[f"p|{prefix}|csat|300:1793606400"]["agg"]["count"] == 2
+    assert store[f"p|{prefix}|csat|300:1793606400"]["org"] == {"in:0": 3}
 
 
 def test_alert_state() -> None:

@@ -55,6 +55,43 @@ def test_upstream_re_emission_is_a_repeat_by_origin(config: StandardsConfig) -> 
     assert count_in_pane(store, T0) == 3
 
 
+def test_the_meta_is_written_only_when_its_pane_list_changes(config: StandardsConfig) -> None:
+    engine, store = WindowEngine(config), {}
+    assert apply(engine, store, csat(T0), 1, Origin("in:0", 40)).meta is not None  # new panes
+    assert apply(engine, store, csat(T0 + 10), 2, Origin("in:0", 41)).meta is None
+    assert apply(engine, store, csat(T0 + 300), 3, Origin("in:0", 42)).meta is not None
+    # A repeat after a restart: the meta's offsets are older, the panes know it.
+    assert store["m|ssa|retirement|phone|csat"]["origins"] == {"in:0": 42}
+    assert apply(engine, store, csat(T0 + 10), 9, Origin("in:0", 41)).duplicate
+    assert count_in_pane(store, T0) == 2
+
+
+def test_a_repeat_of_a_cut_short_observation_fills_only_the_panes_that_missed_it(
+    config: StandardsConfig,
+) -> None:
+    """A stop after the observation's first pane write left its other pane (and its meta)
+    unwritten: the upstream repeat counts it there, once, and not again in the first."""
+    engine, store = WindowEngine(config), {}
+    apply(engine, store, csat(T0), 1, Origin("in:0", 40))
+    writes: list[str] = []
+
+    class Recording(dict[str, Any]):
+        def __setitem__(self, key: str, value: Any) -> None:
+            writes.append(key)
+            super().__setitem__(key, value)
+
+    recording = Recording(store)
+    engine.commit(recording, engine.apply(recording, csat(T0 + 10), 2, Origin("in:0", 41)))
+    first, second = writes[:2]
+    assert first.startswith("p|") and second.startswith("p|")
+    restored = dict(store)  # what the first write left on the broker
+    restored[first] = recording[first]
+    assert apply(engine, restored, csat(T0 + 10), 7, Origin("in:0", 41)).duplicate is False
+    assert restored[first]["agg"]["count"] == 2
+    assert restored[second]["agg"]["count"] == 2
+    assert apply(engine, restored, csat(T0 + 10), 8, Origin("in:0", 41)).duplicate
+
+
 def test_meta_is_written_only_by_commit(config: StandardsConfig) -> None:
     engine, store = WindowEngine(config), {}
     applied = engine.apply(store, csat(T0), 1)
