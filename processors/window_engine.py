@@ -56,10 +56,12 @@ from servicepulse.processors.windows import (
     WindowSpec,
     is_final,
     is_late,
+    newest_window_start,
     pane_expired,
     pane_key,
     pane_size,
-    panes_for,
+    pane_sizes,
+    pane_start,
     windows_containing,
 )
 
@@ -149,6 +151,10 @@ class WindowEngine:
     # Wall-clock idleness is this process's view: kept out of the store, rebuilt on restore.
     _trackers: dict[int, WatermarkTracker] = field(default_factory=dict, repr=False)
     _partition_of: dict[str, int] = field(default_factory=dict, repr=False)
+    _pane_sizes: list[int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._pane_sizes = pane_sizes(self.specs)  # once, not per observation
 
     def apply(
         self, store: Store, obs: Observation, offset: int, origin: Origin | None = None,
@@ -191,8 +197,7 @@ class WindowEngine:
         # "last 5 minutes / hour / day" a dashboard shows); older overlapping windows of a
         # hopping family change too, and get their final when they close.
         for spec in self.specs:
-            newest_start, _ = windows_containing(obs.at, spec)[-1]
-            result.touched.append((group, standard.name, spec, newest_start))
+            result.touched.append((group, standard.name, spec, newest_window_start(obs.at, spec)))
         return result
 
     def advance(
@@ -351,7 +356,8 @@ class WindowEngine:
         did not, and the meta's new pane lists if a pane was not listed yet."""
         aggregator = aggregator_for(standard)
         counted, starts = False, None
-        for size, start in panes_for(obs.at, self.specs):
+        for size in self._pane_sizes:
+            start = pane_start(obs.at, size)
             key = f"p|{group}|{standard.name}|{pane_key(size, start)}"
             pane: Pane | None = store.get(key)
             if pane is None:

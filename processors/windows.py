@@ -66,6 +66,12 @@ def windows_containing(t: float, spec: WindowSpec) -> list[tuple[int, int]]:
     return [(start, start + spec.size_s) for start in reversed(starts) if start + spec.size_s > t]
 
 
+def newest_window_start(t: float, spec: WindowSpec) -> int:
+    """Start of the newest window of ``spec`` containing ``t``: ``windows_containing``'s last,
+    without listing the others (a day window hopping hourly has 24)."""
+    return _floor_to(t, spec.step_s)
+
+
 def pane_size(spec: WindowSpec) -> int:
     """Length of the panes ``spec``'s windows are built from: ``gcd(size, step)``."""
     return math.gcd(spec.size_s, spec.step_s)

@@ -42,3 +42,11 @@ def test_a_changelog_write_is_the_record_faust_would_send() -> None:
     assert key == codecs.dumps("json", "evt-1")
     assert value == codecs.dumps("json", {"seen": 1.5, "p": 0})
     assert table.changelog_record("evt-1", None, True)[1:] == (key, None)  # a tombstone
+    # The bytes Faust's own changelog path makes, for every kind of value a table holds.
+    changelog = table.changelog_topic
+    for value in [{"agg": {"count": 3, "sum": 4.25}, "off": 7, "org": {"t:1": 9}},
+                  {"starts": {"300": [1, 2]}, "origins": {}}, [1, "a", None], "text", 2.5, 0,
+                  {"unicode": "Bureau de l'état, ñ", "nested": [{"a": True}]}]:  # fmt: skip
+        expected_key = changelog.prepare_key("m|a|b", table.key_serializer)[0]
+        expected_value = changelog.prepare_value(value, table.value_serializer)[0]
+        assert table.changelog_record("m|a|b", value, False)[1:] == (expected_key, expected_value)

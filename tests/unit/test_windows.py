@@ -14,6 +14,7 @@ from servicepulse.processors.windows import (
     advance_watermark,
     is_final,
     is_late,
+    newest_window_start,
     pane_expired,
     pane_key,
     pane_size,
@@ -35,6 +36,17 @@ def test_default_specs() -> None:
         ("one_day", 86400, 3600),
     ]
     assert FIVE_MINUTES.tumbling and not ONE_HOUR.tumbling
+
+
+@pytest.mark.parametrize("spec", [*DEFAULT_WINDOWS, WindowSpec("odd", 700, 300)])
+@pytest.mark.parametrize("offset", [0, 0.5, 299.999, 300, 3599, 3600.25, 86399.9, 86400, -1.5])
+def test_newest_window_start_is_the_last_window_containing_t(
+    spec: WindowSpec, offset: float
+) -> None:
+    t = T0 + offset
+    newest, end = windows_containing(t, spec)[-1]
+    assert newest_window_start(t, spec) == newest
+    assert newest <= t < end
 
 
 def test_tumbling_window_boundaries() -> None:
