@@ -61,7 +61,7 @@ from servicepulse.processors.windows import (
     pane_key,
     pane_size,
     pane_sizes,
-    pane_start,
+    panes_for,
     windows_containing,
 )
 
@@ -356,8 +356,7 @@ class WindowEngine:
         did not, and the meta's new pane lists if a pane was not listed yet."""
         aggregator = aggregator_for(standard)
         counted, starts = False, None
-        for size in self._pane_sizes:
-            start = pane_start(obs.at, size)
+        for size, start in panes_for(obs.at, self._pane_sizes):
             key = f"p|{group}|{standard.name}|{pane_key(size, start)}"
             pane: Pane | None = store.get(key)
             if pane is None:

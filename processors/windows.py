@@ -61,7 +61,7 @@ def _floor_to(t: float, multiple: int) -> int:
 
 def windows_containing(t: float, spec: WindowSpec) -> list[tuple[int, int]]:
     """Every window ``(start, end)`` of ``spec`` with ``start <= t < end``, oldest first."""
-    latest = _floor_to(t, spec.step_s)
+    latest = newest_window_start(t, spec)
     starts = range(latest, latest - spec.size_s, -spec.step_s)
     return [(start, start + spec.size_s) for start in reversed(starts) if start + spec.size_s > t]
 
@@ -87,9 +87,10 @@ def pane_sizes(specs: Iterable[WindowSpec]) -> list[int]:
     return sorted({pane_size(spec) for spec in specs})
 
 
-def panes_for(t: float, specs: Iterable[WindowSpec]) -> list[tuple[int, int]]:
-    """``(pane_size, pane_start)`` for each pane an observation at ``t`` must update."""
-    return [(size, pane_start(t, size)) for size in pane_sizes(specs)]
+def panes_for(t: float, sizes: Iterable[int]) -> list[tuple[int, int]]:
+    """``(pane_size, pane_start)`` for each pane an observation at ``t`` must update, given
+    the ``pane_sizes`` of the windows (worked out once, not per observation)."""
+    return [(size, pane_start(t, size)) for size in sizes]
 
 
 def window_panes(start: int, spec: WindowSpec) -> list[int]:

@@ -47,6 +47,7 @@ def test_newest_window_start_is_the_last_window_containing_t(
     newest, end = windows_containing(t, spec)[-1]
     assert newest_window_start(t, spec) == newest
     assert newest <= t < end
+    assert newest + spec.step_s > t  # the next window starts after t: this one is the newest
 
 
 def test_tumbling_window_boundaries() -> None:
@@ -97,7 +98,8 @@ def test_panes() -> None:
     assert pane_start(T0 + 300, 300) == T0 + 300
     assert pane_start(T0 - 1, 300) == T0 - 300
     # One pane per distinct pane size, not one per window.
-    assert panes_for(T0 + 3700, DEFAULT_WINDOWS) == [(300, T0 + 3600), (3600, T0 + 3600)]
+    sizes = pane_sizes(DEFAULT_WINDOWS)
+    assert panes_for(T0 + 3700, sizes) == [(300, T0 + 3600), (3600, T0 + 3600)]
 
 
 def test_window_is_the_union_of_its_panes() -> None:
