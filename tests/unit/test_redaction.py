@@ -7,8 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from servicepulse.processors.redaction import PII_TYPES, WITHHELD, Redaction, detect, redact
+from servicepulse.processors import redaction
+from servicepulse.processors.redaction import (
+    DETECTORS,
+    PII_TYPES,
+    WITHHELD,
+    Redaction,
+    detect,
+    redact,
+)
 from servicepulse.processors.redaction_eval import OVERALL, evaluate
 
 CORPUS = Path(__file__).resolve().parent / "data" / "pii_corpus.jsonl"
@@ -144,3 +154,52 @@ def test_long_text_is_redacted_across_chunks() -> None:
 
 def test_fails_closed() -> None:
     assert redact(None).text == WITHHELD  # type: ignore[arg-type]
+
+
+# Tokens that make detectors' patterns match, or nearly match: the gates must never skip a scan
+# that could have found something.
+_PII_TOKENS = (
+    "at", " at ", "(at)", "[ at ]", "{at}", "dot", " dot ", "[dot]", "gmail", "ssa", ".com", ".gov",
+    "@", "john", "j.doe", "Mr.", "Ms", "Smith", "O'Brien", "my name is", "I am", "SSN", "ss#",
+    "social security", "born", "DOB", "Jan", "March", "::", "fe80", "abcd:", "ff:ee::1", ":",
+    "Apt", "Street", "St", "Ave", "PO Box", "zip", "NY", "A#", "A-", "passport", "IBAN", "DE",
+    "GB", "+", "00", "011", "call", "phone", "card", "visa", "case", "http://", "www.", "?q=",
+    "#frag", "/", "-", ".", ",", " ", "\n", "\t", "(", ")", "1", "2", "5", "9", "12", "123",
+    "4500", "555", "1234", "0000", "2024", "1985",
+)  # fmt: skip
+
+
+def _detect_ungated(text: str) -> list[tuple[int, int, str]]:
+    """What detect finds when every detector scans every text."""
+    taken: list[tuple[int, int, str]] = []
+    for pii_type, detector, _needs_digit in DETECTORS:
+        for start, end in detector(text):
+            if end > start and not any(s < end and start < e for s, e, _ in taken):
+                taken.append((start, end, pii_type))
+    return sorted(taken)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_PII_TOKENS), max_size=40).map("".join))
+def test_skipping_detectors_that_need_a_digit_changes_nothing(text: str) -> None:
+    assert [(s.start, s.end, s.type) for s in detect(text)] == _detect_ungated(text)
+    no_digits = "".join(char for char in text if not char.isdigit())
+    assert [(s.start, s.end, s.type) for s in detect(no_digits)] == _detect_ungated(no_digits)
+    for pii_type, detector, needs_digit in DETECTORS:
+        if needs_digit:
+            assert list(detector(no_digits)) == [], pii_type
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_PII_TOKENS), max_size=40).map("".join))
+def test_the_email_gates_skip_only_texts_no_email_pattern_can_match(text: str) -> None:
+    if "@" not in text:
+        assert redaction._EMAIL.search(text) is None
+    if redaction._AT_GATE.search(text) is None:
+        assert redaction._OBFUSCATED_EMAIL.search(text) is None
+
+
+def test_the_gates_change_nothing_on_the_corpus() -> None:
+    for item in _corpus():
+        text = item["text"]
+        assert [(s.start, s.end, s.type) for s in detect(text)] == _detect_ungated(text)
