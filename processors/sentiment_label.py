@@ -37,6 +37,8 @@ from typing import Final, Literal
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from servicepulse.processors.vader_compound import VaderCompound
+
 SentimentLabel = Literal["negative", "neutral", "positive"]
 
 METHOD: Final = "vader-public-service-v1"
@@ -332,6 +334,8 @@ _SARCASM_MIN_WORDS: Final = 3
 
 _ANALYZER: Final = SentimentIntensityAnalyzer()
 _ANALYZER.lexicon.update(_LEXICON)
+# polarity_scores' compound, bit for bit, faster (processors.vader_compound).
+_COMPOUND: Final = VaderCompound(_ANALYZER)
 
 
 def rewrite_phrases(text: str) -> str:
@@ -350,7 +354,7 @@ def rewrite_phrases(text: str) -> str:
 
 
 def _compound(text: str) -> float:
-    return float(_ANALYZER.polarity_scores(rewrite_phrases(text))["compound"])
+    return _COMPOUND.compound(rewrite_phrases(text))
 
 
 def label_score(text: str) -> float:
