@@ -8,7 +8,7 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from servicepulse.processors.standards import StandardsConfig, load_standards
-from servicepulse.streams import recovery_handover, restore, tansu_compat
+from servicepulse.streams import consumer_dispatch, recovery_handover, restore, tansu_compat
 from servicepulse.streams.cases import register_case_correlation
 from servicepulse.streams.feedback import register_feedback_scoring
 from servicepulse.streams.health import register_health
@@ -53,6 +53,7 @@ def create_app(
     which the caller serves (see streams.worker.serve_metrics)."""
     tansu_compat.install(fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms)
     recovery_handover.install()
+    consumer_dispatch.install()
     standards = standards if standards is not None else load_standards(settings.standards)
     pseudonym_key = resolve_pseudonym_key(settings)
     app = faust.App(

@@ -83,6 +83,10 @@ class BoundedStopWorker(faust.Worker):
     def __init__(self, app: faust.App, *, stop_timeout_s: float, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self.stop_timeout_s = stop_timeout_s
+        # Faust's startup spinner sets the root logger to DEBUG whenever the log level is
+        # WARNING or above, so every debug call in aiokafka and Faust (one per record sent)
+        # built a log record that no handler printed. A service has no terminal to spin.
+        self.spinner = None
 
     def _schedule_shutdown(self, signal: object) -> None:
         if not self._signal_stop_time:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from prometheus_client import CollectorRegistry, generate_latest
 
 from servicepulse.streams.app import create_app
 from servicepulse.streams.settings import Settings
+from servicepulse.streams.watchdog import BoundedStopWorker
 
 
 def test_producer_and_group_settings_reach_faust(tmp_path) -> None:
@@ -46,3 +49,24 @@ def test_events_consumed_exists_at_zero_per_event_type_from_the_start(tmp_path) 
         'servicepulse_events_consumed_total{agency="",channel="",type="feedback"} 0.0',
         'servicepulse_events_consumed_total{agency="",channel="",type="interaction"} 0.0',
     ]
+
+
+def test_a_quiet_log_level_leaves_debug_records_unbuilt(tmp_path) -> None:
+    """Faust's worker set the root logger to DEBUG for its terminal spinner at WARNING and
+    above: every aiokafka debug call then built a record per message sent."""
+    app = create_app(
+        Settings(app_id="sp-quiet", data_dir=tmp_path, demo_mode=True), registry=CollectorRegistry()
+    )
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        for name in ("WARNING", "ERROR"):
+            worker = BoundedStopWorker(
+                app, stop_timeout_s=1.0, loglevel=name, quiet=True, redirect_stdouts=False
+            )
+            worker._setup_logging()
+            assert root.level == getattr(logging, name)
+            assert not logging.getLogger("aiokafka.producer.producer").isEnabledFor(logging.DEBUG)
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
