@@ -12,8 +12,10 @@ event of a forgotten case starts a new partial case).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -38,6 +40,7 @@ from servicepulse.streams.settings import Settings
 from servicepulse.streams.watermarks import StageWatermarks, channels_of
 
 OPEN_CASES_REPORT_SECONDS = 10.0
+CASES_PER_SLICE = 2000
 
 
 def register_case_correlation(
@@ -46,15 +49,13 @@ def register_case_correlation(
     flow = CaseCorrelation(app, settings, metrics, standards)
     run_agent(app, settings, flow.dead_letters, topology.CORRELATE_CASES, flow.correlate_one)
 
+    def active_partitions() -> set[int]:
+        source = flow.source.name(settings)
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == source}
+
     @app.timer(OPEN_CASES_REPORT_SECONDS)  # type: ignore[untyped-decorator]
     async def report_open_cases() -> None:
-        active = {
-            tp.partition
-            for tp in app.assignor.assigned_actives()
-            if tp.topic == flow.source.name(settings)
-        }
-        flow.report_open_cases(active)
-        flow.report_unanswered(active)
+        await flow.report_backlog(active_partitions)
 
 
 def closed_now(case: Case) -> bool:
@@ -122,47 +123,47 @@ class CaseCorrelation:
             max(0.0, time.time() - record.input_timestamp)
         )
 
-    def report_open_cases(self, active: set[int]) -> None:
-        """Open-case gauges from the cases of the partitions this worker actively owns."""
-        metrics = self.metrics
+    async def report_backlog(self, active_partitions: Callable[[], set[int]]) -> None:
+        """Open-case gauges, and the oldest case still waiting on each duration standard with
+        how many are past its target (a case nobody answers is observed by no window until it
+        completes), from one walk over the cases of the partitions this worker actively owns.
+
+        The walk yields to the agents every ``CASES_PER_SLICE`` cases: a national backlog holds
+        hundreds of thousands, at a few µs each. A walk that spans a rebalance sets nothing;
+        the next comes ``OPEN_CASES_REPORT_SECONDS`` later."""
+        metrics, active = self.metrics, active_partitions()
         counts: dict[tuple[str, str], int] = {}
         oldest: dict[tuple[str, str], float] = {}
-        for case in list(self.cases.values()):
-            partition = case.get("p")
-            now = self.closed.now(partition)
-            age = open_case_age(case, now) if partition in active else None
-            if age is not None:
-                labels = (metrics.agency(case["agency"]), metrics.service(case["service"]))
-                counts[labels] = counts.get(labels, 0) + 1
-                oldest[labels] = max(oldest.get(labels, 0.0), age)
-        metrics.open_cases.clear()
-        metrics.open_case_oldest_age.clear()
-        for labels, count in counts.items():
-            metrics.open_cases.labels(*labels).set(count)
-            metrics.open_case_oldest_age.labels(*labels).set(oldest[labels])
-
-    def report_unanswered(self, active: set[int]) -> None:
-        """Oldest case still waiting on each duration standard, and how many are past its
-        target: a case nobody answers is observed by no window until it completes."""
-        metrics = self.metrics
         waiting: dict[tuple[str, str, str, str], float] = {}
         over: dict[tuple[str, str, str, str], int] = {}
-        for case in list(self.cases.values()):
+        for index, case in enumerate(list(self.cases.values())):
+            if index and index % CASES_PER_SLICE == 0:
+                await asyncio.sleep(0)
             partition = case.get("p")
-            now = self.closed.now(partition)
-            found = awaited_standards(case, now) if partition in active else None
-            if found is None:
+            if partition not in active:
                 continue
+            found = awaited_standards(case, self.closed.now(partition))
+            if found is None:
+                continue  # closed, or its opening not known yet
             age, names = found
             group = (case["agency"], case["service"], case["channel"])
+            backlog = (metrics.agency(group[0]), metrics.service(group[1]))
+            counts[backlog] = counts.get(backlog, 0) + 1
+            oldest[backlog] = max(oldest.get(backlog, 0.0), age)
             resolved = self.standards.for_group(*group)
             for name in names:
                 if name not in resolved:
                     continue
-                labels = (metrics.agency(group[0]), metrics.service(group[1]), group[2], name)
+                labels = (*backlog, group[2], name)
                 waiting[labels] = max(waiting.get(labels, 0.0), age)
-                late = age > resolved[name].target
-                over[labels] = over.get(labels, 0) + (1 if late else 0)
+                over[labels] = over.get(labels, 0) + (1 if age > resolved[name].target else 0)
+        if active_partitions() != active:
+            return
+        metrics.open_cases.clear()
+        metrics.open_case_oldest_age.clear()
+        for backlog, count in counts.items():
+            metrics.open_cases.labels(*backlog).set(count)
+            metrics.open_case_oldest_age.labels(*backlog).set(oldest[backlog])
         metrics.unanswered_oldest_age.clear()
         metrics.unanswered_over_target.clear()
         for labels, age in waiting.items():

@@ -72,6 +72,9 @@ async def deliver(consumer: Consumer, delivery: Awaitable[Any]) -> None:
     try:
         yielded = delivery.send(None)
     except StopIteration:
+        # Let the agents run before the next record, as Faust's delivery task did: a fetch
+        # loop that runs ahead fills the streams' buffers until Faust pauses their partitions.
+        await asyncio.sleep(0)
         return
     await service.wait_first(resume(delivery, yielded), consumer.suspend_flow.wait())
 
