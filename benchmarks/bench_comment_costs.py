@@ -102,11 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     digits = sum(redaction._DIGIT.search(text) is not None for text in texts)
     print(f"{len(texts)} comments of 6-30 words (seed {SEED}); {digits / len(texts):.0%} hold a "
           f"digit; median of {args.rounds} rounds, µs of CPU per comment")  # fmt: skip
-    rows: list[tuple[str, float]] = []
 
     def measure(name: str, step: Callable[[Any], object], inputs: Sequence[Any]) -> float:
         cost = microseconds(step, inputs, args.rounds)
-        rows.append((name, cost))
         print(f"  {name:<52} {cost:8.1f}")
         return cost
 
