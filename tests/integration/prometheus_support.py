@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import urllib.error
@@ -12,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,18 +60,29 @@ class Prometheus:
         result: list[dict[str, Any]] = answer["data"]["result"]
         return result
 
-    def groups_not_yet_evaluated(self) -> list[str]:
-        """Rule groups Prometheus has not evaluated once yet. A group's first evaluation comes
-        at an offset inside its interval hashed from the group and file names, so a 1m group
-        in a temporary directory may first run anywhere in the first minute."""
+    def groups_not_evaluated_since(self, since: float) -> list[str]:
+        """Rule groups not evaluated since ``since`` (epoch seconds). A group's evaluations
+        come at an offset inside its interval hashed from the group and file names, so a 1m
+        group in a temporary directory may first run anywhere in the first minute, and run
+        before the worker's first scrape: that evaluation records nothing."""
         groups = self.api("rules")["data"]["groups"]
         assert groups, "Prometheus loaded no rule groups"
         return [group["name"] for group in groups
-                if group["lastEvaluation"].startswith("0001-")]  # fmt: skip
+                if _epoch(group["lastEvaluation"]) < since]  # fmt: skip
 
     def scrapes(self) -> int:
         found = self.result('count_over_time(up{job="servicepulse"}[10m])')
         return int(float(found[0]["value"][1])) if found else 0
+
+
+def _epoch(rfc3339: str) -> float:
+    """Epoch seconds of Prometheus's RFC 3339 UTC time (nanoseconds cut to microseconds;
+    "0001-01-01T00:00:00Z", never, is far in the past)."""
+    found = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z", rfc3339)
+    assert found, f"not an RFC 3339 UTC time: {rfc3339}"
+    fraction = (found.group(2) or ".0")[:7]
+    when = datetime.fromisoformat(found.group(1) + fraction + "+00:00")
+    return when.timestamp()
 
 
 def scrape_config(

@@ -103,10 +103,15 @@ def stack(
         config = scrape_config(workdir, worker.web_port, RULES_FILE, interval="5s")
         with running_prometheus(config, workdir) as prometheus:
             wait_for(lambda: prometheus.scrapes() >= 3, 60, "three scrapes of the worker")
+            wait_for(lambda: bool(prometheus.result("servicepulse_sli_observations_total")), 60,
+                     "the first batch's SLI counters scraped")  # fmt: skip
+            scraped = time.time()
             # The shipped 1m groups (SLO, long windows, silence) first run up to a minute after
-            # start; the queries below are evaluated at `caught_up + 15`, so before that.
-            wait_for(lambda: not prometheus.groups_not_yet_evaluated(), 90,
-                     "every rule group evaluated once")  # fmt: skip
+            # start, possibly before the first scrape, which records nothing. The queries below
+            # are evaluated at `caught_up + 15`: each group must have run on the first batch's
+            # data before then (a faster worker made that a race and failed CI once).
+            wait_for(lambda: not prometheus.groups_not_evaluated_since(scraped), 90,
+                     "every rule group evaluated on the first batch's data")  # fmt: skip
             # Second batch while Prometheus watches: rates and quantiles over [1m] see it.
             asyncio.run(_publish(settings, generator, SECOND_BATCH, late=True))
             caught_up = time.time()
