@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import urllib.error
@@ -13,13 +12,13 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from servicepulse.devtools.broker import free_port
+from servicepulse.processors.timestamps import epoch_of
 from tests.integration.support import WorkerProcess, wait_for
 
 
@@ -68,21 +67,11 @@ class Prometheus:
         groups = self.api("rules")["data"]["groups"]
         assert groups, "Prometheus loaded no rule groups"
         return [group["name"] for group in groups
-                if _epoch(group["lastEvaluation"]) < since]  # fmt: skip
+                if epoch_of(group["lastEvaluation"]) < since]  # fmt: skip
 
     def scrapes(self) -> int:
         found = self.result('count_over_time(up{job="servicepulse"}[10m])')
         return int(float(found[0]["value"][1])) if found else 0
-
-
-def _epoch(rfc3339: str) -> float:
-    """Epoch seconds of Prometheus's RFC 3339 UTC time (nanoseconds cut to microseconds;
-    "0001-01-01T00:00:00Z", never, is far in the past)."""
-    found = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z", rfc3339)
-    assert found, f"not an RFC 3339 UTC time: {rfc3339}"
-    fraction = (found.group(2) or ".0")[:7]
-    when = datetime.fromisoformat(found.group(1) + fraction + "+00:00")
-    return when.timestamp()
 
 
 def scrape_config(
