@@ -69,15 +69,12 @@ def emails_before_gates(text: str) -> Iterator[tuple[int, int]]:
             yield match.span()
 
 
-def detect_before_gates(text: str) -> list[tuple[int, int, str]]:
+def detect_before_gates(text: str) -> list[redaction.Span]:
     """``redaction.detect`` as it was before the gates: every detector on every comment."""
-    taken: list[tuple[int, int, str]] = []
-    for pii_type, detector, _needs_digit in redaction.DETECTORS:
-        scan = emails_before_gates if pii_type == "EMAIL" else detector
-        for start, end in scan(text):
-            if end > start and not any(s < end and start < e for s, e, _ in taken):
-                taken.append((start, end, pii_type))
-    return sorted(taken)
+    return redaction.claim_spans(text, (
+        (pii_type, emails_before_gates if pii_type == "EMAIL" else detector)
+        for pii_type, detector, _needs_digit in redaction.DETECTORS
+    ))  # fmt: skip
 
 
 def microseconds(step: Callable[[Any], object], inputs: Sequence[Any], rounds: int) -> float:

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 # Comments are capped at 10,000 characters by the contract; this only bounds the work on a
@@ -571,10 +571,15 @@ def detect(text: str) -> list[Span]:
     if len(text) > _CHUNK:
         return _detect_chunked(text)
     has_digit = _DIGIT.search(text) is not None
+    return claim_spans(text, ((pii_type, detector) for pii_type, detector, needs_digit
+                              in DETECTORS if has_digit or not needs_digit))  # fmt: skip
+
+
+def claim_spans(text: str, detectors: Iterable[tuple[str, Detector]]) -> list[Span]:
+    """What ``detectors`` find in ``text``, in text order; each claims only text no earlier
+    one claimed (``detect`` passes ``DETECTORS`` less those that cannot match)."""
     taken: list[Span] = []
-    for pii_type, detector, needs_digit in DETECTORS:
-        if needs_digit and not has_digit:
-            continue
+    for pii_type, detector in detectors:
         for start, end in detector(text):
             if end > start and not any(s.start < end and start < s.end for s in taken):
                 taken.append(Span(start, end, pii_type))

@@ -16,6 +16,8 @@ from servicepulse.processors.redaction import (
     PII_TYPES,
     WITHHELD,
     Redaction,
+    Span,
+    claim_spans,
     detect,
     redact,
 )
@@ -169,22 +171,17 @@ _PII_TOKENS = (
 )  # fmt: skip
 
 
-def _detect_ungated(text: str) -> list[tuple[int, int, str]]:
+def _detect_ungated(text: str) -> list[Span]:
     """What detect finds when every detector scans every text."""
-    taken: list[tuple[int, int, str]] = []
-    for pii_type, detector, _needs_digit in DETECTORS:
-        for start, end in detector(text):
-            if end > start and not any(s < end and start < e for s, e, _ in taken):
-                taken.append((start, end, pii_type))
-    return sorted(taken)
+    return claim_spans(text, ((pii_type, detector) for pii_type, detector, _ in DETECTORS))
 
 
 @settings(max_examples=3000, deadline=None)
 @given(st.lists(st.sampled_from(_PII_TOKENS), max_size=40).map("".join))
 def test_skipping_detectors_that_need_a_digit_changes_nothing(text: str) -> None:
-    assert [(s.start, s.end, s.type) for s in detect(text)] == _detect_ungated(text)
+    assert detect(text) == _detect_ungated(text)
     no_digits = "".join(char for char in text if not char.isdigit())
-    assert [(s.start, s.end, s.type) for s in detect(no_digits)] == _detect_ungated(no_digits)
+    assert detect(no_digits) == _detect_ungated(no_digits)
     for pii_type, detector, needs_digit in DETECTORS:
         if needs_digit:
             assert list(detector(no_digits)) == [], pii_type
@@ -202,4 +199,4 @@ def test_the_email_gates_skip_only_texts_no_email_pattern_can_match(text: str) -
 def test_the_gates_change_nothing_on_the_corpus() -> None:
     for item in _corpus():
         text = item["text"]
-        assert [(s.start, s.end, s.type) for s in detect(text)] == _detect_ungated(text)
+        assert detect(text) == _detect_ungated(text)
