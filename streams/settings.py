@@ -178,6 +178,12 @@ class Settings(BaseSettings):
     metrics_min_interval_seconds: float = Field(
         5.0, ge=0, description="/metrics is rendered at most once per this many seconds"
     )
+    gc_young_threshold: int = Field(
+        50_000,
+        ge=700,
+        description="Allocations between two collections of Python's youngest generation "
+        "(gc.set_threshold's first value; Python's own is 700)",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
 
     @field_validator("kafka_bootstrap")

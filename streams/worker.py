@@ -9,7 +9,7 @@ import sys
 from prometheus_client import CollectorRegistry
 
 from servicepulse.processors.standards import load_standards
-from servicepulse.streams import metrics_server
+from servicepulse.streams import collector, metrics_server
 from servicepulse.streams.app import create_app, resolve_pseudonym_key
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.startup import check_data_dir, check_web_port
@@ -46,6 +46,7 @@ def run_worker(settings: Settings) -> None:
         _say(f"created topics: {', '.join(created)}")
     # asyncio.run closed its loop; Faust's worker runs on a fresh one.
     asyncio.set_event_loop(asyncio.new_event_loop())
+    collector.tune(settings.gc_young_threshold)
     registry = CollectorRegistry()
     app = create_app(settings, standards, registry)
     serve_metrics(settings, registry)

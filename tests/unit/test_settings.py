@@ -94,6 +94,8 @@ def test_unprefixed_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> No
         ("SERVICEPULSE_MAX_EVENT_BYTES", "10"),
         ("SERVICEPULSE_DEDUPE_HORIZON_SECONDS", "0"),
         ("SERVICEPULSE_LOG_LEVEL", "verbose"),
+        ("SERVICEPULSE_GC_YOUNG_THRESHOLD", "0"),
+        ("SERVICEPULSE_GC_YOUNG_THRESHOLD", "100"),
     ],
 )
 def test_invalid_value_names_variable(
