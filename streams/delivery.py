@@ -124,12 +124,27 @@ class HeldWrites:
     written before them: its finals would be sent again without those panes). Not while a
     flush waits either: it waits for the writes queued before it, and a replacement queued
     after it would not be among them.
+
+    Such a write, once released, is also *parked* until the next commit's flush (at most
+    ``park_seconds``): the newest write of each key leaves then, and the ones it replaced never
+    do. A case, a customer or an alert state is written once per event, and in a backlog its
+    events come seconds apart; parked, it is written about once per commit. Nothing is lost:
+    offsets are committed only after the flush has sent the parked writes, so a stop before it
+    reprocesses the records that made them. A revoke flushes too, before another worker
+    restores the partition.
     """
 
-    def __init__(self, app: faust.App, send: Sender, *, changelog_via_faust: bool = False) -> None:
+    def __init__(
+        self, app: faust.App, send: Sender, *, changelog_via_faust: bool = False,
+        park_seconds: float | None = None,
+    ) -> None:  # fmt: skip
         self.app = app
         self._send = send
         self._changelog_via_faust = changelog_via_faust
+        # Released writes of rows that stand alone, the newest per key, each with its place.
+        self._parked: dict[tuple[int, int, Any], tuple[int, _Write]] = {}
+        self._park_seconds = park_seconds
+        self._unpark_timer: asyncio.TimerHandle | None = None
         self._queue: deque[asyncio.Future[Any] | _Write] = deque()
         # Released writes waiting for the sender task, each with its place in the queue.
         self._outbox: deque[tuple[int, _Write]] = deque()
@@ -182,8 +197,8 @@ class HeldWrites:
         )  # fmt: skip
         return (
             f"queued={self._queued} released={self._progress()} in queue={len(self._queue)} "
-            f"head={state} to send={len(self._outbox)} waiters={len(self._waiters)} "
-            f"coalesced={self.coalesced}"
+            f"head={state} to send={len(self._outbox)} parked={len(self._parked)} "
+            f"waiters={len(self._waiters)} coalesced={self.coalesced}"
         )
 
     def _progress(self) -> int:
@@ -192,6 +207,7 @@ class HeldWrites:
 
     async def released(self) -> None:
         """Until every write held so far has been handed to the producer."""
+        self._unpark()
         if self._progress() >= self._queued or self._failed is not None:
             return
         waiter = asyncio.get_running_loop().create_future()
@@ -225,6 +241,8 @@ class HeldWrites:
                 head.table.send_changelog(
                     head.partition, head.key, value, value_serializer=serializer
                 )
+            elif self._parks(head):
+                self._park(head)
             else:
                 self._outbox.append((self._popped, head))
             queue.popleft()
@@ -232,6 +250,38 @@ class HeldWrites:
         if self._outbox and (self._sender is None or self._sender.done()):
             self._sender = asyncio.ensure_future(self._send_outbox())
         self._wake_waiters()
+
+    def _parks(self, write: _Write) -> bool:
+        # Not while a flush waits: it waits for this write, and a parked one is not sent.
+        return (
+            self._park_seconds is not None and write.table.coalesce_writes and not self._waiters
+        )
+
+    def _park(self, write: _Write) -> None:
+        slot = (id(write.table), write.partition, write.key)
+        if self._parked.pop(slot, None) is not None:
+            self.coalesced += 1
+        self._parked[slot] = (self._popped, write)
+        if self._unpark_timer is None and self._park_seconds is not None:
+            # An idle worker commits nothing, so nothing would flush what it parked.
+            loop = asyncio.get_running_loop()
+            self._unpark_timer = loop.call_later(self._park_seconds, self._unpark)
+
+    def _unpark(self) -> None:
+        """Parked writes go to the sender, behind what is there already: the sender may be
+        sending the outbox's head, so nothing goes in front of it. The outbox is then no
+        longer in place order, which ``_progress`` may ignore: it is read only by a flush,
+        which unparks first and parks nothing while it waits, so every place in the outbox
+        is below the one it waits for until the outbox is empty."""
+        if self._unpark_timer is not None:
+            self._unpark_timer.cancel()
+            self._unpark_timer = None
+        if not self._parked:
+            return
+        self._outbox.extend(self._parked.values())
+        self._parked.clear()
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.ensure_future(self._send_outbox())
 
     def _leaves(self, write: _Write) -> bool:
         """Released: no longer held (so no longer replaceable); False if it was replaced."""
@@ -289,6 +339,7 @@ class HeldWrites:
 
         async def flush_with_held_writes() -> None:
             await flush()
+            self._unpark()
             if self._progress() < self._queued:
                 await self.released()
                 await flush()
@@ -300,6 +351,11 @@ def held_writes(app: faust.App) -> HeldWrites:
     """The worker's one queue (created on first use)."""
     found: HeldWrites | None = getattr(app, "_servicepulse_held_writes", None)
     if found is None:
-        found = HeldWrites(app, sender(app), changelog_via_faust=not _at_least_once(app))
+        at_least_once = _at_least_once(app)
+        found = HeldWrites(
+            app, sender(app), changelog_via_faust=not at_least_once,
+            # Faust commits this often: a parked write waits for one commit at most.
+            park_seconds=float(app.conf.broker_commit_interval) if at_least_once else None,
+        )  # fmt: skip
         app._servicepulse_held_writes = found  # type: ignore[attr-defined]
     return found

@@ -14,7 +14,7 @@ from typing import Any
 import faust
 import pytest
 
-from servicepulse.streams.delivery import HeldWrites, send_now, sender
+from servicepulse.streams.delivery import HeldWrites, held_writes, send_now, sender
 
 
 class Producer:
@@ -253,3 +253,81 @@ def test_the_worker_chooses_how_to_send_once_per_app() -> None:
     assert isinstance(chosen, functools.partial) and chosen.func is send_now
     other = sender(exactly_once)
     assert isinstance(other, functools.partial) and other.func is not send_now
+
+
+def parking() -> tuple[App, Topic, Table, HeldWrites]:
+    app, topic, table = App(), Topic(), Table()
+    held = HeldWrites(app, send, park_seconds=60)  # type: ignore[arg-type]
+    return app, topic, table, held
+
+
+async def test_a_released_row_waits_for_the_commit_and_only_its_newest_write_leaves() -> None:
+    app, _, table, held = parking()
+    held.write(table, 0, "case-1", {"n": 1}, deleted=False)
+    held.write(table, 0, "case-2", {"n": 1}, deleted=False)
+    held.write(table, 0, "case-1", {"n": 2}, deleted=False)
+    held.write(table, 1, "case-1", {"n": 7}, deleted=False)  # another partition's row
+    await settle()
+    assert table.changelog == []
+    await asyncio.wait_for(app.producer.flush(), 1)
+    assert sorted(table.changelog, key=str) == sorted(
+        [(0, "case-2", {"n": 1}), (0, "case-1", {"n": 2}), (1, "case-1", {"n": 7})], key=str
+    )
+    assert held.coalesced == 1
+    held.write(table, 0, "case-1", None, deleted=True)  # parked again, for the next commit
+    await settle()
+    assert len(table.changelog) == 3
+    await asyncio.wait_for(app.producer.flush(), 1)
+    assert table.changelog[-1] == (0, "case-1", None)
+
+
+async def test_a_parked_row_still_waits_for_the_outputs_before_it() -> None:
+    app, topic, table, held = parking()
+    await held.send(topic, key=b"alert", value=b"1")  # type: ignore[arg-type]
+    held.write(table, 0, "alert-state", {"firing": True}, deleted=False)
+    flushing = asyncio.ensure_future(app.producer.flush())
+    await settle()
+    assert not flushing.done() and table.changelog == []
+    topic.deliveries[0].set_result("acked")
+    await asyncio.wait_for(flushing, 1)
+    assert table.changelog == [(0, "alert-state", {"firing": True})]
+
+
+async def test_a_write_released_while_a_flush_waits_is_not_parked() -> None:
+    """The flush waits for it: parked, it would not be sent, and the commit would run ahead
+    of the state it made."""
+    app, topic, table, held = parking()
+    await held.send(topic, key=b"x", value=b"x")  # type: ignore[arg-type]
+    held.write(table, 0, "k", 1, deleted=False)
+    flushing = asyncio.ensure_future(app.producer.flush())
+    await settle()
+    topic.deliveries[0].set_result("acked")  # releases the write while the flush waits
+    await asyncio.wait_for(flushing, 1)
+    assert table.changelog == [(0, "k", 1)]
+
+
+async def test_an_idle_worker_s_parked_rows_leave_after_park_seconds() -> None:
+    app, table = App(), Table()
+    held = HeldWrites(app, send, park_seconds=0.05)  # type: ignore[arg-type]
+    held.write(table, 0, "k", 1, deleted=False)
+    await settle()
+    assert table.changelog == []
+    await asyncio.sleep(0.2)
+    assert table.changelog == [(0, "k", 1)]
+
+
+async def test_rows_that_do_not_stand_alone_are_never_parked() -> None:
+    app, table = App(), Table(coalesce_writes=False)
+    held = HeldWrites(app, send, park_seconds=60)  # type: ignore[arg-type]
+    held.write(table, 0, "w|0", {"wm": 100}, deleted=False)
+    await settle()
+    assert table.changelog == [(0, "w|0", {"wm": 100})]
+
+
+def test_the_worker_parks_for_a_commit_interval_only_at_least_once() -> None:
+    at_least_once = faust.App("park-test-1", broker="kafka://127.0.0.1:1")
+    exactly_once = faust.App(
+        "park-test-2", broker="kafka://127.0.0.1:1", processing_guarantee="exactly_once"
+    )
+    assert held_writes(at_least_once)._park_seconds == at_least_once.conf.broker_commit_interval
+    assert held_writes(exactly_once)._park_seconds is None
