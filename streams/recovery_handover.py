@@ -20,10 +20,18 @@ each fetch gets a copy of the set taken when it starts, and an empty one fetches
 only then seeks them to their committed offsets and resets its read and committed offsets.
 Records fetched in between reach the agents and are then read a second time, under offsets
 that were rewound beneath them. Here the resume waits until the seek has finished.
+
+Both are written against faust-streaming 0.15.3's methods. Each patched method's source is
+checked against 0.15.3's at install: a Faust whose methods differ gets a warning naming them
+(the patches still go on: they only reorder calls and copy a set), and the unit test pinning
+the same hashes fails, so an upgrade is read before it lands.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
@@ -33,7 +41,40 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 # Recovery.on_recovery_completed and Recovery._resume_streams
 Finish = Callable[[Recovery, int], Coroutine[Any, Any, None]]
 
+log = logging.getLogger(__name__)
+
+# The sha256 of each patched method's source in faust-streaming 0.15.3.
+REVIEWED_SOURCES = {
+    "Recovery.on_recovery_completed":
+        "6ef567acf072e46da3fccbccc6d662371f634f622c3d510972d5df81f70ae3ac",
+    "Recovery._resume_streams":
+        "d986a6710c1aca98f08c4c723fb3eadc5bf24576ad4eb9da3dd3eecedda2f24e",
+    "AIOKafkaConsumerThread._fetch_records":
+        "39a2c6c79fc1455a199629912b533458a720c64983bc957420a42feef6593baa",
+}  # fmt: skip
+
+# Faust's own, taken before install() replaces them.
+_FAUST_METHODS: dict[str, Callable[..., Any]] = {
+    "Recovery.on_recovery_completed": Recovery.on_recovery_completed,
+    "Recovery._resume_streams": Recovery._resume_streams,
+    "AIOKafkaConsumerThread._fetch_records": AIOKafkaConsumerThread._fetch_records,
+}
+
 _installed = False
+
+
+def unreviewed_methods() -> list[str]:
+    """The patched Faust methods whose source is not the one these patches were written for."""
+    changed = []
+    for name, method in _FAUST_METHODS.items():
+        try:
+            source = inspect.getsource(method)
+        except (OSError, TypeError):  # no source to compare
+            changed.append(name)
+            continue
+        if hashlib.sha256(source.encode()).hexdigest() != REVIEWED_SOURCES[name]:
+            changed.append(name)
+    return changed
 
 
 def _seek_first(finish: Finish) -> Finish:
@@ -93,10 +134,19 @@ def install() -> None:
     if _installed:
         return
     _installed = True
+    changed = unreviewed_methods()
+    if changed:
+        log.warning(
+            "Faust's %s differ from faust-streaming 0.15.3's, which servicepulse's recovery "
+            "hand-over patches were written for: check streams/recovery_handover.py against them",
+            ", ".join(changed),
+        )
     Recovery.on_recovery_completed = _seek_first(  # type: ignore[method-assign,assignment]
-        Recovery.on_recovery_completed
+        _FAUST_METHODS["Recovery.on_recovery_completed"]
     )
-    Recovery._resume_streams = _seek_first(Recovery._resume_streams)  # type: ignore[method-assign,assignment]
+    Recovery._resume_streams = _seek_first(  # type: ignore[method-assign,assignment]
+        _FAUST_METHODS["Recovery._resume_streams"]
+    )
     AIOKafkaConsumerThread._fetch_records = _fetch_from_a_copy(  # type: ignore[method-assign,assignment]
-        AIOKafkaConsumerThread._fetch_records
+        _FAUST_METHODS["AIOKafkaConsumerThread._fetch_records"]
     )
