@@ -21,8 +21,6 @@ one (its source's hash is checked).
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Coroutine, Generator
 from types import CoroutineType
@@ -30,6 +28,8 @@ from typing import Any, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING, Consumer
 from mode import Service
+
+from servicepulse.streams.faust_source import source_sha256
 
 # Faust's own loop, and the hash of its source in faust-streaming 0.15.3, the loop copied below.
 # A Faust whose loop differs keeps its own (install logs why): an upgrade that changes the
@@ -167,11 +167,7 @@ async def _drain_messages(self: Consumer, fetcher: Any) -> None:  # pragma: no c
 
 
 def faust_loop_is_the_copied_one() -> bool:
-    try:
-        source = inspect.getsource(FAUST_DRAIN_MESSAGES)
-    except (OSError, TypeError):  # no source to compare
-        return False
-    return hashlib.sha256(source.encode()).hexdigest() == COPIED_DRAIN_MESSAGES_SHA256
+    return source_sha256(FAUST_DRAIN_MESSAGES) == COPIED_DRAIN_MESSAGES_SHA256
 
 
 def install() -> None:

@@ -29,14 +29,14 @@ the same hashes fails, so an upgrade is read before it lands.
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+from servicepulse.streams.faust_source import source_sha256
 
 # Recovery.on_recovery_completed and Recovery._resume_streams
 Finish = Callable[[Recovery, int], Coroutine[Any, Any, None]]
@@ -65,16 +65,10 @@ _installed = False
 
 def unreviewed_methods() -> list[str]:
     """The patched Faust methods whose source is not the one these patches were written for."""
-    changed = []
-    for name, method in _FAUST_METHODS.items():
-        try:
-            source = inspect.getsource(method)
-        except (OSError, TypeError):  # no source to compare
-            changed.append(name)
-            continue
-        if hashlib.sha256(source.encode()).hexdigest() != REVIEWED_SOURCES[name]:
-            changed.append(name)
-    return changed
+    return [
+        name for name, method in _FAUST_METHODS.items()
+        if source_sha256(method) != REVIEWED_SOURCES[name]
+    ]  # fmt: skip
 
 
 def _seek_first(finish: Finish) -> Finish:
