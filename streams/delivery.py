@@ -247,8 +247,7 @@ class HeldWrites:
                 self._outbox.append((self._popped, head))
             queue.popleft()
             self._popped += 1
-        if self._outbox and (self._sender is None or self._sender.done()):
-            self._sender = asyncio.ensure_future(self._send_outbox())
+        self._start_sender()
         self._wake_waiters()
 
     def _parks(self, write: _Write) -> bool:
@@ -280,7 +279,10 @@ class HeldWrites:
             return
         self._outbox.extend(self._parked.values())
         self._parked.clear()
-        if self._sender is None or self._sender.done():
+        self._start_sender()
+
+    def _start_sender(self) -> None:
+        if self._outbox and (self._sender is None or self._sender.done()):
             self._sender = asyncio.ensure_future(self._send_outbox())
 
     def _leaves(self, write: _Write) -> bool:
