@@ -67,6 +67,8 @@ from servicepulse.processors.windows import (
 
 # Holds PartitionEntry, WindowMeta and Pane values under their "w|", "m|" and "p|" keys.
 Store = MutableMapping[str, Any]
+# How often upstream marks that did not move the watermark are written (wall-clock seconds).
+TRACKER_WRITE_S = 10.0
 
 
 class PartitionEntry(TypedDict):
@@ -151,6 +153,8 @@ class WindowEngine:
     # Wall-clock idleness is this process's view: kept out of the store, rebuilt on restore.
     _trackers: dict[int, WatermarkTracker] = field(default_factory=dict, repr=False)
     _partition_of: dict[str, int] = field(default_factory=dict, repr=False)
+    # When each partition's upstream marks were last written (wall clock, this process).
+    _tracker_written: dict[int, float] = field(default_factory=dict, repr=False)
     _pane_sizes: list[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -213,9 +217,20 @@ class WindowEngine:
         before = entry["wm"]
         result = Advanced(before)
         if after is None or (before is not None and after <= before):
-            # The upstream watermarks are written with the next step of this one, not on every
-            # record: a restart from older ones holds the watermark where it was (it never
-            # goes back) until upstream's next records, a second away.
+            # What upstream promised is kept even when this step does not move: a channel held
+            # back by a slower one must not be forgotten in a restart, since its task may never
+            # say it again (a source restarted with nothing left to read knows no event time).
+            # Not on every record (a busy stage reads a dozen a second per partition, and each
+            # write costs the hop): a channel's first watermark at once, moves every
+            # TRACKER_WRITE_S; a restart from marks that old holds the watermark back a little.
+            state = tracker.state()
+            kept = entry["tracker"]
+            if state != kept and (
+                _first_mark(kept, state)
+                or now - self._tracker_written.get(partition, -math.inf) >= TRACKER_WRITE_S
+            ):
+                result.writes[f"w|{partition}"] = {**entry, "tracker": state}
+                self._tracker_written[partition] = now
             return result
         result.watermark = after
         if self._crosses_a_window_end(before, after):
@@ -231,6 +246,7 @@ class WindowEngine:
                 result.expired += self._expire(meta, group, name, after)
                 result.writes[f"m|{member}"] = meta
         result.writes[f"w|{partition}"] = {**entry, "wm": after, "tracker": tracker.state()}
+        self._tracker_written[partition] = now
         return result
 
     def commit(self, store: Store, done: Applied | Advanced) -> None:
@@ -421,6 +437,14 @@ class WindowEngine:
                     kept.append(start)
             meta["starts"][size_text] = kept
         return expired
+
+
+def _first_mark(kept: TrackerState | None, state: TrackerState) -> bool:
+    """A channel has a watermark now that had none in the kept state."""
+    before = kept["channels"] if kept is not None else {}
+    return any(
+        mark is not None and before.get(name) is None for name, mark in state["channels"].items()
+    )
 
 
 def _moved_on(

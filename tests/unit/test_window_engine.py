@@ -10,7 +10,7 @@ from servicepulse.processors.cases import Observation
 from servicepulse.processors.standards import StandardsConfig, load_standards
 from servicepulse.processors.throttle import UpdateThrottle
 from servicepulse.processors.watermarks import Watermark
-from servicepulse.processors.window_engine import Origin, WindowEngine
+from servicepulse.processors.window_engine import TRACKER_WRITE_S, Origin, WindowEngine
 from servicepulse.streams.settings import DEFAULT_STANDARDS_FILE
 
 T0 = 1_793_606_400.0  # 2026-11-02T08:00:00Z
@@ -198,6 +198,46 @@ def test_watermark_and_groups_restore_from_the_store(config: StandardsConfig) ->
     assert advance(restarted, store, T0 + 400, "cases:1", now=NOW + 5) == []  # cases:0: 250
     finals = advance(restarted, store, T0 + 300, "cases:0", now=NOW + 6)
     assert [(f["window"], f["count"]) for f in finals] == [("five_minutes", 1), ("one_hour", 1)]
+
+
+def test_what_a_fast_upstream_task_promised_survives_a_restart_before_any_step(
+    config: StandardsConfig,
+) -> None:
+    """cases:0 promised T0 + 7200 while cases:1, slower, held the watermark at nothing, and the
+    worker was killed. Restarted with nothing left to read, both upstream tasks only say they
+    are idle, with no watermark: the promise kept in the store must close the windows, or they
+    stay open for good (a backlog's windows were never final after a kill -9)."""
+    engine, store = two_channel_engine(config), {}
+    apply(engine, store, csat(T0), 1, Origin("cases:0", 1))
+    assert advance(engine, store, T0 + 7200, "cases:0") == []
+    assert engine.watermark(store, 0) is None
+    restarted = two_channel_engine(config)
+    advance(restarted, store, None, "cases:0", now=NOW + 10, idle=True)
+    finals = advance(restarted, store, None, "cases:1", now=NOW + 11, idle=True)
+    # Every window ending by T0 + 7200, a day hopping by the hour among them.
+    assert {f["window"] for f in finals} == {"five_minutes", "one_hour", "one_day"}
+    assert restarted.watermark(store, 0) >= T0 + 7200
+
+
+def test_upstream_marks_that_do_not_move_the_watermark_are_written_sparingly(
+    config: StandardsConfig,
+) -> None:
+    """A channel's first watermark at once; its moves every TRACKER_WRITE_S of wall clock
+    (a busy stage reads a dozen watermark records a second per partition)."""
+    engine, store = two_channel_engine(config), {}
+    apply(engine, store, csat(T0), 1, Origin("cases:0", 1))
+
+    def writes(mark: float, now: float) -> bool:
+        advanced = engine.advance(store, 0, "cases:0", mark, False, now)
+        engine.commit(store, advanced)
+        return bool(advanced.writes)
+
+    assert writes(T0 + 100, NOW)  # cases:0's first mark; cases:1 holds the watermark
+    assert not writes(T0 + 100, NOW + 1)  # nothing moved
+    assert not writes(T0 + 200, NOW + 2)  # moved, written a second ago
+    assert writes(T0 + 300, NOW + 2 + TRACKER_WRITE_S)
+    assert store["w|0"]["tracker"]["channels"]["cases:0"] == T0 + 300
+    assert engine.watermark(store, 0) is None
 
 
 def test_throttle_rate_limits_per_key_and_forgets_old_emissions() -> None:
