@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
 
 from servicepulse.streams.settings import Settings  # noqa: E402
@@ -79,6 +80,37 @@ async def records_by_topic(bootstrap: str, settings: Settings) -> dict[str, int]
         for tp in partitions:
             totals[tp.topic] += ends[tp] - starts[tp]
         return {name.removeprefix(prefix).lstrip(".-"): n for name, n in totals.items() if n}
+    finally:
+        await consumer.stop()
+
+
+def event_ids_of(value: bytes | None) -> list[str]:
+    """The event ids an internal record carries: one for an event record, each of an events
+    record's (streams.batching), none for a watermark record."""
+    document = orjson.loads(value or b"null")
+    if not isinstance(document, dict):
+        return []
+    if document.get("type") == "events":
+        return [item["event"]["event_id"] for item in document["events"]]
+    if "event" in document:
+        return [document["event"]["event_id"]]
+    return [document["event_id"]] if "event_id" in document else []
+
+
+async def committed_total(bootstrap: str, group: str, topic: str) -> tuple[int, int]:
+    """Offsets ``group`` committed on ``topic`` and the topic's records, summed over its
+    partitions: equal once the group read everything written so far."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False)  # fmt: skip
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await true_end_offsets([bootstrap], await consumer.end_offsets(partitions))
+        committed = 0
+        for tp in partitions:
+            committed += await consumer.committed(tp) or 0
+        return committed, sum(ends.values())
     finally:
         await consumer.stop()
 

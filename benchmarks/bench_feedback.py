@@ -44,6 +44,7 @@ import psutil
 from _common import (
     BenchmarkError,
     ensure_alive,
+    event_ids_of,
     records_by_topic,
     records_per_event_lines,
     version,
@@ -160,23 +161,27 @@ def create_time(record: Record, what: str) -> int:
 
 
 async def read_timestamps(
-    bootstrap: str, topic: str, count: int, keys: set[bytes], timeout: float = 120.0
+    bootstrap: str, topic: str, keys: set[bytes], timeout: float = 120.0
 ) -> dict[bytes, int]:
-    """Reads the topic's first `count` records; the timestamps of those with a key in `keys`."""
+    """The first timestamp on ``topic`` of each event id in ``keys``: a record's key on an input
+    topic, the events an internal record carries on a re-keyed one (several per record)."""
     consumer = reader(bootstrap, topic)
     await consumer.start()
     found: dict[bytes, int] = {}
-    seen = 0
     try:
         deadline = time.monotonic() + timeout
-        while seen < count:
+        while not keys <= found.keys():
             if time.monotonic() > deadline:
-                raise BenchmarkError(f"read {seen}/{count} records of {topic}")
+                raise BenchmarkError(f"found {len(found)}/{len(keys)} events on {topic}")
             for messages in (await consumer.getmany(timeout_ms=250)).values():
-                seen += len(messages)
                 for message in messages:
-                    if message.key in keys:
-                        found[message.key] = create_time(message, topic)
+                    if message.key is not None:
+                        ids = [message.key]
+                    else:
+                        ids = [event_id.encode() for event_id in event_ids_of(message.value)]
+                    for key in ids:
+                        if key in keys and key not in found:
+                            found[key] = create_time(message, topic)
         return found
     finally:
         await consumer.stop()
@@ -388,7 +393,9 @@ class CpuMeter:
         self.first: CpuPoint | None = None
         self.last: CpuPoint | None = None
 
-    def sample(self, done: int) -> None:
+    def sample(self, done: int, *, start: bool = False) -> None:
+        """``start``: this point starts the span, whatever was done (a worker that has not
+        written anything yet: its startup left out, all its work in)."""
         times = {}
         for name, process in self.processes.items():
             with contextlib.suppress(psutil.Error):
@@ -396,7 +403,7 @@ class CpuMeter:
                 times[name] = used.user + used.system
         workers_cpu = sum(times.get(name, 0.0) for name in self.workers)
         point = CpuPoint(done, workers_cpu, time.monotonic(), times)
-        if self.first is None and done > 0:
+        if start or (self.first is None and done > 0):
             self.first = point
         if self.first is not None:
             self.last = point
@@ -524,10 +531,9 @@ async def latency(
             await producing
     # The timestamps exactly as the broker stored them, of the inputs and of the worker's
     # internal re-keyed records (ingest → scoring hop), for the breakdown.
-    total = len(scored)
-    inputs = await read_timestamps(settings.kafka_bootstrap, settings.topic_feedback, total, wanted)
+    inputs = await read_timestamps(settings.kafka_bootstrap, settings.topic_feedback, wanted)
     internal = await read_timestamps(
-        settings.kafka_bootstrap, settings.internal_feedback_topic, total, wanted
+        settings.kafka_bootstrap, settings.internal_feedback_topic, wanted
     )
     if inputs.keys() != wanted or internal.keys() != wanted:
         raise BenchmarkError(

@@ -3,6 +3,10 @@
 Every internal record is a JSON object whose ``type`` says what it carries:
 
     feedback, interaction  {"type", "event", "sentiment", "source", "input_timestamp"}
+    events                 {"type", "events": [<feedback or interaction record>, ...]}: what
+                            ingest re-keyed to one partition from one fetched batch, at most
+                            MAX_EVENTS_PER_RECORD, in input order (every record costs each hop
+                            its fetch, dispatch and acknowledgement; see streams.batching)
     observation            {"type", agency, service, channel, "observations": [{standard,
                             at, value}, ...], event_id, origin, origin_offset}: what one
                             upstream record measured in one group, at most once per
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -47,6 +51,12 @@ class RecordType(StrEnum):
     OBSERVATION = "observation"
     WINDOW_FINAL = "window_final"
     WATERMARK = "watermark"
+    EVENTS = "events"
+
+
+# An event's place in a record that carries several is the record's offset times this plus
+# its index (``origin_offset``): unique and in order per partition, as windows need origins.
+MAX_EVENTS_PER_RECORD = 1024
 
 
 class UnreadableRecord(ValueError):
@@ -69,6 +79,28 @@ class EventRecord:
             RecordType.FEEDBACK if isinstance(self.event, FeedbackEvent)
             else RecordType.INTERACTION
         )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """Event records bound for one partition, sent as one record (``encode_events``)."""
+
+    records: tuple[EventRecord, ...]
+
+
+def encode_events(encoded: Sequence[bytes]) -> bytes:
+    """One record carrying event records already encoded one by one (``encode``): joined as
+    bytes, not encoded again."""
+    if not 0 < len(encoded) <= MAX_EVENTS_PER_RECORD:
+        raise ValueError(f"an events record carries 1 to {MAX_EVENTS_PER_RECORD} events")
+    return b'{"type":"events","events":[' + b",".join(encoded) + b"]}"
+
+
+def origin_offset(offset: int, index: int | None) -> int:
+    """The origin offset of the event at ``index`` of an events record read at ``offset``
+    (None: a record carrying one event in its own form, whose offset it keeps: observations
+    re-emitted from records written before events records existed repeat their origins)."""
+    return offset if index is None else offset * MAX_EVENTS_PER_RECORD + index
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +150,9 @@ class WatermarkRecord:
     mark: Watermark
 
 
-InternalRecord = EventRecord | ObservationRecord | WindowFinalRecord | WatermarkRecord
+InternalRecord = (
+    EventRecord | EventBatch | ObservationRecord | WindowFinalRecord | WatermarkRecord
+)
 
 _EVENT_MODELS: dict[str, type[FeedbackEvent] | type[InteractionEvent]] = {
     RecordType.FEEDBACK: FeedbackEvent,
@@ -154,6 +188,8 @@ def encode(record: InternalRecord) -> bytes:
                 "origin_offset": record.origin_offset,
             }
         )
+    if isinstance(record, EventBatch):
+        return encode_events([encode(event) for event in record.records])
     if isinstance(record, WatermarkRecord):
         # "type" first: is_watermark tests the raw bytes' prefix.
         return dumps({"type": RecordType.WATERMARK.value, "from": record.channel,
@@ -202,12 +238,16 @@ def decode(raw: bytes | None, accepted: frozenset[RecordType]) -> InternalRecord
         wanted = ", ".join(sorted(accepted))
         raise UnreadableRecord(f"record type {found!r} is not one this topic carries ({wanted})")
     try:
-        return _decode_document(RecordType(found), document)
+        return _decode_document(RecordType(found), document, accepted)
     except (KeyError, TypeError, ValueError) as err:
         raise UnreadableRecord(f"unreadable {found} record: {err!r}") from err
 
 
-def _decode_document(record_type: RecordType, document: dict[str, Any]) -> InternalRecord:
+def _decode_document(
+    record_type: RecordType, document: dict[str, Any], accepted: frozenset[RecordType]
+) -> InternalRecord:
+    if record_type is RecordType.EVENTS:
+        return EventBatch(_events(document["events"], accepted))
     if record_type is RecordType.OBSERVATION:
         group = (_short_id(document, "agency"), _short_id(document, "service"),
                  _channel(document))  # fmt: skip
@@ -245,6 +285,20 @@ def _decode_document(record_type: RecordType, document: dict[str, Any]) -> Inter
         input_timestamp=float(document["input_timestamp"]),
         sentiment=None if found is None else Sentiment(**found),
     )
+
+
+def _events(items: Any, accepted: frozenset[RecordType]) -> tuple[EventRecord, ...]:
+    if not isinstance(items, list) or not 0 < len(items) <= MAX_EVENTS_PER_RECORD:
+        raise ValueError(f"field 'events' must list 1 to {MAX_EVENTS_PER_RECORD} events")
+    records = []
+    for item in items:
+        found = item.get("type") if isinstance(item, dict) else None
+        if found not in _EVENT_MODELS or found not in accepted:
+            raise ValueError(f"an events record holds a {found!r:.40} record")
+        record = _decode_document(RecordType(found), item, accepted)
+        assert isinstance(record, EventRecord)  # the event types decode as events
+        records.append(record)
+    return tuple(records)
 
 
 def _measurement(group: tuple[str, str, str], item: Any) -> Observation:

@@ -27,11 +27,12 @@ from servicepulse.processors.cases import (
     awaited_standards,
     open_case_age,
 )
+from servicepulse.processors.envelope import EventRecord
 from servicepulse.processors.records import SourcePosition
 from servicepulse.processors.standards import StandardsConfig
 from servicepulse.schemas.models import InteractionEvent
 from servicepulse.streams import topology
-from servicepulse.streams.deadletters import DeadLetters, run_agent
+from servicepulse.streams.deadletters import DeadLetters, for_each_event, run_agent
 from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.expiry import EventTimeExpiry
 from servicepulse.streams.metrics import Metrics
@@ -47,7 +48,9 @@ def register_case_correlation(
     app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
 ) -> None:
     flow = CaseCorrelation(app, settings, metrics, standards)
-    run_agent(app, settings, flow.dead_letters, topology.CORRELATE_CASES, flow.correlate_one)
+    agent = topology.CORRELATE_CASES
+    handle = for_each_event(agent, flow.dead_letters, flow.watermarks, flow.correlate_one)
+    run_agent(app, settings, flow.dead_letters, agent, handle)
 
     def active_partitions() -> set[int]:
         source = flow.source.name(settings)
@@ -86,10 +89,9 @@ class CaseCorrelation:
             noted_at=lambda case: case["last_closed_at"] if closed_now(case) else None,
         )  # fmt: skip
 
-    async def correlate_one(self, message: Any) -> None:
-        record = self.watermarks.event_record(message, self.source.accepts)
-        if record is None:
-            return  # a watermark record, noted
+    async def correlate_one(
+        self, message: Any, record: EventRecord, origin: SourcePosition
+    ) -> None:
         event, cases, closed, metrics = record.event, self.cases, self.closed, self.metrics
         assert isinstance(event, InteractionEvent)  # the only type this topic accepts
         before = cases.get(event.case_id)
@@ -97,7 +99,6 @@ class CaseCorrelation:
         if case is before:
             metrics.events_duplicate.labels("interaction").inc()
             return
-        origin = SourcePosition(message.topic, message.partition, message.offset)
         # Outputs first, then the case (its changelog write held until they are delivered:
         # streams.delivery): a worker stopped in between re-emits them on restart (the window
         # agent drops repeats by origin) instead of losing them.

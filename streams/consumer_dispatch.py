@@ -13,16 +13,19 @@ Here the delivery coroutine is stepped in place first. When it finishes without 
 the record was delivered, exactly as if its task had won ``wait_first`` (a delivery that does
 not suspend always wins there too: its task runs first). When it suspends (a stream's buffer
 is full, or flow is being suspended for a rebalance), the rest of it runs under Faust's own
-``wait_first`` as before, so a suspended flow, a stop or a crash still interrupts it. The loop
-is otherwise Faust 0.15.3's, line for line, and replaces Faust's only where Faust's is that
-one (its source's hash is checked).
+``wait_first`` as before, so a suspended flow, a stop or a crash still interrupts it.
+
+Once a fetch's records are all handed over, the hooks registered with ``after_each_fetch`` run
+(streams.batching sends what ingest gathered from them). The loop is otherwise Faust 0.15.3's,
+line for line, and replaces Faust's only where Faust's is that one (its source's hash is
+checked).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from types import CoroutineType
 from typing import Any, cast
 
@@ -38,6 +41,18 @@ FAUST_DRAIN_MESSAGES = Consumer._drain_messages
 COPIED_DRAIN_MESSAGES_SHA256 = "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417"
 log = logging.getLogger(__name__)
 _installed = False
+
+FetchHook = Callable[[], Awaitable[None]]
+
+
+def after_each_fetch(app: Any, hook: FetchHook) -> None:
+    """``hook`` runs each time the consumer has handed a fetch's records to the agents (with
+    Faust's own fetch loop, kept when it is not the copied one, it never runs)."""
+    hooks: list[FetchHook] | None = getattr(app, "_servicepulse_after_fetch", None)
+    if hooks is None:
+        hooks = []
+        app._servicepulse_after_fetch = hooks
+    hooks.append(hook)
 
 
 class _Reyield:
@@ -91,8 +106,9 @@ async def deliver(consumer: Consumer, delivery: Awaitable[Any]) -> None:
 
 
 async def _drain_messages(self: Consumer, fetcher: Any) -> None:  # pragma: no cover
-    # Faust 0.15.3's Consumer._drain_messages; only the delivery line differs.
+    # Faust 0.15.3's Consumer._drain_messages; only the delivery line and the hooks differ.
     callback = self.callback
+    after_fetch: list[FetchHook] = getattr(self.app, "_servicepulse_after_fetch", [])
     getmany = self.getmany
     consumer_should_stop = cast(Service, self)._stopped.is_set
     fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
@@ -145,6 +161,8 @@ async def _drain_messages(self: Consumer, fetcher: Any) -> None:  # pragma: no c
                             message.key,
                             message.value,
                         )
+                for hook in after_fetch:
+                    await hook()
                 unset_flag(flag_consumer_fetching)
 
     except self.consumer_stopped_errors:

@@ -56,12 +56,12 @@ def sender(app: faust.App) -> Sender:
     """
     found: Sender | None = getattr(app, "_servicepulse_sender", None)
     if found is None:
-        found = functools.partial(send_now if _at_least_once(app) else _send_via_faust, app)
+        found = functools.partial(send_now if at_least_once(app) else _send_via_faust, app)
         app._servicepulse_sender = found  # type: ignore[attr-defined]
     return found
 
 
-def _at_least_once(app: faust.App) -> bool:
+def at_least_once(app: faust.App) -> bool:
     guarantee: Any = app.conf.processing_guarantee  # typed as the enum class in Faust
     return guarantee is ProcessingGuarantee.AT_LEAST_ONCE
 
@@ -353,11 +353,11 @@ def held_writes(app: faust.App) -> HeldWrites:
     """The worker's one queue (created on first use)."""
     found: HeldWrites | None = getattr(app, "_servicepulse_held_writes", None)
     if found is None:
-        at_least_once = _at_least_once(app)
+        exactly = not at_least_once(app)
         found = HeldWrites(
-            app, sender(app), changelog_via_faust=not at_least_once,
+            app, sender(app), changelog_via_faust=exactly,
             # Faust commits this often: a parked write waits for one commit at most.
-            park_seconds=float(app.conf.broker_commit_interval) if at_least_once else None,
+            park_seconds=None if exactly else float(app.conf.broker_commit_interval),
         )  # fmt: skip
         app._servicepulse_held_writes = found  # type: ignore[attr-defined]
     return found

@@ -16,10 +16,11 @@ import faust
 
 from servicepulse.processors.cases import feedback_observations
 from servicepulse.processors.dedupe import ExpiryIndex, is_duplicate
+from servicepulse.processors.envelope import EventRecord
 from servicepulse.processors.records import SourcePosition, dumps, scored_feedback
 from servicepulse.schemas.models import FeedbackEvent
 from servicepulse.streams import topology
-from servicepulse.streams.deadletters import DeadLetters, run_agent
+from servicepulse.streams.deadletters import DeadLetters, for_each_event, run_agent
 from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.metrics import Metrics, count_when_delivered
 from servicepulse.streams.observations import send_observations
@@ -32,7 +33,9 @@ SWEEP_EVERY_SECONDS = 30.0
 def register_feedback_scoring(app: faust.App, settings: Settings, metrics: Metrics) -> None:
     flow = FeedbackScoring(app, settings, metrics)
     app.on_partitions_revoked.connect(flow.on_revoked)
-    run_agent(app, settings, flow.dead_letters, topology.SCORE_FEEDBACK, flow.score_one)
+    agent = topology.SCORE_FEEDBACK
+    handle = for_each_event(agent, flow.dead_letters, flow.watermarks, flow.score_one)
+    run_agent(app, settings, flow.dead_letters, agent, handle)
 
 
 class FeedbackScoring:
@@ -80,10 +83,7 @@ class FeedbackScoring:
                 del seen_ids[event_id]
         self.metrics.dedupe_ids.labels(str(partition)).set(expiry.size(partition))
 
-    async def score_one(self, message: Any) -> None:
-        record = self.watermarks.event_record(message, self.source.accepts)
-        if record is None:
-            return  # a watermark record, noted
+    async def score_one(self, message: Any, record: EventRecord, origin: SourcePosition) -> None:
         now = time.time()
         self.sweep(message.partition, now)
         assert isinstance(record.event, FeedbackEvent)  # the only event type it accepts
@@ -105,7 +105,6 @@ class FeedbackScoring:
                 metrics.child(metrics.feedback_scored, agency, event.channel.value, label)
             ),
         )
-        origin = SourcePosition(message.topic, message.partition, message.offset)
         found = feedback_observations(event, sentiment.label if sentiment else None)
         await send_observations(self.held, self.observations, found, event.event_id, origin)
         self.seen_ids[event.event_id] = {"seen": now, "p": message.partition}

@@ -6,7 +6,8 @@
                                └─ rejected ─▶ events.deadletter (original bytes + reason)
 
 Re-keying puts a redelivered event in the same partition as its first copy, so the dedupe
-table downstream sees both whatever key the publisher used. Protection happens here, before
+table downstream sees both whatever key the publisher used. The events re-keyed to one
+partition leave together, one record per fetch (streams.batching). Protection happens here, before
 anything is written: sentiment is scored on the original comment in memory, then the comment
 is redacted and a customer_ref that is a raw e-mail, phone or SSN becomes an HMAC pseudonym,
 so no topic servicepulse writes (changelogs included) holds them. The dead-letter topic keeps
@@ -29,8 +30,8 @@ from servicepulse.processors.redaction import redact
 from servicepulse.processors.sentiment import Sentiment, score_comment
 from servicepulse.schemas.models import FeedbackEvent, InteractionEvent
 from servicepulse.streams import topology
+from servicepulse.streams.batching import EventBatches, SendAtOnce, event_batches
 from servicepulse.streams.deadletters import DeadLetters, RecordHandler, run_agent
-from servicepulse.streams.delivery import Sender, sender
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.watermarks import StageWatermarks
@@ -72,18 +73,20 @@ def register_ingest(app: faust.App, settings: Settings, metrics: Metrics, key: b
         # A source of event time: each input partition's watermark goes to every partition
         # of the topics it feeds.
         outputs = [(internal_topic, settings.partitions), (by_customer, settings.partitions)]
+        batches = event_batches(app)
         watermarks = StageWatermarks(
-            app, settings, agent.source.name(settings), outputs, upstream=None
-        )
+            app, settings, agent.source.name(settings), outputs, upstream=None,
+            before_send=batches.flush,
+        )  # fmt: skip
         handle = _ingest_one(
-            sender(app), settings, metrics, agent.source.carries, internal_topic, by_customer,
+            batches, settings, metrics, agent.source.carries, internal_topic, by_customer,
             dead_letters, key, watermarks,
         )  # fmt: skip
         run_agent(app, settings, dead_letters, agent, handle)
 
 
 def _ingest_one(
-    send: Sender,
+    batches: EventBatches | SendAtOnce,
     settings: Settings,
     metrics: Metrics,
     event_type: str,
@@ -114,10 +117,10 @@ def _ingest_one(
             metrics.events_consumed,
             record.type.value, metrics.agency(protected.agency), protected.channel.value,
         ).inc()  # fmt: skip
-        value = envelope.encode(record)
-        await send(internal_topic, key=key.encode(), value=value)
+        value, partitions = envelope.encode(record), settings.partitions
+        await batches.add(internal_topic, partitions, key.encode(), value)
         if protected.customer_ref is not None:
-            await send(by_customer, key=protected.customer_ref.encode(), value=value)
+            await batches.add(by_customer, partitions, protected.customer_ref.encode(), value)
         watermarks.observe_event(message, protected.occurred_at_epoch)
 
     return ingest_one

@@ -18,6 +18,7 @@ import faust
 
 from servicepulse.processors import envelope
 from servicepulse.processors.cases import SECONDS_PER_DAY, apply_contact
+from servicepulse.processors.envelope import EventRecord
 from servicepulse.processors.journeys import (
     RunAroundRules,
     apply_journey_event,
@@ -28,7 +29,7 @@ from servicepulse.processors.records import SourcePosition, dumps
 from servicepulse.processors.standards import StandardsConfig
 from servicepulse.schemas.models import InteractionEvent, InteractionKind
 from servicepulse.streams import topology
-from servicepulse.streams.deadletters import DeadLetters, run_agent
+from servicepulse.streams.deadletters import DeadLetters, for_each_event, run_agent
 from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.expiry import EventTimeExpiry
 from servicepulse.streams.metrics import Metrics, count_when_delivered
@@ -41,7 +42,9 @@ def register_journeys(
     app: faust.App, settings: Settings, metrics: Metrics, standards: StandardsConfig
 ) -> None:
     flow = CustomerJourneys(app, settings, metrics, standards)
-    run_agent(app, settings, flow.dead_letters, topology.CUSTOMER_JOURNEYS, flow.follow_one)
+    agent = topology.CUSTOMER_JOURNEYS
+    handle = for_each_event(agent, flow.dead_letters, flow.watermarks, flow.follow_one)
+    run_agent(app, settings, flow.dead_letters, agent, handle)
 
 
 class CustomerJourneys:
@@ -75,10 +78,7 @@ class CustomerJourneys:
             noted_at=lambda entry: entry["journey"]["last_event_at"],
         )  # fmt: skip
 
-    async def follow_one(self, message: Any) -> None:
-        record = self.watermarks.event_record(message, self.source.accepts)
-        if record is None:
-            return  # a watermark record, noted
+    async def follow_one(self, message: Any, record: EventRecord, origin: SourcePosition) -> None:
         event, customers, idle, metrics = record.event, self.customers, self.idle, self.metrics
         ref = event.customer_ref
         if ref is None:
@@ -99,7 +99,6 @@ class CustomerJourneys:
             if repeat is not None:
                 found.append(repeat)
         # Outputs first, then the journey (see streams.delivery).
-        origin = SourcePosition(message.topic, message.partition, message.offset)
         await send_observations(self.held, self.observations, found, event.event_id, origin)
         at = last_event_at(journey)
         value = dumps(journey_message(ref, journey, at))

@@ -58,8 +58,11 @@ class Topic:
 
 def _internal(setting: str, key: str, *types: RecordType, single: bool = False) -> Topic:
     carries = "internal:" + "|".join(types)
-    # Every internal topic also carries its writers' watermark records (streams.watermarks).
-    accepts = frozenset({*types, RecordType.WATERMARK})
+    # Every internal topic also carries its writers' watermark records (streams.watermarks);
+    # a topic of events, records carrying several (streams.batching).
+    carries_events = {RecordType.FEEDBACK, RecordType.INTERACTION} & {*types}
+    events = {RecordType.EVENTS} if carries_events else set()
+    accepts = frozenset({*types, *events, RecordType.WATERMARK})
     return Topic(setting, "internal", key, carries, accepts, single_partition=single)
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -82,15 +82,19 @@ class StageWatermarks:
         self, app: faust.App, settings: Settings, input_topic: str,
         outputs: list[tuple[faust.TopicT, int]], upstream: tuple[str, ...] | None,
         mark_of: Callable[[int, float], Watermark] | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> None:  # fmt: skip
         """``outputs``: (topic, partition count) pairs; ``upstream`` None for a source;
-        ``mark_of`` (partition, now) for a stage that keeps its watermark itself."""
+        ``mark_of`` (partition, now) for a stage that keeps its watermark itself;
+        ``before_send``: sends what the stage's agent gathered and has not sent yet (a
+        watermark must follow the records it covers)."""
         self.app = app
         self.settings = settings
         self.input_topic = input_topic
         self.outputs = outputs
         self.upstream = upstream
         self.mark_of = mark_of
+        self.before_send = before_send
         self.trackers: dict[int, WatermarkTracker] = {}
         self.read_to: dict[int, int] = {}
         self.last_sent: dict[int, tuple[Watermark, float]] = {}
@@ -152,18 +156,24 @@ class StageWatermarks:
         )
         return True
 
-    def event_record(
+    def event_records(
         self, message: Any, accepts: frozenset[envelope.RecordType]
-    ) -> envelope.EventRecord | None:
-        """The event record in ``message``, or None for an upstream watermark record (noted
-        here, never data)."""
+    ) -> tuple[tuple[envelope.EventRecord, ...], bool]:
+        """The events in ``message``, and whether it is an events record carrying several;
+        none for an upstream watermark record (noted here, never data)."""
         record = envelope.decode(message.value, accepts)
         if self.observe(message.partition, record):
-            return None
-        if not isinstance(record, envelope.EventRecord):
-            raise envelope.UnreadableRecord(f"expected an event, got {type(record).__name__}")
-        self.heard(message.partition, record.source)
-        return record
+            return (), False
+        if isinstance(record, envelope.EventBatch):
+            records, batched = record.records, True
+        elif isinstance(record, envelope.EventRecord):
+            records, batched = (record,), False
+        else:
+            raise envelope.UnreadableRecord(f"expected events, got {type(record).__name__}")
+        tracker, now = self.tracker(message.partition), time.time()
+        for channel in {f"{event.source.topic}:{event.source.partition}" for event in records}:
+            tracker.heard(channel, now)
+        return records, batched
 
     def on_watermark(self, partition: int, record: envelope.InternalRecord) -> Watermark | None:
         """For an upstream watermark record: this task's watermark now; None for data."""
@@ -196,6 +206,9 @@ class StageWatermarks:
             channel = f"{self.input_topic}:{partition}"
             value = envelope.encode(envelope.WatermarkRecord(channel, mark))
             try:
+                if self.before_send is not None:
+                    # After the mark: every record it covers was gathered before it.
+                    await self.before_send()
                 for topic, partitions in self.outputs:
                     for target in range(partitions):
                         await topic.send(key=None, value=value, partition=target)

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from servicepulse.processors import envelope
+from servicepulse.processors.envelope import EventRecord
+from servicepulse.processors.records import SourcePosition
+from servicepulse.schemas.models import InteractionEvent
 from servicepulse.streams import topology
 from servicepulse.streams.settings import Settings
 from tests.integration.support import consume, wait_caught_up, wait_for
@@ -72,6 +77,47 @@ async def test_every_agent_dead_letters_garbage_and_processes_the_next_record(
 
     # Then good records reach every agent, and every flow's output appears.
     await good_records_reach_every_agent(settings)
+
+
+async def test_an_event_that_fails_in_an_events_record_is_dead_lettered_alone(
+    broker, start_worker
+):
+    """Ingest sends the events of one partition as one record (streams.batching): one event
+    an agent cannot handle must not take the others with it."""
+    settings, env = await isolated_settings(broker.bootstrap, "one-bad-event")
+    start_worker(extra_env=env).start()
+    events = []
+    for n, ref in enumerate(["c-1", None, "c-3"]):
+        event = InteractionEvent.model_validate(
+            {"event_id": f"e-{n}", "occurred_at": at(n), "agency": "va", "service": "benefits",
+             "channel": "phone", "case_id": f"case-{n}", "kind": "opened", "customer_ref": ref}
+        )  # fmt: skip
+        source = SourcePosition(settings.topic_interactions, 0, n)
+        events.append(EventRecord(event, source, time.time()))
+    encoded = [envelope.encode(record) for record in events]
+    # Journeys follows customers: the event without a customer_ref fails there.
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            settings.internal_contact_topic, value=envelope.encode_events(encoded), partition=0
+        )
+    finally:
+        await producer.stop()
+    (letter,) = [json.loads(r.value) for r in await consume(
+        settings.kafka_bootstrap, [settings.topic_deadletter], lambda got: len(got) >= 1,
+        timeout=120.0,
+    )]  # fmt: skip
+    assert letter["category"] == "internal_error" and "customer_ref" in letter["reason"]
+    assert base64.b64decode(letter["original"]) == encoded[1]
+    assert (letter["source"]["topic"], letter["source"]["partition"]) == (
+        settings.internal_contact_topic, 0,
+    )  # fmt: skip
+    journeys = await consume(
+        settings.kafka_bootstrap, [settings.topic_journeys], lambda got: len(got) >= 2,
+        timeout=120.0,
+    )  # fmt: skip
+    assert sorted(json.loads(r.value)["customer_ref"] for r in journeys) == ["c-1", "c-3"]
 
 
 async def good_records_reach_every_agent(settings: Settings) -> None:

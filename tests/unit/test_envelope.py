@@ -211,3 +211,59 @@ def test_a_window_final_record_carries_a_step_s_finals_and_reads_the_single_form
     with pytest.raises(UnreadableRecord, match="window_end"):
         bad = {**later, "window_end": "zzzz"}
         envelope.decode_window_final(envelope.encode(WindowFinalRecord((FINAL, bad))))
+
+
+FEEDBACK_TOPIC = frozenset({RecordType.FEEDBACK, RecordType.EVENTS, RecordType.WATERMARK})
+
+
+def test_an_events_record_carries_event_records_in_order_as_they_were_encoded() -> None:
+    records = (EventRecord(FEEDBACK, SOURCE, 1.7e9, Sentiment(0.4, 0.6, "positive")),
+               EventRecord(INTERACTION, SOURCE, 1.8e9))  # fmt: skip
+    raw = envelope.encode_events([envelope.encode(record) for record in records])
+    assert raw == envelope.encode(envelope.EventBatch(records))
+    assert envelope.decode(raw, ALL) == envelope.EventBatch(records)
+    assert [item["type"] for item in json.loads(raw)["events"]] == ["feedback", "interaction"]
+
+
+@pytest.mark.parametrize(
+    ("events", "reason"),
+    [([], "1 to"), ("x", "1 to"), ([{"type": "interaction"}], "interaction"),
+     ([{"type": "watermark", "from": "t:0", "watermark": None, "idle": True}], "watermark"),
+     ([{"type": "events", "events": []}], "events"), ([3], "None"),
+     ([{"type": "feedback", "event": {"event_id": "x"}}], "FeedbackEvent")],
+)  # fmt: skip
+def test_an_events_record_holds_only_events_its_topic_carries(events: object, reason: str) -> None:
+    """Checked event by event, as their own records are: an interaction on the feedback topic,
+    a nested record or a watermark inside make the whole record unreadable."""
+    raw = json.dumps({"type": "events", "events": events}).encode()
+    with pytest.raises(UnreadableRecord, match=reason):
+        envelope.decode(raw, FEEDBACK_TOPIC)
+
+
+def test_an_events_record_is_unreadable_where_its_topic_carries_none() -> None:
+    raw = envelope.encode_events([envelope.encode(EventRecord(FEEDBACK, SOURCE, 1.0))])
+    with pytest.raises(UnreadableRecord, match="events"):
+        envelope.decode(raw, frozenset({RecordType.FEEDBACK, RecordType.WATERMARK}))
+
+
+def test_an_events_record_carries_at_most_what_origin_offsets_can_number() -> None:
+    one = envelope.encode(EventRecord(FEEDBACK, SOURCE, 1.0))
+    most = envelope.MAX_EVENTS_PER_RECORD
+    assert len(envelope.decode(envelope.encode_events([one] * most), ALL).records) == most  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="1 to"):
+        envelope.encode_events([one] * (most + 1))
+    too_many = b'{"type":"events","events":[' + b",".join([one] * (most + 1)) + b"]}"
+    with pytest.raises(UnreadableRecord, match="1 to"):
+        envelope.decode(too_many, ALL)
+
+
+def test_origin_offsets_are_unique_and_in_order_across_records() -> None:
+    """Windows drop an observation whose origin offset is not above the last one seen from
+    the same upstream partition: events of consecutive records must number upwards."""
+    most = envelope.MAX_EVENTS_PER_RECORD
+    places = [envelope.origin_offset(offset, index)
+              for offset in range(3) for index in range(most)]  # fmt: skip
+    assert places == sorted(set(places))
+    # A record of one event in its own form keeps its offset: what earlier releases wrote
+    # and windows stored.
+    assert envelope.origin_offset(17, None) == 17
