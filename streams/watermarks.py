@@ -25,7 +25,10 @@ Downstream, a channel is idle only while its task says so.
 
 Intermediate trackers live in memory: after a restart or a rebalance a task starts again
 from its upstream's watermark records, and downstream never lowers a channel's watermark,
-so what was promised before still holds.
+so what was promised before still holds. The windows stage, the last, keeps its channels'
+watermarks in its changelog (processors.window_engine), even while a slower channel holds its
+own back: a source restarted with nothing left to read knows no event time, and would never
+say again what it promised before.
 """
 
 from __future__ import annotations

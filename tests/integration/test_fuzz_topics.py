@@ -131,6 +131,7 @@ def internal_examples() -> dict[RecordType, bytes]:
              "window_end": "2026-11-03T00:00:00.000Z", "count": 3, "compliance": 1.0}  # fmt: skip
     return {
         **events,
+        RecordType.EVENTS: envelope.encode_events(list(events.values())),
         RecordType.OBSERVATION: envelope.encode(envelope.observation(observation, "e", position)),
         RecordType.WINDOW_FINAL: envelope.encode(WindowFinalRecord((final,))),
         # From a task no stage reads from: dead-lettered like any record not ours.
@@ -140,11 +141,20 @@ def internal_examples() -> dict[RecordType, bytes]:
     }
 
 
+EVENT_TYPES = (RecordType.FEEDBACK, RecordType.INTERACTION)
+
+
 def internal_garbage(spec: topology.Topic) -> st.SearchStrategy[tuple[str, bytes]]:
     examples = internal_examples()
+    # An events record as the topic carries them: its own event types only.
+    carried = [examples[t] for t in sorted(spec.accepts) if t in EVENT_TYPES]
+    if carried:
+        examples[RecordType.EVENTS] = envelope.encode_events(carried)
     foreign = sorted(t for t in RecordType if t not in spec.accepts)
     ours = [json.loads(examples[t]) for t in sorted(spec.accepts)]
-    with_group_fields = [record for record in ours if record["type"] != RecordType.WATERMARK]
+    # Group fields are an event's or an observation's; an events record's are its events'.
+    with_group_fields = [record for record in ours
+                         if record["type"] not in (RecordType.WATERMARK, RecordType.EVENTS)]
     missing = object()
 
     @st.composite

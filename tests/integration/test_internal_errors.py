@@ -88,10 +88,12 @@ async def test_an_event_that_fails_in_an_events_record_is_dead_lettered_alone(
     start_worker(extra_env=env).start()
     events = []
     for n, ref in enumerate(["c-1", None, "c-3"]):
+        fields = {"event_id": f"e-{n}", "occurred_at": at(n), "agency": "va",
+                  "service": "benefits", "channel": "phone", "case_id": f"case-{n}",
+                  "kind": "opened"}  # fmt: skip
         event = InteractionEvent.model_validate(
-            {"event_id": f"e-{n}", "occurred_at": at(n), "agency": "va", "service": "benefits",
-             "channel": "phone", "case_id": f"case-{n}", "kind": "opened", "customer_ref": ref}
-        )  # fmt: skip
+            fields if ref is None else {**fields, "customer_ref": ref}
+        )
         source = SourcePosition(settings.topic_interactions, 0, n)
         events.append(EventRecord(event, source, time.time()))
     encoded = [envelope.encode(record) for record in events]
