@@ -39,6 +39,7 @@ MAX_EVENTS = 500
 MAX_BYTES = 256 * 1024
 LINGER_SECONDS = 0.02
 
+
 @dataclass(slots=True)
 class _Gathered:
     topic: faust.TopicT
@@ -47,8 +48,10 @@ class _Gathered:
 
 
 class EventBatches:
+    """Event records gathered per destination (topic, partition), sent by ``flush``."""
+
     def __init__(
-        self, app: faust.App, send: Sender, *, max_events: int = MAX_EVENTS,
+        self, send: Sender, *, max_events: int = MAX_EVENTS,
         max_bytes: int = MAX_BYTES, linger_seconds: float = LINGER_SECONDS,
     ) -> None:  # fmt: skip
         if not 0 < max_events <= envelope.MAX_EVENTS_PER_RECORD:
@@ -133,7 +136,7 @@ def event_batches(app: faust.App) -> EventBatches | SendAtOnce:
         # The held writes wrap the producer's flush first: this flush, wrapped around theirs,
         # runs before it, so the records it sends are among those the flush waits for.
         held_writes(app)
-        batches = found = EventBatches(app, sender(app))
+        batches = found = EventBatches(sender(app))
         _run_before_flush(app.producer, batches.flush)
         after_each_fetch(app, batches.flush)
     app._servicepulse_event_batches = found  # type: ignore[attr-defined]

@@ -100,9 +100,9 @@ def for_each_event(
                 # hundreds of events, which would hold every other agent up for its whole run.
                 await asyncio.sleep(0)
             at = envelope.origin_offset(message.offset, index)
+            origin = SourcePosition(message.topic, message.partition, at)
             try:
-                await handle_event(message, record, SourcePosition(message.topic,
-                                                                   message.partition, at))
+                await handle_event(message, record, origin)
             except Exception as err:
                 raw = envelope.encode(record)
                 await _dead_letter_failure(declared, dead_letters, message, err, raw, index)

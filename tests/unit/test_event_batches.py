@@ -63,7 +63,7 @@ def partition_of(key: bytes, partitions: int = 8) -> int:
 
 async def test_events_for_one_partition_leave_in_one_record_in_order() -> None:
     producer = Producer()
-    batches = EventBatches(None, producer.send, linger_seconds=60)  # type: ignore[arg-type]
+    batches = EventBatches(producer.send, linger_seconds=60)  # type: ignore[arg-type]
     topic = Topic("by-case")
     keys = [f"case-{n}".encode() for n in range(40)]
     for n, key in enumerate(keys):
@@ -81,7 +81,7 @@ async def test_events_for_one_partition_leave_in_one_record_in_order() -> None:
 
 async def test_two_topics_are_gathered_apart() -> None:
     producer = Producer()
-    batches = EventBatches(None, producer.send, linger_seconds=60)  # type: ignore[arg-type]
+    batches = EventBatches(producer.send, linger_seconds=60)  # type: ignore[arg-type]
     await batches.add(Topic("a"), 8, b"same", event(1))  # type: ignore[arg-type]
     await batches.add(Topic("b"), 8, b"same", event(2))  # type: ignore[arg-type]
     await batches.flush()
@@ -93,7 +93,7 @@ async def test_two_topics_are_gathered_apart() -> None:
 async def test_a_full_partition_leaves_at_once() -> None:
     producer = Producer()
     batches = EventBatches(
-        None, producer.send, max_events=3, linger_seconds=60  # type: ignore[arg-type]
+        producer.send, max_events=3, linger_seconds=60  # type: ignore[arg-type]
     )
     for n in range(7):
         await batches.add(Topic("t"), 8, b"one-key", event(n))  # type: ignore[arg-type]
@@ -107,7 +107,7 @@ async def test_a_partition_at_its_byte_limit_leaves_at_once() -> None:
     producer = Producer()
     large = orjson.dumps({"type": "feedback", "comment": "x" * 600})
     batches = EventBatches(
-        None, producer.send, max_bytes=1500, linger_seconds=60  # type: ignore[arg-type]
+        producer.send, max_bytes=1500, linger_seconds=60  # type: ignore[arg-type]
     )
     for _ in range(3):
         await batches.add(Topic("t"), 8, b"k", large)  # type: ignore[arg-type]
@@ -117,7 +117,7 @@ async def test_a_partition_at_its_byte_limit_leaves_at_once() -> None:
 
 async def test_what_nothing_else_sends_leaves_after_the_linger() -> None:
     producer = Producer()
-    batches = EventBatches(None, producer.send, linger_seconds=0.05)  # type: ignore[arg-type]
+    batches = EventBatches(producer.send, linger_seconds=0.05)  # type: ignore[arg-type]
     await batches.add(Topic("t"), 8, b"k", event(1))  # type: ignore[arg-type]
     await asyncio.sleep(0.01)
     assert producer.sent == []
@@ -130,7 +130,7 @@ async def test_a_flush_waits_for_the_one_before_and_never_overtakes_it() -> None
     first is still handing its records over (the producer's buffer was full)."""
     producer = Producer()
     producer.gate = asyncio.Event()
-    batches = EventBatches(None, producer.send, linger_seconds=60)  # type: ignore[arg-type]
+    batches = EventBatches(producer.send, linger_seconds=60)  # type: ignore[arg-type]
     await batches.add(Topic("t"), 8, b"k", event(1))  # type: ignore[arg-type]
     first = asyncio.ensure_future(batches.flush())
     await asyncio.sleep(0)
@@ -146,14 +146,14 @@ async def test_a_flush_waits_for_the_one_before_and_never_overtakes_it() -> None
 
 async def test_a_flush_with_nothing_gathered_sends_nothing() -> None:
     producer = Producer()
-    batches = EventBatches(None, producer.send)  # type: ignore[arg-type]
+    batches = EventBatches(producer.send)  # type: ignore[arg-type]
     await batches.flush()
     assert producer.sent == []
 
 
 def test_more_events_per_record_than_origins_can_number_are_refused() -> None:
     with pytest.raises(ValueError, match="max_events"):
-        EventBatches(None, Producer().send, max_events=envelope.MAX_EVENTS_PER_RECORD + 1)  # type: ignore[arg-type]
+        EventBatches(Producer().send, max_events=envelope.MAX_EVENTS_PER_RECORD + 1)  # type: ignore[arg-type]
 
 
 async def test_exactly_once_sends_each_event_in_its_own_record_at_once() -> None:
