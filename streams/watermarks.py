@@ -43,7 +43,6 @@ from faust.exceptions import NotReady
 from faust.types import TP
 
 from servicepulse.processors import envelope
-from servicepulse.processors.records import SourcePosition
 from servicepulse.processors.watermarks import Watermark, WatermarkTracker
 from servicepulse.streams import topology
 from servicepulse.streams.settings import Settings
@@ -184,10 +183,6 @@ class StageWatermarks:
             return None
         mark = self.marks[partition] = self.tracker(partition).advance(time.time())
         return mark
-
-    def heard(self, partition: int, source: SourcePosition) -> None:
-        """A data record read by upstream task ``source`` (its topic and partition)."""
-        self.tracker(partition).heard(f"{source.topic}:{source.partition}", time.time())
 
     async def send(self) -> None:
         if not self.outputs or self.app.should_stop or not self.app.producer.started:
