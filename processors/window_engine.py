@@ -54,8 +54,8 @@ from servicepulse.processors.windows import (
     DEFAULT_GRACE_S,
     DEFAULT_WINDOWS,
     WindowSpec,
+    final_up_to,
     is_final,
-    is_late,
     newest_window_start,
     pane_expired,
     pane_key,
@@ -182,7 +182,7 @@ class WindowEngine:
             return Applied(duplicate=True)
         entry = self._entry(store, partition)
         result = Applied(meta_key, standard=standard, watermark=entry["wm"])
-        if is_late(obs.at, entry["wm"], 0):
+        if self._late(obs.at, entry["wm"]):
             # Written, so that a re-read sends the late record once.
             result.meta = _moved_on(stored, offset, origin, stored["starts"])
             result.late = True
@@ -217,34 +217,38 @@ class WindowEngine:
         before = entry["wm"]
         result = Advanced(before)
         if after is None or (before is not None and after <= before):
-            # What upstream promised is kept even when this step does not move: a channel held
-            # back by a slower one must not be forgotten in a restart, since its task may never
-            # say it again (a source restarted with nothing left to read knows no event time).
-            # Not on every record (a busy stage reads a dozen a second per partition, and each
-            # write costs the hop): a channel's first watermark at once, moves every
-            # TRACKER_WRITE_S; a restart from marks that old holds the watermark back a little.
+            after = before
+        if after is None or not self._crosses_a_window_end(before, after):
+            # No window ends: no final, no expiry, and (lateness being judged by the windows)
+            # no observation is judged otherwise. Then the entry is not written every time:
+            # a busy stage reads a dozen watermark records a second per partition, each write
+            # costs the hop, and each is a barrier the parked panes must leave before
+            # (streams.delivery). What upstream promised is still kept: a channel held back by
+            # a slower one must not be forgotten in a restart, since its task may never say it
+            # again (a source restarted with nothing left to read knows no event time). So a
+            # channel's first watermark is written at once, moves every TRACKER_WRITE_S; a
+            # restart from marks that old holds the watermark back a little.
             state = tracker.state()
             kept = entry["tracker"]
-            if state != kept and (
+            if (state != kept or after != before) and (
                 _first_mark(kept, state)
                 or now - self._tracker_written.get(partition, -math.inf) >= TRACKER_WRITE_S
             ):
-                result.writes[f"w|{partition}"] = {**entry, "tracker": state}
+                result.writes[f"w|{partition}"] = {**entry, "wm": after, "tracker": state}
                 self._tracker_written[partition] = now
             return result
         result.watermark = after
-        if self._crosses_a_window_end(before, after):
-            for member in entry["groups"]:
-                group, name = member.rsplit("|", 1)
-                stored: WindowMeta | None = store.get(f"m|{member}")
-                if stored is None:
-                    continue
-                meta: WindowMeta = {
-                    **stored, "starts": {k: list(v) for k, v in stored["starts"].items()}
-                }
-                result.finals += self._finals(store, meta, group, name, before, after)
-                result.expired += self._expire(meta, group, name, after)
-                result.writes[f"m|{member}"] = meta
+        for member in entry["groups"]:
+            group, name = member.rsplit("|", 1)
+            stored: WindowMeta | None = store.get(f"m|{member}")
+            if stored is None:
+                continue
+            meta: WindowMeta = {
+                **stored, "starts": {k: list(v) for k, v in stored["starts"].items()}
+            }
+            result.finals += self._finals(store, meta, group, name, before, after)
+            result.expired += self._expire(meta, group, name, after)
+            result.writes[f"m|{member}"] = meta
         result.writes[f"w|{partition}"] = {**entry, "wm": after, "tracker": tracker.state()}
         self._tracker_written[partition] = now
         return result
@@ -363,6 +367,11 @@ class WindowEngine:
             > math.floor(before - spec.size_s) // spec.step_s
             for spec in self.specs
         )
+
+    def _late(self, at: float, watermark: float | None) -> bool:
+        """A window holding ``at`` is final already (processors.windows.final_up_to)."""
+        final = final_up_to(watermark, self.specs)
+        return final is not None and at < final
 
     def _add_to_panes(
         self, store: Store, meta: WindowMeta, group: str, standard: Standard,

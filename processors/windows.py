@@ -114,6 +114,21 @@ def is_late(t: float, watermark: float | None, grace_s: float = DEFAULT_GRACE_S)
     return watermark is not None and t < watermark - grace_s
 
 
+def final_up_to(watermark: float | None, specs: Iterable[WindowSpec]) -> float | None:
+    """The end of the newest window any family has made final at ``watermark``.
+
+    An observation before it is late: a window holding it is final already (as Flink judges
+    lateness, by the window, not by the watermark alone). One at or after it still counts in
+    every window, even behind the watermark, and so lateness only changes where a window ends.
+    """
+    if watermark is None:
+        return None
+    return max(
+        math.floor((watermark - spec.size_s) / spec.step_s) * spec.step_s + spec.size_s
+        for spec in specs
+    )
+
+
 def is_final(end: float, watermark: float | None, grace_s: float = DEFAULT_GRACE_S) -> bool:
     """True once window ``[.., end)`` can no longer receive observations."""
     return watermark is not None and watermark >= end + grace_s

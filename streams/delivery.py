@@ -132,6 +132,13 @@ class HeldWrites:
     offsets are committed only after the flush has sent the parked writes, so a stop before it
     reprocesses the records that made them. A revoke flushes too, before another worker
     restores the partition.
+
+    A table whose rows depend on each other may still park the rows under
+    ``table.parked_prefix`` (the window panes: each pane is written once per observation, and
+    knows by its offsets what it holds). Any other write of that table's partition (a
+    watermark entry, a meta, a deletion) is a barrier: the partition's parked rows leave first,
+    in the order of their newest writes, so every prefix of the changelog still holds each row
+    written before a barrier, at that version or a newer one, whenever it holds the barrier.
     """
 
     def __init__(
@@ -141,8 +148,8 @@ class HeldWrites:
         self.app = app
         self._send = send
         self._changelog_via_faust = changelog_via_faust
-        # Released writes of rows that stand alone, the newest per key, each with its place.
-        self._parked: dict[tuple[int, int, Any], tuple[int, _Write]] = {}
+        # Released parkable writes per (table, partition): the newest per key, with its place.
+        self._parked: dict[tuple[int, int], dict[Any, tuple[int, _Write]]] = {}
         self._park_seconds = park_seconds
         self._unpark_timer: asyncio.TimerHandle | None = None
         self._queue: deque[asyncio.Future[Any] | _Write] = deque()
@@ -197,7 +204,8 @@ class HeldWrites:
         )  # fmt: skip
         return (
             f"queued={self._queued} released={self._progress()} in queue={len(self._queue)} "
-            f"head={state} to send={len(self._outbox)} parked={len(self._parked)} "
+            f"head={state} to send={len(self._outbox)} "
+            f"parked={sum(len(rows) for rows in self._parked.values())} "
             f"waiters={len(self._waiters)} coalesced={self.coalesced}"
         )
 
@@ -244,6 +252,8 @@ class HeldWrites:
             elif self._parks(head):
                 self._park(head)
             else:
+                if head.table.parked_prefix is not None:
+                    self._unpark_rows(id(head.table), head.partition)  # a barrier
                 self._outbox.append((self._popped, head))
             queue.popleft()
             self._popped += 1
@@ -252,15 +262,18 @@ class HeldWrites:
 
     def _parks(self, write: _Write) -> bool:
         # Not while a flush waits: it waits for this write, and a parked one is not sent.
-        return (
-            self._park_seconds is not None and write.table.coalesce_writes and not self._waiters
-        )
+        if self._park_seconds is None or self._waiters:
+            return False
+        if write.table.coalesce_writes:
+            return True
+        prefix: str | None = write.table.parked_prefix
+        return prefix is not None and not write.deleted and write.key.startswith(prefix)
 
     def _park(self, write: _Write) -> None:
-        slot = (id(write.table), write.partition, write.key)
-        if self._parked.pop(slot, None) is not None:
+        rows = self._parked.setdefault((id(write.table), write.partition), {})
+        if rows.pop(write.key, None) is not None:
             self.coalesced += 1
-        self._parked[slot] = (self._popped, write)
+        rows[write.key] = (self._popped, write)  # at the end: the order of newest writes
         if self._unpark_timer is None and self._park_seconds is not None:
             # An idle worker commits nothing, so nothing would flush what it parked.
             loop = asyncio.get_running_loop()
@@ -277,9 +290,16 @@ class HeldWrites:
             self._unpark_timer = None
         if not self._parked:
             return
-        self._outbox.extend(self._parked.values())
+        for rows in self._parked.values():
+            self._outbox.extend(rows.values())
         self._parked.clear()
         self._start_sender()
+
+    def _unpark_rows(self, table: int, partition: int) -> None:
+        """A barrier of the table's partition is being released: its parked rows go first."""
+        rows = self._parked.pop((table, partition), None)
+        if rows:
+            self._outbox.extend(rows.values())
 
     def _start_sender(self) -> None:
         if self._outbox and (self._sender is None or self._sender.done()):

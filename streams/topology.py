@@ -110,6 +110,9 @@ class Table:
     # one of its key replaces may be dropped (streams.delivery). Not for tables whose rows
     # must reach the changelog in order, like a watermark entry and the panes it expires.
     coalesce_writes: bool = False
+    # Rows under this key prefix may be parked all the same: any other write of their
+    # partition sends them first (streams.delivery.HeldWrites).
+    parked_prefix: str | None = None
 
     def partitions(self, settings: Settings) -> int:
         return self.source.partitions(settings)
@@ -132,7 +135,7 @@ CUSTOMERS = Table(
 WINDOW_PANES = Table(
     "window-panes", OBSERVATIONS_BY_GROUP,
     "m|group -> watermark; p|group|standard|pane -> aggregate (window_engine)",
-    state_shapes.window_panes,
+    state_shapes.window_panes, parked_prefix="p|",
 )  # fmt: skip
 ALERT_STATES = Table(
     "alert-states", OBSERVATIONS_BY_GROUP,
@@ -202,5 +205,5 @@ def table(app: faust.App, settings: Settings, spec: Table) -> Any:
     return app.tables.add(RestorableTable(
         app, name=spec.name, default=None, partitions=spec.partitions(settings), key_type=str,
         help=spec.help, shape=spec.shape, held=held_writes(app),
-        coalesce_writes=spec.coalesce_writes,
+        coalesce_writes=spec.coalesce_writes, parked_prefix=spec.parked_prefix,
     ))  # fmt: skip

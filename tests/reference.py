@@ -142,7 +142,7 @@ def final_windows(
     behind the latest event time before its event counts nowhere, and a window is final when
     the latest event time of the whole log is at least `grace` past its end.
     """
-    kept, latest = on_time(observations, standards, grace)
+    kept, latest = on_time(observations, standards, grace, windows)
     out = {}
     for (group, name), items in kept.items():
         standard = standards[group][name]
@@ -163,13 +163,19 @@ def on_time(
     observations: list[RefObservation],
     standards: dict[tuple[str, str, str], dict[str, dict[str, Any]]],
     grace: float,
+    windows: dict[str, tuple[int, int]],
 ) -> tuple[dict[tuple[Any, str], list[RefObservation]], float]:
     """Observations with a standard that are not late, per (group, standard), and the latest
-    event time seen."""
+    event time seen. Late: the earliest-ending window holding it (of any family) had ended
+    `grace` before the latest event time seen before it, so it was final already."""
     latest = max((max(obs.at, obs.seen) for obs in observations), default=-math.inf)
     kept: dict[tuple[Any, str], list[RefObservation]] = defaultdict(list)
     for obs in observations:
-        if obs.standard in standards.get(obs.group, {}) and obs.at >= obs.seen - grace:
+        first_end = min(
+            ((math.floor(obs.at) - size) // step + 1) * step + size
+            for size, step in windows.values()
+        )
+        if obs.standard in standards.get(obs.group, {}) and first_end > obs.seen - grace:
             kept[(obs.group, obs.standard)].append(obs)
     return kept, latest
 

@@ -53,9 +53,11 @@ class Table:
     """A table whose changelog writes the worker's sender delivers at once (acknowledged)."""
 
     def __init__(
-        self, fail_with: BaseException | None = None, *, coalesce_writes: bool = True
-    ) -> None:
+        self, fail_with: BaseException | None = None, *, coalesce_writes: bool = True,
+        parked_prefix: str | None = None,
+    ) -> None:  # fmt: skip
         self.coalesce_writes = coalesce_writes
+        self.parked_prefix = parked_prefix
         self.changelog: list[tuple[int, Any, Any]] = []
         self.persisted: list[Any] = []
         self.fail_with = fail_with
@@ -331,3 +333,25 @@ def test_the_worker_parks_for_a_commit_interval_only_at_least_once() -> None:
     )
     assert held_writes(at_least_once)._park_seconds == at_least_once.conf.broker_commit_interval
     assert held_writes(exactly_once)._park_seconds is None
+
+
+async def test_rows_under_the_parked_prefix_leave_before_any_other_write_of_their_partition(
+) -> None:  # fmt: skip
+    app, table = App(), Table(coalesce_writes=False, parked_prefix="p|")
+    held = HeldWrites(app, send, park_seconds=60)  # type: ignore[arg-type]
+    held.write(table, 0, "p|a", 1, deleted=False)
+    held.write(table, 0, "p|b", 1, deleted=False)
+    held.write(table, 0, "p|a", 2, deleted=False)  # replaces the first, in the newest place
+    held.write(table, 1, "p|a", 9, deleted=False)  # another partition: no barrier passed it
+    await settle()
+    assert table.changelog == []
+    held.write(table, 0, "w|0", {"wm": 300}, deleted=False)  # the barrier
+    await settle()
+    assert table.changelog == [(0, "p|b", 1), (0, "p|a", 2), (0, "w|0", {"wm": 300})]
+    held.write(table, 0, "p|b", 2, deleted=False)
+    held.write(table, 0, "p|b", None, deleted=True)  # a deletion is a barrier, never parked
+    await settle()
+    assert table.changelog[3:] == [(0, "p|b", 2), (0, "p|b", None)]
+    await asyncio.wait_for(app.producer.flush(), 1)
+    assert table.changelog[5:] == [(1, "p|a", 9)]
+    assert held.coalesced == 1

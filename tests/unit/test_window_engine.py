@@ -188,16 +188,18 @@ def test_idle_upstream_task_does_not_hold_finals_back(config: StandardsConfig) -
 
 def test_watermark_and_groups_restore_from_the_store(config: StandardsConfig) -> None:
     engine, store = two_channel_engine(config), {}
-    apply(engine, store, csat(T0), 1, Origin("cases:0", 1))
-    advance(engine, store, T0 + 250, "cases:0")
-    advance(engine, store, T0 + 200, "cases:1")
+    apply(engine, store, csat(T0 + 310), 1, Origin("cases:0", 1))
+    advance(engine, store, T0 + 550, "cases:0")
+    advance(engine, store, T0 + 500, "cases:1")
     # A new process over the restored table: the same watermark, channels and groups.
     restarted = two_channel_engine(config)
-    assert restarted.watermark(store, 0) == T0 + 200
-    assert restarted.apply(store, csat(T0 + 150), 2, Origin("cases:1", 1), now=NOW).late
-    assert advance(restarted, store, T0 + 400, "cases:1", now=NOW + 5) == []  # cases:0: 250
-    finals = advance(restarted, store, T0 + 300, "cases:0", now=NOW + 6)
-    assert [(f["window"], f["count"]) for f in finals] == [("five_minutes", 1), ("one_hour", 1)]
+    assert restarted.watermark(store, 0) == T0 + 500
+    # Late only once a window holding it is final: the five minutes to T0 + 300 are.
+    assert restarted.apply(store, csat(T0 + 299), 2, Origin("cases:1", 1), now=NOW).late
+    assert not restarted.apply(store, csat(T0 + 450), 3, Origin("cases:1", 2), now=NOW).late
+    assert advance(restarted, store, T0 + 700, "cases:1", now=NOW + 5) == []  # cases:0: 550
+    finals = advance(restarted, store, T0 + 600, "cases:0", now=NOW + 6)
+    assert [(f["window"], f["count"]) for f in finals] == [("five_minutes", 2), ("one_hour", 2)]
 
 
 def test_what_a_fast_upstream_task_promised_survives_a_restart_before_any_step(
@@ -341,3 +343,24 @@ def test_a_stop_before_the_watermark_entry_sends_the_same_finals_again(
                 restored[key] = value
         again = WindowEngine(config).advance(restored, 0, "upstream:0", T0 + 30 * 3600, False, NOW)
         assert again.finals == (step.finals if cut == 0 else []), cut
+
+
+def test_a_step_that_ends_no_window_is_not_written_and_judges_nothing_late(
+    config: StandardsConfig,
+) -> None:
+    """Lateness is judged by the windows: behind the watermark but in a window still open, an
+    observation counts. So a step that ends no window changes nothing and need not be written
+    at once (each write is a barrier for the parked panes, streams.delivery)."""
+    engine, store = WindowEngine(config), {}
+    apply(engine, store, csat(T0 + 10), 1)
+    assert advance(engine, store, T0 + 100, now=NOW) == []  # the first mark: written
+    assert engine.watermark(store, 0) == T0 + 100
+    step = engine.advance(store, 0, "upstream:0", T0 + 250, False, NOW + 1)
+    assert not step.writes and not step.finals
+    assert not apply(engine, store, csat(T0 + 200), 2).late  # behind 250, its window open
+    later = engine.advance(store, 0, "upstream:0", T0 + 260, False, NOW + 1 + TRACKER_WRITE_S)
+    assert later.writes["w|0"]["wm"] == T0 + 260  # moves are still kept, sparingly
+    engine.commit(store, later)
+    finals = advance(engine, store, T0 + 300, now=NOW + 12)
+    assert [(f["window"], f["count"]) for f in finals] == [("five_minutes", 2), ("one_hour", 2)]
+    assert apply(engine, store, csat(T0 + 299), 3).late
