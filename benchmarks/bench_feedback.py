@@ -608,6 +608,13 @@ async def run(
     if args.comment_words is not None:
         records = with_comments(records, *args.comment_words)
     preload, later = records[: args.events], records[args.events :]
+    if args.live_preload:
+        # A burst of live traffic (a national contact centre's minute): every preloaded event
+        # dated now, so a group's observations share panes, as they do at a live rate.
+        preload = [
+            GeneratedRecord(r.event_type, r.key, stamped_now(r.value), r.kind, None)
+            for r in preload
+        ]
     commented = sum(1 for record in preload if b'"comment"' in record.value)
     console.print(
         f"generated {len(records)} valid feedback records (seed {SEED}; "
@@ -718,8 +725,9 @@ async def run(
                 profiler = start_profiler(started[0], args.profile_latency, gil_only=False)
             try:
                 timed[feed] = await latency(
-                    settings, started, consumer, batch, rate, scored, live=feed == "live"
-                )
+                    settings, started, consumer, batch, rate, scored,
+                    live=feed == "live" or args.live_preload,
+                )  # fmt: skip
             finally:
                 if profiler is not None:
                     profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
@@ -927,6 +935,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="MIN-MAX",
         help="give every event a comment of MIN-MAX words (issue #13's workload: 6-30); "
         "default: the generator's feedback as it is (about half without a comment)",
+    )
+    parser.add_argument(
+        "--live-preload",
+        action="store_true",
+        help="date the preloaded events now (a burst of live traffic, whose observations share "
+        "panes) instead of the generator's hours; the 'replayed' latency feed is then live too",
     )
     parser.add_argument(
         "--workdir",

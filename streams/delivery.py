@@ -162,6 +162,8 @@ class HeldWrites:
         self._queued = 0
         self._popped = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        # Every place below this one some flush has waited for (the places only grow).
+        self._awaited = 0
         # The newest held write of each (table, partition, key), and how many were dropped.
         self._held: dict[tuple[int, int, Any], _Write] = {}
         self.coalesced = 0
@@ -220,6 +222,7 @@ class HeldWrites:
             return
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append((self._queued, waiter))
+        self._awaited = max(self._awaited, self._queued)
         await waiter
 
     def _fail(self, reason: BaseException, what: str) -> None:
@@ -261,8 +264,9 @@ class HeldWrites:
         self._wake_waiters()
 
     def _parks(self, write: _Write) -> bool:
-        # Not while a flush waits: it waits for this write, and a parked one is not sent.
-        if self._park_seconds is None or self._waiters:
+        # Not a write a flush waits for (queued before it): a parked one is not sent. One
+        # queued after it may be, while the flush waits for the writes before it.
+        if self._park_seconds is None or self._popped < self._awaited:
             return False
         if write.table.coalesce_writes:
             return True
@@ -283,8 +287,8 @@ class HeldWrites:
         """Parked writes go to the sender, behind what is there already: the sender may be
         sending the outbox's head, so nothing goes in front of it. The outbox is then no
         longer in place order, which ``_progress`` may ignore: it is read only by a flush,
-        which unparks first and parks nothing while it waits, so every place in the outbox
-        is below the one it waits for until the outbox is empty."""
+        which unparks first and parks nothing it waits for, so every place in the outbox
+        in front of a place it does not wait for is one it waits for."""
         if self._unpark_timer is not None:
             self._unpark_timer.cancel()
             self._unpark_timer = None

@@ -308,6 +308,21 @@ async def test_a_write_released_while_a_flush_waits_is_not_parked() -> None:
     assert table.changelog == [(0, "k", 1)]
 
 
+async def test_a_write_queued_after_a_waiting_flush_began_is_parked() -> None:
+    """The flush does not wait for it: parked, it leaves with the next commit."""
+    app, topic, table, held = parking()
+    await held.send(topic, key=b"x", value=b"x")  # type: ignore[arg-type]
+    held.write(table, 0, "before", 1, deleted=False)
+    flushing = asyncio.ensure_future(app.producer.flush())
+    await settle()
+    held.write(table, 0, "after", 2, deleted=False)
+    topic.deliveries[0].set_result("acked")
+    await asyncio.wait_for(flushing, 1)
+    assert table.changelog == [(0, "before", 1)]
+    await asyncio.wait_for(app.producer.flush(), 1)
+    assert table.changelog == [(0, "before", 1), (0, "after", 2)]
+
+
 async def test_an_idle_worker_s_parked_rows_leave_after_park_seconds() -> None:
     app, table = App(), Table()
     held = HeldWrites(app, send, park_seconds=0.05)  # type: ignore[arg-type]
