@@ -73,8 +73,12 @@ def rounds(store: Store, end: str) -> dict[str, dict[GroupKey, float]]:
 
 
 def settle(store: Store, end: str) -> None:
-    """After ``end``'s rankings were sent: its finals become the latest values."""
-    pending: dict[str, dict[str, float]] = store.pop(PENDING + end, None) or {}
+    """After ``end``'s rankings were sent: its finals become the latest values, and only then
+    is the round dropped. A stop among these writes leaves a prefix of them on the changelog;
+    with the round still there, the restart ranks ``end`` again from the same values (the held
+    ones win over the latest), where a round dropped first would lose the latest values."""
+    pending: dict[str, dict[str, float]] = store.get(PENDING + end) or {}
     for standard, held in pending.items():
         for group, compliance in held.items():
             store[f"{group}|{standard}"] = {"compliance": compliance, "at": end}
+    store.pop(PENDING + end, None)
