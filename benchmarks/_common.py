@@ -85,13 +85,15 @@ async def records_by_topic(bootstrap: str, settings: Settings) -> dict[str, int]
 
 
 def event_ids_of(value: bytes | None) -> list[str]:
-    """The event ids an internal record carries: one for an event record, each of an events
-    record's (streams.batching), none for a watermark record."""
+    """The event ids an internal record carries: one for an event or observation record, each
+    of an events or observations record's (streams.batching), none for a watermark record."""
     document = orjson.loads(value or b"null")
     if not isinstance(document, dict):
         return []
     if document.get("type") == "events":
         return [item["event"]["event_id"] for item in document["events"]]
+    if document.get("type") == "observations":
+        return [item["event_id"] for item in document["records"]]
     if "event" in document:
         return [document["event"]["event_id"]]
     return [document["event_id"]] if "event_id" in document else []

@@ -14,6 +14,9 @@ Every internal record is a JSON object whose ``type`` says what it carries:
                             every hop). The single form of earlier releases, {"type",
                             agency, service, channel, standard, at, value, event_id, origin,
                             origin_offset}, is still read.
+    observations           {"type", "records": [<observation record>, ...]}: what the
+                            upstream tasks measured for one partition of the windows stage
+                            in a moment, at most MAX_EVENTS_PER_RECORD, in the order measured
     window_final           {"type", "final": <a service.windows message with final=true>}
     watermark              {"type", "from": "<topic>:<partition>", "watermark": s | null,
                             "idle"}: an upstream task's event-time promise, sent to every
@@ -52,10 +55,12 @@ class RecordType(StrEnum):
     WINDOW_FINAL = "window_final"
     WATERMARK = "watermark"
     EVENTS = "events"
+    OBSERVATIONS = "observations"
 
 
 # An event's place in a record that carries several is the record's offset times this plus
 # its index (``origin_offset``): unique and in order per partition, as windows need origins.
+# Observation records gathered in one record are numbered alike (``item_offset``).
 MAX_EVENTS_PER_RECORD = 1024
 
 
@@ -96,6 +101,19 @@ def encode_events(encoded: Sequence[bytes]) -> bytes:
     return b'{"type":"events","events":[' + b",".join(encoded) + b"]}"
 
 
+def item_offset(offset: int, index: int) -> int:
+    """The place of the record at ``index`` of a record carrying several, read at ``offset``:
+    unique and rising per partition (a record carrying one is its index 0)."""
+    return offset * MAX_EVENTS_PER_RECORD + index
+
+
+def encode_observations(encoded: Sequence[bytes]) -> bytes:
+    """One record carrying observation records already encoded one by one (``encode``)."""
+    if not 0 < len(encoded) <= MAX_EVENTS_PER_RECORD:
+        raise ValueError(f"an observations record carries 1 to {MAX_EVENTS_PER_RECORD} records")
+    return b'{"type":"observations","records":[' + b",".join(encoded) + b"]}"
+
+
 def origin_offset(offset: int, index: int | None) -> int:
     """The origin offset of the event at ``index`` of an events record read at ``offset``
     (None: a record carrying one event in its own form, whose offset it keeps: observations
@@ -130,6 +148,14 @@ class ObservationRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ObservationBatch:
+    """Observation records bound for one partition of the windows stage, sent as one record
+    (``encode_observations``)."""
+
+    records: tuple[ObservationRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class WindowFinalRecord:
     """Final windows for the stages after the windows stage; one watermark step's finals for
     the same destination travel together (a record per final was one more read per event)."""
@@ -151,8 +177,9 @@ class WatermarkRecord:
 
 
 InternalRecord = (
-    EventRecord | EventBatch | ObservationRecord | WindowFinalRecord | WatermarkRecord
-)
+    EventRecord | EventBatch | ObservationRecord | ObservationBatch | WindowFinalRecord
+    | WatermarkRecord
+)  # fmt: skip
 
 _EVENT_MODELS: dict[str, type[FeedbackEvent] | type[InteractionEvent]] = {
     RecordType.FEEDBACK: FeedbackEvent,
@@ -190,6 +217,8 @@ def encode(record: InternalRecord) -> bytes:
         )
     if isinstance(record, EventBatch):
         return encode_events([encode(event) for event in record.records])
+    if isinstance(record, ObservationBatch):
+        return encode_observations([encode(item) for item in record.records])
     if isinstance(record, WatermarkRecord):
         # "type" first: is_watermark tests the raw bytes' prefix.
         return dumps({"type": RecordType.WATERMARK.value, "from": record.channel,
@@ -248,6 +277,8 @@ def _decode_document(
 ) -> InternalRecord:
     if record_type is RecordType.EVENTS:
         return EventBatch(_events(document["events"], accepted))
+    if record_type is RecordType.OBSERVATIONS:
+        return ObservationBatch(_observation_records(document["records"]))
     if record_type is RecordType.OBSERVATION:
         group = (_short_id(document, "agency"), _short_id(document, "service"),
                  _channel(document))  # fmt: skip
@@ -297,6 +328,20 @@ def _events(items: Any, accepted: frozenset[RecordType]) -> tuple[EventRecord, .
             raise ValueError(f"an events record holds a {found!r:.40} record")
         record = _decode_document(RecordType(found), item, accepted)
         assert isinstance(record, EventRecord)  # the event types decode as events
+        records.append(record)
+    return tuple(records)
+
+
+def _observation_records(items: Any) -> tuple[ObservationRecord, ...]:
+    if not isinstance(items, list) or not 0 < len(items) <= MAX_EVENTS_PER_RECORD:
+        raise ValueError(f"field 'records' must list 1 to {MAX_EVENTS_PER_RECORD} records")
+    records = []
+    for item in items:
+        found = item.get("type") if isinstance(item, dict) else None
+        if found != RecordType.OBSERVATION:
+            raise ValueError(f"an observations record holds a {found!r:.40} record")
+        record = _decode_document(RecordType.OBSERVATION, item, frozenset())
+        assert isinstance(record, ObservationRecord)  # the observation type decodes as one
         records.append(record)
     return tuple(records)
 

@@ -107,7 +107,7 @@ def late_record(
         "lateness_seconds": round(watermark - obs.at, 3),
         "grace_seconds": grace_s,
         "reason": (
-            f"event time {rfc3339(obs.at)} is before the watermark {rfc3339(watermark)} "
-            f"(the slowest input's event time less the {grace_s:g} s grace)"
+            f"event time {rfc3339(obs.at)} is in a window already final at the watermark "
+            f"{rfc3339(watermark)} (the slowest input's event time less the {grace_s:g} s grace)"
         ),
     }

@@ -26,9 +26,10 @@ neither loses nor repeats a final.
 
 Lateness and finality are judged against the partition's **watermark** (processors.watermarks):
 the minimum over the upstream tasks feeding it of what each has promised, never the largest
-event time that happened to be read first. An observation before the watermark is late; a
-window is final once the watermark reaches its end. The allowed disorder (grace) is already
-taken off at the sources, so nothing here subtracts it again.
+event time that happened to be read first. A window is final once the watermark reaches its
+end, and an observation is late when a window holding it is final already
+(processors.windows.final_up_to): before the end of the newest final window. The allowed
+disorder (grace) is already taken off at the sources, so nothing here subtracts it again.
 
 A window (see processors.windows) is the merge of its panes. Results leave as
 ``service.windows`` messages: updates while a window is open, one final once the watermark

@@ -4,7 +4,8 @@
 the handler fails on (an exception, a foreign record on an internal topic) is dead-lettered as
 `internal_error`, counted, logged once with its traceback, and the loop goes on.
 `for_each_event` makes that handler for an agent reading events: an event of an events record
-that fails is dead-lettered alone, as the record of that one event, and the others go on.
+that fails is dead-lettered alone, as the record of that one event, and the others go on
+(`each_item`, which the windows stage uses for an observations record's records too).
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import faust
 
 from servicepulse.processors import envelope
 from servicepulse.processors.decoding import RejectCategory, Rejection
-from servicepulse.processors.envelope import EventRecord
+from servicepulse.processors.envelope import EventRecord, ObservationRecord
 from servicepulse.processors.records import SourcePosition, dead_letter, dead_letter_key, dumps
 from servicepulse.streams import topology
 from servicepulse.streams.metrics import Metrics, count_when_delivered
@@ -27,7 +28,8 @@ from servicepulse.streams.settings import Settings
 from servicepulse.streams.watermarks import StageWatermarks
 
 log = logging.getLogger(__name__)
-EVENTS_BETWEEN_YIELDS = 16
+ITEMS_BETWEEN_YIELDS = 16
+Item = TypeVar("Item", EventRecord, ObservationRecord)
 
 # Handles one record (a faust Message); sends its outputs, updates its tables.
 RecordHandler = Callable[[Any], Awaitable[None]]
@@ -94,20 +96,34 @@ def for_each_event(
                 origin = SourcePosition(message.topic, message.partition, message.offset)
                 await handle_event(message, record, origin)
             return
-        for index, record in enumerate(records):
-            if index and index % EVENTS_BETWEEN_YIELDS == 0:
-                # Let the fetch loop and the other agents run: a backlog's record carries
-                # hundreds of events, which would hold every other agent up for its whole run.
-                await asyncio.sleep(0)
+
+        async def handle_one(index: int, record: EventRecord) -> None:
             at = envelope.origin_offset(message.offset, index)
             origin = SourcePosition(message.topic, message.partition, at)
-            try:
-                await handle_event(message, record, origin)
-            except Exception as err:
-                raw = envelope.encode(record)
-                await _dead_letter_failure(declared, dead_letters, message, err, raw, index)
+            await handle_event(message, record, origin)
+
+        await each_item(declared, dead_letters, message, records, handle_one)
 
     return handle
+
+
+async def each_item(
+    declared: topology.Agent, dead_letters: DeadLetters, message: Any, items: Sequence[Item],
+    handle: Callable[[int, Item], Awaitable[None]],
+) -> None:  # fmt: skip
+    """``handle(index, item)`` for each item of a record carrying several, in order: one that
+    fails is dead-lettered alone, with its own encoding as the original bytes, and the others
+    go on."""
+    for index, item in enumerate(items):
+        if index and index % ITEMS_BETWEEN_YIELDS == 0:
+            # Let the fetch loop and the other agents run: a backlog's record carries
+            # hundreds of items, which would hold every other agent up for its whole run.
+            await asyncio.sleep(0)
+        try:
+            await handle(index, item)
+        except Exception as err:
+            raw = envelope.encode(item)
+            await _dead_letter_failure(declared, dead_letters, message, err, raw, index)
 
 
 async def _dead_letter_failure(

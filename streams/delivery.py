@@ -176,12 +176,16 @@ class HeldWrites:
     ) -> None:  # fmt: skip
         """Sends an output; changelog writes made after this wait for its delivery.
         ``callback``: called once the broker acknowledged it."""
-        future = await self._send(
-            topic, key=key, value=value, partition=partition, callback=callback
+        self.follow(
+            await self._send(topic, key=key, value=value, partition=partition, callback=callback)
         )
-        self._queue.append(future)
+
+    def follow(self, delivery: asyncio.Future[Any]) -> None:
+        """An output sent some other way (a record gathered with others, streams.batching):
+        changelog writes made after this wait for ``delivery``."""
+        self._queue.append(delivery)
         self._queued += 1
-        future.add_done_callback(self._on_delivered)
+        delivery.add_done_callback(self._on_delivered)
 
     def write(self, table: Any, partition: int, key: Any, value: Any, *, deleted: bool) -> None:
         """A table's changelog record, sent once the outputs queued before it are delivered."""

@@ -20,6 +20,7 @@ from servicepulse.processors.envelope import EventRecord
 from servicepulse.processors.records import SourcePosition, dumps, scored_feedback
 from servicepulse.schemas.models import FeedbackEvent
 from servicepulse.streams import topology
+from servicepulse.streams.batching import observation_batches
 from servicepulse.streams.deadletters import DeadLetters, for_each_event, run_agent
 from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.metrics import Metrics, count_when_delivered
@@ -49,9 +50,11 @@ class FeedbackScoring:
         self.seen_ids = topology.table(app, settings, topology.SEEN_EVENT_IDS)
         self.held = held_writes(app)
         self.dead_letters = DeadLetters(app, settings, metrics)
+        self.batches, self.partitions = observation_batches(app), settings.partitions
         self.watermarks = StageWatermarks(
             app, settings, self.source.name(settings), [(self.observations, settings.partitions)],
             upstream=channels_of([topology.FEEDBACK_EVENTS.name(settings)], settings.partitions),
+            before_send=self.batches.flush,
         )  # fmt: skip
         self.expiry = ExpiryIndex(settings.dedupe_horizon_seconds)
         self.last_sweep: dict[int, float] = {}
@@ -106,7 +109,10 @@ class FeedbackScoring:
             ),
         )
         found = feedback_observations(event, sentiment.label if sentiment else None)
-        await send_observations(self.held, self.observations, found, event.event_id, origin)
+        await send_observations(
+            self.held, self.batches, self.observations, self.partitions, found,
+            event.event_id, origin,
+        )  # fmt: skip
         self.seen_ids[event.event_id] = {"seen": now, "p": message.partition}
         self.expiry.note(message.partition, event.event_id, now)
         if sentiment is not None:

@@ -30,7 +30,7 @@ from servicepulse.processors.redaction import redact
 from servicepulse.processors.sentiment import Sentiment, score_comment
 from servicepulse.schemas.models import FeedbackEvent, InteractionEvent
 from servicepulse.streams import topology
-from servicepulse.streams.batching import EventBatches, SendAtOnce, event_batches
+from servicepulse.streams.batching import Batches, event_batches
 from servicepulse.streams.deadletters import DeadLetters, RecordHandler, run_agent
 from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
@@ -86,7 +86,7 @@ def register_ingest(app: faust.App, settings: Settings, metrics: Metrics, key: b
 
 
 def _ingest_one(
-    batches: EventBatches | SendAtOnce,
+    batches: Batches,
     settings: Settings,
     metrics: Metrics,
     event_type: str,

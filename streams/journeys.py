@@ -29,6 +29,7 @@ from servicepulse.processors.records import SourcePosition, dumps
 from servicepulse.processors.standards import StandardsConfig
 from servicepulse.schemas.models import InteractionEvent, InteractionKind
 from servicepulse.streams import topology
+from servicepulse.streams.batching import observation_batches
 from servicepulse.streams.deadletters import DeadLetters, for_each_event, run_agent
 from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.expiry import EventTimeExpiry
@@ -60,9 +61,11 @@ class CustomerJourneys:
         self.dead_letters = DeadLetters(app, settings, metrics)
         inputs = [topology.FEEDBACK_EVENTS.name(settings),
                   topology.INTERACTION_EVENTS.name(settings)]  # fmt: skip
+        self.batches, self.partitions = observation_batches(app), settings.partitions
         self.watermarks = StageWatermarks(
             app, settings, self.source.name(settings), [(self.observations, settings.partitions)],
             upstream=channels_of(inputs, settings.partitions),
+            before_send=self.batches.flush,
         )  # fmt: skip
         self.customers = topology.table(app, settings, topology.CUSTOMERS)
         self.held = held_writes(app)
@@ -99,7 +102,10 @@ class CustomerJourneys:
             if repeat is not None:
                 found.append(repeat)
         # Outputs first, then the journey (see streams.delivery).
-        await send_observations(self.held, self.observations, found, event.event_id, origin)
+        await send_observations(
+            self.held, self.batches, self.observations, self.partitions, found,
+            event.event_id, origin,
+        )  # fmt: skip
         at = last_event_at(journey)
         value = dumps(journey_message(ref, journey, at))
         flagged = None

@@ -1,6 +1,7 @@
-"""Observations leave for the standard-windows stage keyed by group: one record for what an
-upstream record measured in a group, not one per standard, since every record costs each hop
-its fetch, dispatch and acknowledgement."""
+"""Observations leave for the standard-windows stage keyed by group: one observation record
+for what an upstream record measured in a group, not one per standard, gathered with the other
+records bound for the same partition into one record (streams.batching), since every record
+costs each hop its fetch, dispatch and acknowledgement."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ from servicepulse.processors import envelope
 from servicepulse.processors.cases import Observation
 from servicepulse.processors.records import SourcePosition
 from servicepulse.processors.window_engine import group_key
+from servicepulse.streams.batching import Batches
 from servicepulse.streams.delivery import HeldWrites
 
 
 async def send_observations(
-    held: HeldWrites, topic: faust.TopicT, found: Iterable[Observation], event_id: str,
-    origin: SourcePosition,
+    held: HeldWrites, batches: Batches, topic: faust.TopicT, partitions: int,
+    found: Iterable[Observation], event_id: str, origin: SourcePosition,
 ) -> None:  # fmt: skip
-    """Sent through ``held``: the state written after this waits for their delivery."""
+    """The state written after this waits for their delivery (``held``)."""
     for record in envelope.observation_records(found, event_id, origin):
         first = record.observations[0]
         key = group_key(first.agency, first.service, first.channel).encode()
-        await held.send(topic, key=key, value=envelope.encode(record))
+        held.follow(await batches.add(topic, partitions, key, envelope.encode(record)))

@@ -59,10 +59,12 @@ class Topic:
 def _internal(setting: str, key: str, *types: RecordType, single: bool = False) -> Topic:
     carries = "internal:" + "|".join(types)
     # Every internal topic also carries its writers' watermark records (streams.watermarks);
-    # a topic of events, records carrying several (streams.batching).
+    # a topic of events or observations, records carrying several (streams.batching).
     carries_events = {RecordType.FEEDBACK, RecordType.INTERACTION} & {*types}
-    events = {RecordType.EVENTS} if carries_events else set()
-    accepts = frozenset({*types, *events, RecordType.WATERMARK})
+    several = {RecordType.EVENTS} if carries_events else set()
+    if RecordType.OBSERVATION in types:
+        several.add(RecordType.OBSERVATIONS)
+    accepts = frozenset({*types, *several, RecordType.WATERMARK})
     return Topic(setting, "internal", key, carries, accepts, single_partition=single)
 
 

@@ -37,10 +37,10 @@ from servicepulse.processors.records import dumps, epoch_of, late_record
 from servicepulse.processors.standards import Standard, StandardsConfig
 from servicepulse.processors.throttle import UpdateThrottle
 from servicepulse.processors.transparency import PUBLIC_STANDARDS
-from servicepulse.processors.window_engine import Origin, WindowEngine
+from servicepulse.processors.window_engine import Origin, WindowEngine, group_key
 from servicepulse.processors.windows import WindowSpec
 from servicepulse.streams import topology
-from servicepulse.streams.deadletters import DeadLetters, run_agent
+from servicepulse.streams.deadletters import DeadLetters, each_item, run_agent
 from servicepulse.streams.delivery import held_writes, sender
 from servicepulse.streams.metrics import Metrics, count_when_delivered
 from servicepulse.streams.public_feed import is_calendar_day
@@ -52,6 +52,7 @@ WindowFamily = tuple[str, str, WindowSpec]  # group, standard, spec
 Onward = dict[tuple[Any, bytes], list[dict[str, Any]]]
 # A final is about 400 bytes: a long watermark jump's finals stay far below a record's limit.
 FINALS_PER_RECORD = 200
+STAGE = topology.STANDARD_WINDOWS
 
 
 def register_windows(
@@ -140,18 +141,33 @@ class StandardWindows:
             await self.send_onward(onward)
             engine.commit(panes, advanced)
             return
+        if isinstance(decoded, envelope.ObservationBatch):
+
+            async def window_item(index: int, record: envelope.ObservationRecord) -> None:
+                await self.window_record(message, record, envelope.item_offset(offset, index))
+
+            offset = message.offset
+            await each_item(STAGE, self.dead_letters, message, decoded.records, window_item)
+            return
         assert isinstance(decoded, envelope.ObservationRecord)  # the topic's other type
-        origin = Origin(decoded.origin, decoded.origin_offset)
-        for obs in decoded.observations:
-            await self.window_observation(message, obs, decoded.event_id, origin)
+        await self.window_record(message, decoded, envelope.item_offset(message.offset, 0))
+
+    async def window_record(
+        self, message: Any, record: envelope.ObservationRecord, offset: int
+    ) -> None:
+        """``offset``: the record's place in the partition (processors.envelope.item_offset),
+        which the windows dedupe by, as a record on its own or one of several."""
+        origin = Origin(record.origin, record.origin_offset)
+        for obs in record.observations:
+            await self.window_observation(message, obs, record.event_id, origin, offset)
 
     async def window_observation(
-        self, message: Any, obs: Observation, event_id: str, origin: Origin
+        self, message: Any, obs: Observation, event_id: str, origin: Origin, offset: int
     ) -> None:
         """One observation of the record: each standard has its own entries, so each is
-        applied, sent and committed on its own, with the record's offset."""
+        applied, sent and committed on its own, with the record's place."""
         engine, panes, metrics = self.engine, self.panes, self.metrics
-        applied = engine.apply(panes, obs, message.offset, origin, message.partition, time.time())
+        applied = engine.apply(panes, obs, offset, origin, message.partition, time.time())
         if applied.duplicate:
             engine.commit(panes, applied)
             return
@@ -162,7 +178,8 @@ class StandardWindows:
             counted = count_when_delivered(
                 metrics.child(metrics.late_events, metrics.agency(obs.agency), obs.standard)
             )
-            await self.held.send(self.late, key=message.key, value=dumps(late_value),
+            key = group_key(obs.agency, obs.service, obs.channel).encode()
+            await self.held.send(self.late, key=key, value=dumps(late_value),
                                  callback=counted)  # fmt: skip
             engine.commit(panes, applied)
             return

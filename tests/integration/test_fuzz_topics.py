@@ -133,6 +133,9 @@ def internal_examples() -> dict[RecordType, bytes]:
         **events,
         RecordType.EVENTS: envelope.encode_events(list(events.values())),
         RecordType.OBSERVATION: envelope.encode(envelope.observation(observation, "e", position)),
+        RecordType.OBSERVATIONS: envelope.encode_observations(
+            [envelope.encode(envelope.observation(observation, "e", position))]
+        ),
         RecordType.WINDOW_FINAL: envelope.encode(WindowFinalRecord((final,))),
         # From a task no stage reads from: dead-lettered like any record not ours.
         RecordType.WATERMARK: envelope.encode(
@@ -152,9 +155,9 @@ def internal_garbage(spec: topology.Topic) -> st.SearchStrategy[tuple[str, bytes
         examples[RecordType.EVENTS] = envelope.encode_events(carried)
     foreign = sorted(t for t in RecordType if t not in spec.accepts)
     ours = [json.loads(examples[t]) for t in sorted(spec.accepts)]
-    # Group fields are an event's or an observation's; an events record's are its events'.
-    with_group_fields = [record for record in ours
-                         if record["type"] not in (RecordType.WATERMARK, RecordType.EVENTS)]
+    # Group fields are an event's or an observation's; a record of several's are its items'.
+    with_group_fields = [record for record in ours if record["type"] not in
+                         (RecordType.WATERMARK, RecordType.EVENTS, RecordType.OBSERVATIONS)]
     missing = object()
 
     @st.composite

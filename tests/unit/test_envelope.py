@@ -267,3 +267,48 @@ def test_origin_offsets_are_unique_and_in_order_across_records() -> None:
     # A record of one event in its own form keeps its offset: what earlier releases wrote
     # and windows stored.
     assert envelope.origin_offset(17, None) == 17
+
+
+OBSERVATIONS_TOPIC = frozenset(
+    {RecordType.OBSERVATION, RecordType.OBSERVATIONS, RecordType.WATERMARK}
+)
+
+
+def test_an_observations_record_carries_observation_records_in_order() -> None:
+    other = Observation("ssa", "retirement", "web", "csat", 1.6e9, 1.0)
+    records = (ObservationRecord((OBSERVATION,), "i-1", "feedback.events:3", 17),
+               ObservationRecord((other,), "e-2", "feedback.events:1", 4))  # fmt: skip
+    raw = envelope.encode_observations([envelope.encode(record) for record in records])
+    assert raw == envelope.encode(envelope.ObservationBatch(records))
+    assert envelope.decode(raw, OBSERVATIONS_TOPIC) == envelope.ObservationBatch(records)
+
+
+@pytest.mark.parametrize(
+    ("records", "reason"),
+    [([], "1 to"), ("x", "1 to"), ([3], "None"),
+     ([{"type": "observations", "records": []}], "observations"),
+     ([{"type": "watermark", "from": "t:0", "watermark": None, "idle": True}], "watermark"),
+     ([{"type": "observation", "agency": "va"}], "service")],
+)  # fmt: skip
+def test_an_observations_record_holds_only_observation_records(
+    records: object, reason: str
+) -> None:
+    raw = json.dumps({"type": "observations", "records": records}).encode()
+    with pytest.raises(UnreadableRecord, match=reason):
+        envelope.decode(raw, OBSERVATIONS_TOPIC)
+
+
+def test_an_observations_record_is_read_only_where_observations_are() -> None:
+    one = envelope.encode(ObservationRecord((OBSERVATION,), "i-1", "t:0", 1))
+    with pytest.raises(UnreadableRecord, match="observations"):
+        envelope.decode(envelope.encode_observations([one]), FEEDBACK_TOPIC)
+    most = envelope.MAX_EVENTS_PER_RECORD
+    with pytest.raises(ValueError, match="1 to"):
+        envelope.encode_observations([one] * (most + 1))
+
+
+def test_item_offsets_number_a_record_s_items_upwards_and_a_lone_record_as_its_first() -> None:
+    most = envelope.MAX_EVENTS_PER_RECORD
+    places = [envelope.item_offset(offset, index) for offset in range(3) for index in range(most)]
+    assert places == sorted(set(places))
+    assert envelope.item_offset(5, 0) == 5 * most

@@ -1,4 +1,5 @@
-"""Ingest's events leave as one record per destination partition (streams.batching).
+"""Events and observation records leave as one record per destination partition
+(streams.batching).
 
 The producer is a list the sender appends to; the Kafka path (a worker's events records read
 by scoring, cases and journeys, through kill -9 and rebalances) is the integration tests'.
@@ -14,7 +15,12 @@ import orjson
 import pytest
 
 from servicepulse.processors import envelope
-from servicepulse.streams.batching import EventBatches, SendAtOnce, event_batches
+from servicepulse.streams.batching import (
+    RecordBatches,
+    SendAtOnce,
+    event_batches,
+    observation_batches,
+)
 from servicepulse.streams.partitioner import partition_by_key
 
 
@@ -32,6 +38,8 @@ class Producer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, int | None, bytes | None, bytes]] = []
         self.gate: asyncio.Event | None = None
+        self.fail_with: Exception | None = None
+        self.deliveries: list[asyncio.Future[Any]] = []  # the test acknowledges them
 
     async def send(
         self, topic: Topic, *, key: bytes | None, value: bytes, partition: int | None = None,
@@ -39,8 +47,12 @@ class Producer:
     ) -> Any:  # fmt: skip
         if self.gate is not None:
             await self.gate.wait()
+        if self.fail_with is not None:
+            raise self.fail_with
         self.sent.append((topic.get_topic_name(), partition, key, value))
-        return None
+        delivery = asyncio.get_running_loop().create_future()
+        self.deliveries.append(delivery)
+        return delivery
 
     def events(self, topic: str, partition: int) -> list[bytes]:
         """The event records sent to one partition, in order, unwrapped."""
@@ -63,7 +75,7 @@ def partition_of(key: bytes, partitions: int = 8) -> int:
 
 async def test_events_for_one_partition_leave_in_one_record_in_order() -> None:
     producer = Producer()
-    batches = EventBatches(producer.send, linger_seconds=60)  # type: ignore[arg-type]
+    batches = RecordBatches(producer.send, linger_seconds=60)  # type: ignore[arg-type]
     topic = Topic("by-case")
     keys = [f"case-{n}".encode() for n in range(40)]
     for n, key in enumerate(keys):
@@ -76,12 +88,12 @@ async def test_events_for_one_partition_leave_in_one_record_in_order() -> None:
         wanted = [event(n) for n, key in enumerate(keys) if partition_of(key) == partition]
         assert producer.events("by-case", partition) == wanted
     assert all(key is None for _, _, key, _ in producer.sent)
-    assert (batches.records_sent, batches.events_sent) == (len(partitions), 40)
+    assert (batches.records_sent, batches.items_sent) == (len(partitions), 40)
 
 
 async def test_two_topics_are_gathered_apart() -> None:
     producer = Producer()
-    batches = EventBatches(producer.send, linger_seconds=60)  # type: ignore[arg-type]
+    batches = RecordBatches(producer.send, linger_seconds=60)  # type: ignore[arg-type]
     await batches.add(Topic("a"), 8, b"same", event(1))  # type: ignore[arg-type]
     await batches.add(Topic("b"), 8, b"same", event(2))  # type: ignore[arg-type]
     await batches.flush()
@@ -92,8 +104,8 @@ async def test_two_topics_are_gathered_apart() -> None:
 
 async def test_a_full_partition_leaves_at_once() -> None:
     producer = Producer()
-    batches = EventBatches(
-        producer.send, max_events=3, linger_seconds=60  # type: ignore[arg-type]
+    batches = RecordBatches(
+        producer.send, max_items=3, linger_seconds=60  # type: ignore[arg-type]
     )
     for n in range(7):
         await batches.add(Topic("t"), 8, b"one-key", event(n))  # type: ignore[arg-type]
@@ -106,7 +118,7 @@ async def test_a_full_partition_leaves_at_once() -> None:
 async def test_a_partition_at_its_byte_limit_leaves_at_once() -> None:
     producer = Producer()
     large = orjson.dumps({"type": "feedback", "comment": "x" * 600})
-    batches = EventBatches(
+    batches = RecordBatches(
         producer.send, max_bytes=1500, linger_seconds=60  # type: ignore[arg-type]
     )
     for _ in range(3):
@@ -117,7 +129,7 @@ async def test_a_partition_at_its_byte_limit_leaves_at_once() -> None:
 
 async def test_what_nothing_else_sends_leaves_after_the_linger() -> None:
     producer = Producer()
-    batches = EventBatches(producer.send, linger_seconds=0.05)  # type: ignore[arg-type]
+    batches = RecordBatches(producer.send, linger_seconds=0.05)  # type: ignore[arg-type]
     await batches.add(Topic("t"), 8, b"k", event(1))  # type: ignore[arg-type]
     await asyncio.sleep(0.01)
     assert producer.sent == []
@@ -130,7 +142,7 @@ async def test_a_flush_waits_for_the_one_before_and_never_overtakes_it() -> None
     first is still handing its records over (the producer's buffer was full)."""
     producer = Producer()
     producer.gate = asyncio.Event()
-    batches = EventBatches(producer.send, linger_seconds=60)  # type: ignore[arg-type]
+    batches = RecordBatches(producer.send, linger_seconds=60)  # type: ignore[arg-type]
     await batches.add(Topic("t"), 8, b"k", event(1))  # type: ignore[arg-type]
     first = asyncio.ensure_future(batches.flush())
     await asyncio.sleep(0)
@@ -146,14 +158,14 @@ async def test_a_flush_waits_for_the_one_before_and_never_overtakes_it() -> None
 
 async def test_a_flush_with_nothing_gathered_sends_nothing() -> None:
     producer = Producer()
-    batches = EventBatches(producer.send)  # type: ignore[arg-type]
+    batches = RecordBatches(producer.send)  # type: ignore[arg-type]
     await batches.flush()
     assert producer.sent == []
 
 
 def test_more_events_per_record_than_origins_can_number_are_refused() -> None:
-    with pytest.raises(ValueError, match="max_events"):
-        EventBatches(Producer().send, max_events=envelope.MAX_EVENTS_PER_RECORD + 1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_items"):
+        RecordBatches(Producer().send, max_items=envelope.MAX_EVENTS_PER_RECORD + 1)  # type: ignore[arg-type]
 
 
 async def test_exactly_once_sends_each_event_in_its_own_record_at_once() -> None:
@@ -177,11 +189,12 @@ async def test_the_worker_s_flush_sends_what_was_gathered_before_the_commit() ->
 
     app.producer = Producer()  # type: ignore[assignment]
     batches = event_batches(app)
-    assert isinstance(batches, EventBatches)
+    assert isinstance(batches, RecordBatches)
     assert event_batches(app) is batches  # one per worker
 
-    async def record(topic: Any, **kwargs: Any) -> None:
+    async def record(topic: Any, **kwargs: Any) -> asyncio.Future[Any]:
         sent.append(orjson.loads(kwargs["value"])["events"])
+        return asyncio.get_running_loop().create_future()
 
     batches._send = record  # type: ignore[assignment]
     await batches.add(Topic("t"), 8, b"k", event(1))  # type: ignore[arg-type]
@@ -195,3 +208,40 @@ def test_exactly_once_workers_do_not_gather() -> None:
         "batching-test-2", broker="kafka://127.0.0.1:1", processing_guarantee="exactly_once"
     )
     assert isinstance(event_batches(app), SendAtOnce)
+
+
+async def test_each_item_s_future_is_its_record_s_delivery() -> None:
+    """What waits for an item (held state) waits for the one record that carries it."""
+    producer = Producer()
+    batches = RecordBatches(producer.send, linger_seconds=60)  # type: ignore[arg-type]
+    topic = Topic("by-case")
+    first = await batches.add(topic, 8, b"case-1", event(1))  # type: ignore[arg-type]
+    again = await batches.add(topic, 8, b"case-1", event(2))  # type: ignore[arg-type]
+    assert again is first and not first.done()
+    await batches.flush()
+    later = await batches.add(topic, 8, b"case-1", event(3))  # type: ignore[arg-type]
+    assert later is not first
+    producer.deliveries[0].set_result("acked")
+    await asyncio.sleep(0)
+    assert first.result() == "acked" and not later.done()
+
+
+async def test_a_send_that_fails_fails_every_record_it_did_not_send() -> None:
+    producer = Producer()
+    batches = RecordBatches(producer.send, linger_seconds=60)  # type: ignore[arg-type]
+    topic = Topic("by-case")
+    futures = [await batches.add(topic, 8, f"case-{n}".encode(), event(n))  # type: ignore[arg-type]
+               for n in range(20)]  # fmt: skip
+    producer.fail_with = RuntimeError("broker gone")
+    with pytest.raises(RuntimeError):
+        await batches.flush()
+    assert all(isinstance(f.exception(), RuntimeError) for f in futures)
+
+
+def test_observations_are_gathered_apart_from_events_in_observations_records() -> None:
+    app = faust.App("batching-test-3", broker="kafka://127.0.0.1:1")
+    gathered = observation_batches(app)
+    assert isinstance(gathered, RecordBatches)
+    assert gathered is observation_batches(app) and gathered is not event_batches(app)
+    assert gathered._encode is envelope.encode_observations
+    assert gathered.flush in app._servicepulse_after_fetch  # type: ignore[attr-defined]

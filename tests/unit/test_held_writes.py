@@ -370,3 +370,17 @@ async def test_rows_under_the_parked_prefix_leave_before_any_other_write_of_thei
     await asyncio.wait_for(app.producer.flush(), 1)
     assert table.changelog[5:] == [(1, "p|a", 9)]
     assert held.coalesced == 1
+
+
+async def test_a_write_waits_for_an_output_followed_from_elsewhere() -> None:
+    """A record gathered with others (streams.batching) is followed by its delivery future."""
+    app, table = App(), Table()
+    held = HeldWrites(app, send)  # type: ignore[arg-type]
+    delivery = asyncio.get_running_loop().create_future()
+    held.follow(delivery)
+    held.write(table, 0, "seen", 1, deleted=False)
+    await settle()
+    assert table.changelog == []
+    delivery.set_result("acked")
+    await settle()
+    assert table.changelog == [(0, "seen", 1)]
