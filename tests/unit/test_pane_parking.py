@@ -17,10 +17,12 @@ import pytest
 
 from servicepulse.processors.cases import Observation
 from servicepulse.processors.standards import StandardsConfig, load_standards
+from servicepulse.processors.timestamps import rfc3339
 from servicepulse.processors.window_engine import Origin, WindowEngine
 from servicepulse.processors.windows import DEFAULT_WINDOWS
 from servicepulse.streams.delivery import HeldWrites
 from servicepulse.streams.settings import DEFAULT_STANDARDS_FILE
+from tests.unit.changelog_cuts import restored as restored_from
 
 T0 = 1_793_606_400.0  # 2026-11-02T08:00:00Z
 NOW = 1_900_000_000.0
@@ -175,18 +177,13 @@ async def test_a_stop_anywhere_then_a_replay_sends_what_an_unstopped_worker_send
     assert finals and still_open
     expected = {final["window_id"]: final for final in finals}
     for cut in range(len(log) + 1):
-        restored: dict[str, Any] = {}
-        for key, value in log[:cut]:
-            if value is None:
-                restored.pop(key, None)
-            else:
-                restored[key] = value
+        restored = restored_from({}, log[:cut])
         # Finals a step whose watermark entry reached the changelog had sent before it.
         sent_before = {
             final["window_id"]
             for final in finals
             if (mark := restored.get("w|0", {}).get("wm")) is not None
-            and final["window_end"] <= _iso(mark)
+            and final["window_end"] <= rfc3339(mark)
         }
         engine = WindowEngine(config, grace_s=600, channels=(CHANNEL,))
         again = run(engine, restored, steps())
@@ -194,9 +191,3 @@ async def test_a_stop_anywhere_then_a_replay_sends_what_an_unstopped_worker_send
             assert final == expected[final["window_id"]], cut
         assert sent_before | {final["window_id"] for final in again} == set(expected), cut
         assert open_windows(engine, restored) == still_open, cut
-
-
-def _iso(epoch: float) -> str:
-    from servicepulse.processors.timestamps import rfc3339
-
-    return rfc3339(epoch)

@@ -6,6 +6,8 @@ from typing import Any
 
 from servicepulse.processors import peer_rounds
 from servicepulse.processors.records import epoch_of
+from tests.unit.changelog_cuts import RecordingStore
+from tests.unit.changelog_cuts import restored as restored_from
 
 
 def final(agency: str, end: str, compliance: float | None, standard: str = "csat"
@@ -93,34 +95,16 @@ def test_a_stop_anywhere_in_a_settle_ranks_the_same_round_again_or_the_next_one_
     either ranks the same end again with the same values or has it settled, and the next end's
     round is the same as without a stop."""
 
-    class Recording(dict[str, Any]):
-        def __init__(self, *args: Any) -> None:
-            super().__init__(*args)
-            self.log: list[tuple[str, Any]] = []
-
-        def __setitem__(self, key: str, value: Any) -> None:
-            self.log.append((key, value))
-            super().__setitem__(key, value)
-
-        def pop(self, key: str, *default: Any) -> Any:
-            self.log.append((key, None))
-            return super().pop(key, *default)
-
     store: dict[str, Any] = {}
     peer_rounds.hold(store, final("irs", E1, 0.9), final("ssa", E1, 0.7), final("va", E1, 0.2))
     first = peer_rounds.rounds(store, E1)
-    recorded = Recording(store)
+    recorded = RecordingStore(store)
     peer_rounds.settle(recorded, E1)
     peer_rounds.hold(recorded, final("ssa", E2, 0.5))
     second = peer_rounds.rounds(recorded, E2)
     settle_writes = len(recorded.log) - 1
     for cut in range(settle_writes + 1):
-        restored = dict(store)
-        for key, value in recorded.log[:cut]:
-            if value is None:
-                restored.pop(key, None)
-            else:
-                restored[key] = value
+        restored = restored_from(store, recorded.log[:cut])
         if peer_rounds.due_ends(restored, epoch_of(E1)) == [E1]:
             assert peer_rounds.rounds(restored, E1) == first, cut
             peer_rounds.settle(restored, E1)

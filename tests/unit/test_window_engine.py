@@ -12,6 +12,8 @@ from servicepulse.processors.throttle import UpdateThrottle
 from servicepulse.processors.watermarks import Watermark
 from servicepulse.processors.window_engine import TRACKER_WRITE_S, Origin, WindowEngine
 from servicepulse.streams.settings import DEFAULT_STANDARDS_FILE
+from tests.unit.changelog_cuts import RecordingStore
+from tests.unit.changelog_cuts import restored as restored_from
 
 T0 = 1_793_606_400.0  # 2026-11-02T08:00:00Z
 NOW = 1_900_000_000.0  # wall clock
@@ -73,16 +75,9 @@ def test_a_repeat_of_a_cut_short_observation_fills_only_the_panes_that_missed_it
     unwritten: the upstream repeat counts it there, once, and not again in the first."""
     engine, store = WindowEngine(config), {}
     apply(engine, store, csat(T0), 1, Origin("in:0", 40))
-    writes: list[str] = []
-
-    class Recording(dict[str, Any]):
-        def __setitem__(self, key: str, value: Any) -> None:
-            writes.append(key)
-            super().__setitem__(key, value)
-
-    recording = Recording(store)
+    recording = RecordingStore(store)
     engine.commit(recording, engine.apply(recording, csat(T0 + 10), 2, Origin("in:0", 41)))
-    first, second = writes[:2]
+    first, second = [key for key, _ in recording.log[:2]]
     assert first.startswith("p|") and second.startswith("p|")
     restored = dict(store)  # what the first write left on the broker
     restored[first] = recording[first]
@@ -316,31 +311,13 @@ def test_a_stop_before_the_watermark_entry_sends_the_same_finals_again(
     assert step.finals and step.expired
     assert all(key in store for key in step.expired)  # nothing deleted before the finals left
 
-    class Recording(dict[str, Any]):
-        def __init__(self, *args: Any) -> None:
-            super().__init__(*args)
-            self.log: list[tuple[str, Any]] = []
-
-        def __setitem__(self, key: str, value: Any) -> None:
-            self.log.append((key, value))
-            super().__setitem__(key, value)
-
-        def pop(self, key: str, *default: Any) -> Any:
-            self.log.append((key, None))
-            return super().pop(key, *default)
-
     before = dict(store)
-    recorded = Recording(store)
+    recorded = RecordingStore(store)
     engine.commit(recorded, step)
     assert recorded.log[0][0] == "w|0"
     for cut in range(len(recorded.log) + 1):
         # What a restart restores: the state before the step plus a prefix of its writes.
-        restored = dict(before)
-        for key, value in recorded.log[:cut]:
-            if value is None:
-                restored.pop(key, None)
-            else:
-                restored[key] = value
+        restored = restored_from(before, recorded.log[:cut])
         again = WindowEngine(config).advance(restored, 0, "upstream:0", T0 + 30 * 3600, False, NOW)
         assert again.finals == (step.finals if cut == 0 else []), cut
 
