@@ -16,8 +16,10 @@ they send the windows stage, for each (topic, partition), and sends them as one 
 * before the stage sends a watermark record (``StageWatermarks(before_send=...)``): in each
   partition the records a watermark covers come before it.
 
-``add`` returns the future of the record that will carry the item: state written after it
-waits for that (streams.delivery.HeldWrites.follow), as it would for a record of its own.
+Each record's delivery is followed by the worker's held writes (``follow``,
+streams.delivery.HeldWrites.follow) from the moment its first item is gathered: state written
+after any of its items waits for it, as it would for a record of its own, and a record the
+broker refuses stops the worker (whose restart repeats what made it) instead of being lost.
 Each item is still encoded on its own; a record is those bytes joined. With exactly once every
 item leaves at once in a record of its own: it must join its source partition's transaction,
 which a record gathered from several partitions could not.
@@ -46,6 +48,7 @@ LINGER_SECONDS = 0.02
 
 
 Encode = Callable[[Sequence[bytes]], bytes]
+Follow = Callable[[asyncio.Future[Any]], None]
 
 
 @dataclass(slots=True)
@@ -62,12 +65,12 @@ class RecordBatches:
 
     def __init__(
         self, send: Sender, encode: Encode = envelope.encode_events, *,
-        max_items: int = MAX_ITEMS, max_bytes: int = MAX_BYTES,
+        follow: Follow | None = None, max_items: int = MAX_ITEMS, max_bytes: int = MAX_BYTES,
         linger_seconds: float = LINGER_SECONDS,
     ) -> None:  # fmt: skip
         if not 0 < max_items <= envelope.MAX_EVENTS_PER_RECORD:
             raise ValueError(f"max_items must be 1 to {envelope.MAX_EVENTS_PER_RECORD}")
-        self._send, self._encode = send, encode
+        self._send, self._encode, self._follow = send, encode, follow
         self.max_items, self.max_bytes, self.linger_seconds = max_items, max_bytes, linger_seconds
         self._gathered: dict[tuple[str, int], _Gathered] = {}
         # One flush at a time, each taking what was gathered when it starts: a later flush
@@ -93,6 +96,8 @@ class RecordBatches:
         if gathered is None:
             delivered = asyncio.get_running_loop().create_future()
             gathered = self._gathered[slot] = _Gathered(topic, delivered)
+            if self._follow is not None:
+                self._follow(delivered)
         gathered.encoded.append(value)
         gathered.size += len(value) + 1
         if len(gathered.encoded) >= self.max_items:
@@ -156,13 +161,18 @@ class SendAtOnce:
     exactly once does not number them below what the windows already hold, which would drop
     them as repeats."""
 
-    def __init__(self, send: Sender, encode: Encode = envelope.encode_events) -> None:
-        self._send, self._encode = send, encode
+    def __init__(
+        self, send: Sender, encode: Encode = envelope.encode_events, follow: Follow | None = None
+    ) -> None:
+        self._send, self._encode, self._follow = send, encode, follow
 
     async def add(
         self, topic: faust.TopicT, partitions: int, key: bytes, value: bytes
     ) -> asyncio.Future[Any]:
-        return await self._send(topic, key=key, value=self._encode([value]))
+        delivered = await self._send(topic, key=key, value=self._encode([value]))
+        if self._follow is not None:
+            self._follow(delivered)
+        return delivered
 
     async def flush(self) -> None:
         return None
@@ -187,13 +197,13 @@ def _gatherer(app: faust.App, attribute: str, encode: Encode) -> Batches:
     found: Batches | None = getattr(app, attribute, None)
     if found is not None:
         return found
+    # The held writes wrap the producer's flush first: this flush, wrapped around theirs,
+    # runs before it, so the records it sends are among those the flush waits for.
+    follow = held_writes(app).follow
     if not at_least_once(app):
-        found = SendAtOnce(sender(app), encode)
+        found = SendAtOnce(sender(app), encode, follow)
     else:
-        # The held writes wrap the producer's flush first: this flush, wrapped around theirs,
-        # runs before it, so the records it sends are among those the flush waits for.
-        held_writes(app)
-        batches = found = RecordBatches(sender(app), encode)
+        batches = found = RecordBatches(sender(app), encode, follow=follow)
         _run_before_flush(app.producer, batches.flush)
         after_each_fetch(app, batches.flush)
     setattr(app, attribute, found)

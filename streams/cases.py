@@ -106,7 +106,7 @@ class CaseCorrelation:
         # streams.delivery): a worker stopped in between re-emits them on restart (the window
         # agent drops repeats by origin) instead of losing them.
         await send_observations(
-            self.held, self.batches, self.observations, self.partitions, found,
+            self.batches, self.observations, self.partitions, found,
             event.event_id, origin,
         )  # fmt: skip
         for obs in found:

@@ -110,7 +110,7 @@ class FeedbackScoring:
         )
         found = feedback_observations(event, sentiment.label if sentiment else None)
         await send_observations(
-            self.held, self.batches, self.observations, self.partitions, found,
+            self.batches, self.observations, self.partitions, found,
             event.event_id, origin,
         )  # fmt: skip
         self.seen_ids[event.event_id] = {"seen": now, "p": message.partition}

@@ -103,7 +103,7 @@ class CustomerJourneys:
                 found.append(repeat)
         # Outputs first, then the journey (see streams.delivery).
         await send_observations(
-            self.held, self.batches, self.observations, self.partitions, found,
+            self.batches, self.observations, self.partitions, found,
             event.event_id, origin,
         )  # fmt: skip
         at = last_event_at(journey)

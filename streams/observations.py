@@ -14,15 +14,15 @@ from servicepulse.processors.cases import Observation
 from servicepulse.processors.records import SourcePosition
 from servicepulse.processors.window_engine import group_key
 from servicepulse.streams.batching import Batches
-from servicepulse.streams.delivery import HeldWrites
 
 
 async def send_observations(
-    held: HeldWrites, batches: Batches, topic: faust.TopicT, partitions: int,
+    batches: Batches, topic: faust.TopicT, partitions: int,
     found: Iterable[Observation], event_id: str, origin: SourcePosition,
 ) -> None:  # fmt: skip
-    """The state written after this waits for their delivery (``held``)."""
+    """The state written after this waits for their delivery (``batches`` has the worker's
+    held writes follow the records that carry them)."""
     for record in envelope.observation_records(found, event_id, origin):
         first = record.observations[0]
         key = group_key(first.agency, first.service, first.channel).encode()
-        held.follow(await batches.add(topic, partitions, key, envelope.encode(record)))
+        await batches.add(topic, partitions, key, envelope.encode(record))

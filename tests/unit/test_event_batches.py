@@ -194,12 +194,15 @@ async def test_the_worker_s_flush_sends_what_was_gathered_before_the_commit() ->
 
     async def record(topic: Any, **kwargs: Any) -> asyncio.Future[Any]:
         sent.append(orjson.loads(kwargs["value"])["events"])
-        return asyncio.get_running_loop().create_future()
+        delivered = asyncio.get_running_loop().create_future()
+        delivered.set_result("acked")  # the flush waits for it: the held writes follow it
+        return delivered
 
     batches._send = record  # type: ignore[assignment]
     await batches.add(Topic("t"), 8, b"k", event(1))  # type: ignore[arg-type]
     await app.producer.flush()
-    assert sent == [[{"type": "interaction", "n": 1}], "flushed"]
+    # Sent before the producer's flush (which runs again once the held writes followed it).
+    assert sent[:2] == [[{"type": "interaction", "n": 1}], "flushed"]
     assert batches.flush in app._servicepulse_after_fetch  # type: ignore[attr-defined]
 
 
@@ -245,3 +248,21 @@ def test_observations_are_gathered_apart_from_events_in_observations_records() -
     assert gathered is observation_batches(app) and gathered is not event_batches(app)
     assert gathered._encode is envelope.encode_observations
     assert gathered.flush in app._servicepulse_after_fetch  # type: ignore[attr-defined]
+
+
+async def test_each_record_is_followed_once_from_its_first_item() -> None:
+    """The worker's held writes follow each record from its first item on: state written after
+    any item of it waits for its delivery, and a record the broker refuses stops the worker."""
+    producer, followed = Producer(), []
+    batches = RecordBatches(producer.send, follow=followed.append, linger_seconds=60)  # type: ignore[arg-type]
+    topic = Topic("by-case")
+    first = await batches.add(topic, 8, b"case-1", event(1))  # type: ignore[arg-type]
+    assert followed == [first]
+    await batches.add(topic, 8, b"case-1", event(2))  # type: ignore[arg-type]
+    assert followed == [first]
+    other = await batches.add(topic, 8, b"case-9", event(3))  # type: ignore[arg-type]
+    assert followed == ([first] if other is first else [first, other])
+    at_once, one_by_one = SendAtOnce(producer.send, follow=followed.append), []  # type: ignore[arg-type]
+    for n in range(2):
+        one_by_one.append(await at_once.add(topic, 8, b"k", event(n)))  # type: ignore[arg-type]
+    assert followed[-2:] == one_by_one
