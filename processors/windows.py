@@ -109,11 +109,6 @@ def advance_watermark(watermark: float | None, t: float) -> float:
     return t if watermark is None else max(watermark, t)
 
 
-def is_late(t: float, watermark: float | None, grace_s: float = DEFAULT_GRACE_S) -> bool:
-    """Called before ``advance_watermark``: True if ``t`` must be excluded from every window."""
-    return watermark is not None and t < watermark - grace_s
-
-
 def final_up_to(watermark: float | None, specs: Iterable[WindowSpec]) -> float | None:
     """The end of the newest window any family has made final at ``watermark``.
 

@@ -142,11 +142,11 @@ class StandardWindows:
             engine.commit(panes, advanced)
             return
         if isinstance(decoded, envelope.ObservationBatch):
+            offset = message.offset
 
             async def window_item(index: int, record: envelope.ObservationRecord) -> None:
                 await self.window_record(message, record, envelope.item_offset(offset, index))
 
-            offset = message.offset
             await each_item(STAGE, self.dead_letters, message, decoded.records, window_item)
             return
         assert isinstance(decoded, envelope.ObservationRecord)  # the topic's other type

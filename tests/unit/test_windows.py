@@ -12,8 +12,8 @@ from servicepulse.processors.windows import (
     ONE_HOUR,
     WindowSpec,
     advance_watermark,
+    final_up_to,
     is_final,
-    is_late,
     newest_window_start,
     pane_expired,
     pane_key,
@@ -121,14 +121,16 @@ def test_pane_keys_round_trip() -> None:
     assert pane_key(300, T0) == f"300:{T0}"
 
 
-def test_lateness_boundary() -> None:
-    watermark = advance_watermark(None, T0 + 1000)
-    assert watermark == T0 + 1000
-    assert not is_late(T0 + 1000 - DEFAULT_GRACE_S, watermark)  # exactly at the grace edge
-    assert is_late(T0 + 1000 - DEFAULT_GRACE_S - 0.001, watermark)
-    assert not is_late(T0, None)  # the first observation of a group is never late
+def test_lateness_boundary_is_the_end_of_the_newest_final_window() -> None:
+    hour = WindowSpec("one_hour", 3600, 300)
+    assert final_up_to(None, [FIVE_MINUTES]) is None  # nothing is final, nothing late
+    assert final_up_to(T0 + 1000, [FIVE_MINUTES, hour]) == T0 + 900
+    assert final_up_to(T0 + 900, [FIVE_MINUTES]) == T0 + 900  # a window ending at it: final
+    assert final_up_to(T0 + 899.9, [FIVE_MINUTES]) == T0 + 600
+    day = WindowSpec("one_day", 86_400, 3600)
+    assert final_up_to(T0 + 5000, [day]) == T0 + 3600  # day windows end on the hour
     # An older observation does not move the watermark back.
-    assert advance_watermark(watermark, T0) == watermark
+    assert advance_watermark(T0 + 1000, T0) == T0 + 1000
 
 
 def test_finality_boundary() -> None:
@@ -138,13 +140,20 @@ def test_finality_boundary() -> None:
     assert is_final(end, end + DEFAULT_GRACE_S)
 
 
-def test_late_iff_every_containing_window_is_final() -> None:
-    # With grace applied to both rules, an on-time observation never lands in a final window.
-    watermark = T0 + 5000.0
-    for t in (T0 + 4400.0, T0 + 4399.0, T0 + 4300.0):
-        final = [is_final(end, watermark) for _, end in windows_containing(t, FIVE_MINUTES)]
-        if not is_late(t, watermark):
-            assert not any(final)
+def test_late_iff_a_containing_window_is_final() -> None:
+    hour, day = WindowSpec("one_hour", 3600, 300), WindowSpec("one_day", 86_400, 3600)
+    for specs in ([FIVE_MINUTES, hour, day], [WindowSpec("odd", 700, 300)]):
+        _late_iff_a_containing_window_is_final(specs)
+
+
+def _late_iff_a_containing_window_is_final(specs: list[WindowSpec]) -> None:
+    for watermark in (T0 + 5000.0, T0 + 5100.0, T0 + 86_400.0 + 7.5):
+        boundary = final_up_to(watermark, specs)
+        assert boundary is not None
+        for t in [watermark - d for d in (0.0, 1.0, 99.5, 100.0, 299.0, 600.0, 3700.0)]:
+            final = [is_final(end, watermark, 0) for spec in specs
+                     for _, end in windows_containing(t, spec)]  # fmt: skip
+            assert (t < boundary) == any(final), (watermark, t)
 
 
 def test_windows_finalised_once_each() -> None:
