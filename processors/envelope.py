@@ -35,7 +35,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -96,9 +96,21 @@ class EventBatch:
 def encode_events(encoded: Sequence[bytes]) -> bytes:
     """One record carrying event records already encoded one by one (``encode``): joined as
     bytes, not encoded again."""
+    return _joined(b"events", b"events", encoded)
+
+
+def encode_observations(encoded: Sequence[bytes]) -> bytes:
+    """One record carrying observation records already encoded one by one (``encode``)."""
+    return _joined(b"observations", b"records", encoded)
+
+
+def _joined(record_type: bytes, field: bytes, encoded: Sequence[bytes]) -> bytes:
     if not 0 < len(encoded) <= MAX_EVENTS_PER_RECORD:
-        raise ValueError(f"an events record carries 1 to {MAX_EVENTS_PER_RECORD} events")
-    return b'{"type":"events","events":[' + b",".join(encoded) + b"]}"
+        raise ValueError(
+            f"an {record_type.decode()} record carries 1 to {MAX_EVENTS_PER_RECORD} "
+            f"{field.decode()}"
+        )
+    return b'{"type":"' + record_type + b'","' + field + b'":[' + b",".join(encoded) + b"]}"
 
 
 def item_offset(offset: int, index: int) -> int:
@@ -107,18 +119,11 @@ def item_offset(offset: int, index: int) -> int:
     return offset * MAX_EVENTS_PER_RECORD + index
 
 
-def encode_observations(encoded: Sequence[bytes]) -> bytes:
-    """One record carrying observation records already encoded one by one (``encode``)."""
-    if not 0 < len(encoded) <= MAX_EVENTS_PER_RECORD:
-        raise ValueError(f"an observations record carries 1 to {MAX_EVENTS_PER_RECORD} records")
-    return b'{"type":"observations","records":[' + b",".join(encoded) + b"]}"
-
-
 def origin_offset(offset: int, index: int | None) -> int:
     """The origin offset of the event at ``index`` of an events record read at ``offset``
     (None: a record carrying one event in its own form, whose offset it keeps: observations
     re-emitted from records written before events records existed repeat their origins)."""
-    return offset if index is None else offset * MAX_EVENTS_PER_RECORD + index
+    return offset if index is None else item_offset(offset, index)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,29 +324,33 @@ def _decode_document(
 
 
 def _events(items: Any, accepted: frozenset[RecordType]) -> tuple[EventRecord, ...]:
-    if not isinstance(items, list) or not 0 < len(items) <= MAX_EVENTS_PER_RECORD:
-        raise ValueError(f"field 'events' must list 1 to {MAX_EVENTS_PER_RECORD} events")
-    records = []
-    for item in items:
-        found = item.get("type") if isinstance(item, dict) else None
-        if found not in _EVENT_MODELS or found not in accepted:
-            raise ValueError(f"an events record holds a {found!r:.40} record")
-        record = _decode_document(RecordType(found), item, accepted)
-        assert isinstance(record, EventRecord)  # the event types decode as events
-        records.append(record)
-    return tuple(records)
+    carried = {t for t in _EVENT_MODELS if t in accepted}
+    return _carried(items, "events", "events", carried, accepted, EventRecord)
 
 
 def _observation_records(items: Any) -> tuple[ObservationRecord, ...]:
+    carried = {RecordType.OBSERVATION.value}
+    return _carried(items, "observations", "records", carried, frozenset(), ObservationRecord)
+
+
+Carried = TypeVar("Carried", EventRecord, ObservationRecord)
+
+
+def _carried(
+    items: Any, holder: str, field: str, types: set[str], accepted: frozenset[RecordType],
+    kind: type[Carried],
+) -> tuple[Carried, ...]:  # fmt: skip
+    """The records a record of several (an ``holder`` record) lists under ``field``, each of
+    one of ``types`` and read as its own record would be."""
     if not isinstance(items, list) or not 0 < len(items) <= MAX_EVENTS_PER_RECORD:
-        raise ValueError(f"field 'records' must list 1 to {MAX_EVENTS_PER_RECORD} records")
+        raise ValueError(f"field {field!r} must list 1 to {MAX_EVENTS_PER_RECORD} {field}")
     records = []
     for item in items:
         found = item.get("type") if isinstance(item, dict) else None
-        if found != RecordType.OBSERVATION:
-            raise ValueError(f"an observations record holds a {found!r:.40} record")
-        record = _decode_document(RecordType.OBSERVATION, item, frozenset())
-        assert isinstance(record, ObservationRecord)  # the observation type decodes as one
+        if found not in types:
+            raise ValueError(f"an {holder} record holds a {found!r:.40} record")
+        record = _decode_document(RecordType(found), item, accepted)
+        assert isinstance(record, kind)  # each of these types decodes as its own kind
         records.append(record)
     return tuple(records)
 
