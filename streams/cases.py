@@ -32,12 +32,11 @@ from servicepulse.processors.records import SourcePosition
 from servicepulse.processors.standards import StandardsConfig
 from servicepulse.schemas.models import InteractionEvent
 from servicepulse.streams import topology
-from servicepulse.streams.batching import observation_batches
 from servicepulse.streams.deadletters import DeadLetters, for_each_event, run_agent
 from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.expiry import EventTimeExpiry
 from servicepulse.streams.metrics import Metrics
-from servicepulse.streams.observations import send_observations
+from servicepulse.streams.observations import ObservationSender
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.watermarks import StageWatermarks, channels_of
 
@@ -74,13 +73,12 @@ class CaseCorrelation:
     ) -> None:
         self.metrics, self.standards = metrics, standards
         self.source = topology.CORRELATE_CASES.source
-        self.observations = topology.topic(app, settings, topology.OBSERVATIONS_BY_GROUP)
+        self.observations = ObservationSender(app, settings)
         self.dead_letters = DeadLetters(app, settings, metrics)
-        self.batches, self.partitions = observation_batches(app), settings.partitions
         self.watermarks = StageWatermarks(
-            app, settings, self.source.name(settings), [(self.observations, settings.partitions)],
+            app, settings, self.source.name(settings), [self.observations.destination],
             upstream=channels_of([topology.INTERACTION_EVENTS.name(settings)], settings.partitions),
-            before_send=self.batches.flush,
+            before_send=self.observations.flush,
         )  # fmt: skip
         self.cases = topology.table(app, settings, topology.CASES)
         self.held = held_writes(app)
@@ -105,10 +103,7 @@ class CaseCorrelation:
         # Outputs first, then the case (its changelog write held until they are delivered:
         # streams.delivery): a worker stopped in between re-emits them on restart (the window
         # agent drops repeats by origin) instead of losing them.
-        await send_observations(
-            self.batches, self.observations, self.partitions, found,
-            event.event_id, origin,
-        )  # fmt: skip
+        await self.observations.send(found, event.event_id, origin)
         for obs in found:
             labels = (metrics.agency(obs.agency), metrics.service(obs.service), obs.channel)
             if obs.standard == "time_to_first_response":

@@ -20,11 +20,10 @@ from servicepulse.processors.envelope import EventRecord
 from servicepulse.processors.records import SourcePosition, dumps, scored_feedback
 from servicepulse.schemas.models import FeedbackEvent
 from servicepulse.streams import topology
-from servicepulse.streams.batching import observation_batches
 from servicepulse.streams.deadletters import DeadLetters, for_each_event, run_agent
 from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.metrics import Metrics, count_when_delivered
-from servicepulse.streams.observations import send_observations
+from servicepulse.streams.observations import ObservationSender
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.watermarks import StageWatermarks, channels_of
 
@@ -45,16 +44,15 @@ class FeedbackScoring:
     def __init__(self, app: faust.App, settings: Settings, metrics: Metrics) -> None:
         self.settings, self.metrics = settings, metrics
         self.source = topology.SCORE_FEEDBACK.source
-        self.observations = topology.topic(app, settings, topology.OBSERVATIONS_BY_GROUP)
+        self.observations = ObservationSender(app, settings)
         self.scored = topology.topic(app, settings, topology.SCORED)
         self.seen_ids = topology.table(app, settings, topology.SEEN_EVENT_IDS)
         self.held = held_writes(app)
         self.dead_letters = DeadLetters(app, settings, metrics)
-        self.batches, self.partitions = observation_batches(app), settings.partitions
         self.watermarks = StageWatermarks(
-            app, settings, self.source.name(settings), [(self.observations, settings.partitions)],
+            app, settings, self.source.name(settings), [self.observations.destination],
             upstream=channels_of([topology.FEEDBACK_EVENTS.name(settings)], settings.partitions),
-            before_send=self.batches.flush,
+            before_send=self.observations.flush,
         )  # fmt: skip
         self.expiry = ExpiryIndex(settings.dedupe_horizon_seconds)
         self.last_sweep: dict[int, float] = {}
@@ -109,10 +107,7 @@ class FeedbackScoring:
             ),
         )
         found = feedback_observations(event, sentiment.label if sentiment else None)
-        await send_observations(
-            self.batches, self.observations, self.partitions, found,
-            event.event_id, origin,
-        )  # fmt: skip
+        await self.observations.send(found, event.event_id, origin)
         self.seen_ids[event.event_id] = {"seen": now, "p": message.partition}
         self.expiry.note(message.partition, event.event_id, now)
         if sentiment is not None:

@@ -29,12 +29,11 @@ from servicepulse.processors.records import SourcePosition, dumps
 from servicepulse.processors.standards import StandardsConfig
 from servicepulse.schemas.models import InteractionEvent, InteractionKind
 from servicepulse.streams import topology
-from servicepulse.streams.batching import observation_batches
 from servicepulse.streams.deadletters import DeadLetters, for_each_event, run_agent
 from servicepulse.streams.delivery import held_writes
 from servicepulse.streams.expiry import EventTimeExpiry
 from servicepulse.streams.metrics import Metrics, count_when_delivered
-from servicepulse.streams.observations import send_observations
+from servicepulse.streams.observations import ObservationSender
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.watermarks import StageWatermarks, channels_of
 
@@ -56,16 +55,15 @@ class CustomerJourneys:
     ) -> None:
         self.metrics, self.standards = metrics, standards
         self.source = topology.CUSTOMER_JOURNEYS.source
-        self.observations = topology.topic(app, settings, topology.OBSERVATIONS_BY_GROUP)
+        self.observations = ObservationSender(app, settings)
         self.journeys_topic = topology.topic(app, settings, topology.JOURNEYS)
         self.dead_letters = DeadLetters(app, settings, metrics)
         inputs = [topology.FEEDBACK_EVENTS.name(settings),
                   topology.INTERACTION_EVENTS.name(settings)]  # fmt: skip
-        self.batches, self.partitions = observation_batches(app), settings.partitions
         self.watermarks = StageWatermarks(
-            app, settings, self.source.name(settings), [(self.observations, settings.partitions)],
+            app, settings, self.source.name(settings), [self.observations.destination],
             upstream=channels_of(inputs, settings.partitions),
-            before_send=self.batches.flush,
+            before_send=self.observations.flush,
         )  # fmt: skip
         self.customers = topology.table(app, settings, topology.CUSTOMERS)
         self.held = held_writes(app)
@@ -102,10 +100,7 @@ class CustomerJourneys:
             if repeat is not None:
                 found.append(repeat)
         # Outputs first, then the journey (see streams.delivery).
-        await send_observations(
-            self.batches, self.observations, self.partitions, found,
-            event.event_id, origin,
-        )  # fmt: skip
+        await self.observations.send(found, event.event_id, origin)
         at = last_event_at(journey)
         value = dumps(journey_message(ref, journey, at))
         flagged = None

@@ -52,7 +52,6 @@ WindowFamily = tuple[str, str, WindowSpec]  # group, standard, spec
 Onward = dict[tuple[Any, bytes], list[dict[str, Any]]]
 # A final is about 400 bytes: a long watermark jump's finals stay far below a record's limit.
 FINALS_PER_RECORD = 200
-STAGE = topology.STANDARD_WINDOWS
 
 
 def register_windows(
@@ -147,7 +146,10 @@ class StandardWindows:
             async def window_item(index: int, record: envelope.ObservationRecord) -> None:
                 await self.window_record(message, record, envelope.item_offset(offset, index))
 
-            await each_item(STAGE, self.dead_letters, message, decoded.records, window_item)
+            await each_item(
+                topology.STANDARD_WINDOWS, self.dead_letters, message, decoded.records,
+                window_item,
+            )  # fmt: skip
             return
         assert isinstance(decoded, envelope.ObservationRecord)  # the topic's other type
         await self.window_record(message, decoded, envelope.item_offset(message.offset, 0))
