@@ -133,12 +133,21 @@ class HeldWrites:
     reprocesses the records that made them. A revoke flushes too, before another worker
     restores the partition.
 
-    A table whose rows depend on each other may still park the rows under
-    ``table.parked_prefix`` (the window panes: each pane is written once per observation, and
-    knows by its offsets what it holds). Any other write of that table's partition (a
-    watermark entry, a meta, a deletion) is a barrier: the partition's parked rows leave first,
-    in the order of their newest writes, so every prefix of the changelog still holds each row
-    written before a barrier, at that version or a newer one, whenever it holds the barrier.
+    A table whose rows depend on each other may still park two kinds of rows:
+
+    * rows under ``table.parked_prefix`` stand alone (the window panes: each pane is written
+      once per observation, and knows by its offsets what it holds). Parked again, a row keeps
+      the place of its first parked write;
+    * rows under ``table.floor_prefix`` vouch for every write made before them (a window meta:
+      its offsets say that everything up to them was applied). Parked again, a row moves to
+      the place of its newest write.
+
+    Parked rows leave in the order of their places, so each floor row leaves after every parked
+    row written before its newest version, at that version or a newer one: every prefix of the
+    changelog that holds a floor row holds what it vouches for. Any other write of the table's
+    partition (a watermark entry, a deletion) is a barrier: the partition's parked rows leave
+    first, so every prefix holding the barrier holds each row written before it, at that
+    version or a newer one.
     """
 
     def __init__(
@@ -259,7 +268,7 @@ class HeldWrites:
             elif self._parks(head):
                 self._park(head)
             else:
-                if head.table.parked_prefix is not None:
+                if head.table.parked_prefix is not None or head.table.floor_prefix is not None:
                     self._unpark_rows(id(head.table), head.partition)  # a barrier
                 self._outbox.append((self._popped, head))
             queue.popleft()
@@ -274,14 +283,30 @@ class HeldWrites:
             return False
         if write.table.coalesce_writes:
             return True
-        prefix: str | None = write.table.parked_prefix
-        return prefix is not None and not write.deleted and write.key.startswith(prefix)
+        if write.deleted:
+            return False
+        alone: str | None = write.table.parked_prefix
+        floor: str | None = write.table.floor_prefix
+        return (alone is not None and write.key.startswith(alone)) or (
+            floor is not None and write.key.startswith(floor)
+        )
 
     def _park(self, write: _Write) -> None:
         rows = self._parked.setdefault((id(write.table), write.partition), {})
-        if rows.pop(write.key, None) is not None:
+        # The dict's order is the order of places: a row that stands alone keeps its first
+        # place (a value assigned to a present key keeps its position), a floor row moves to
+        # the end, the place of its newest write.
+        earlier = rows.get(write.key)
+        if earlier is None:
+            rows[write.key] = (self._popped, write)
+        else:
             self.coalesced += 1
-        rows[write.key] = (self._popped, write)  # at the end: the order of newest writes
+            floor: str | None = write.table.floor_prefix
+            if floor is not None and write.key.startswith(floor):
+                del rows[write.key]
+                rows[write.key] = (self._popped, write)
+            else:
+                rows[write.key] = (earlier[0], write)
         if self._unpark_timer is None and self._park_seconds is not None:
             # An idle worker commits nothing, so nothing would flush what it parked.
             loop = asyncio.get_running_loop()

@@ -80,12 +80,13 @@ class RestorableTable(faust.Table[str, Any]):
 
     def __init__(
         self, *args: Any, shape: TableShape, held: HeldWrites, coalesce_writes: bool = False,
-        parked_prefix: str | None = None, **kwargs: Any,
+        parked_prefix: str | None = None, floor_prefix: str | None = None, **kwargs: Any,
     ) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
         self.shape = shape
         self.coalesce_writes = coalesce_writes  # read by HeldWrites
         self.parked_prefix = parked_prefix
+        self.floor_prefix = floor_prefix
         self.key_serializer = CODEC
         self.value_serializer = CODEC
         self.held = held

@@ -112,9 +112,11 @@ class Table:
     # one of its key replaces may be dropped (streams.delivery). Not for tables whose rows
     # must reach the changelog in order, like a watermark entry and the panes it expires.
     coalesce_writes: bool = False
-    # Rows under this key prefix may be parked all the same: any other write of their
-    # partition sends them first (streams.delivery.HeldWrites).
+    # Rows under these key prefixes may be parked all the same (streams.delivery.HeldWrites):
+    # rows that stand alone, and rows that vouch for the writes before them; any other write
+    # of their partition sends them first.
     parked_prefix: str | None = None
+    floor_prefix: str | None = None
 
     def partitions(self, settings: Settings) -> int:
         return self.source.partitions(settings)
@@ -137,7 +139,7 @@ CUSTOMERS = Table(
 WINDOW_PANES = Table(
     "window-panes", OBSERVATIONS_BY_GROUP,
     "m|group -> watermark; p|group|standard|pane -> aggregate (window_engine)",
-    state_shapes.window_panes, parked_prefix="p|",
+    state_shapes.window_panes, parked_prefix="p|", floor_prefix="m|",
 )  # fmt: skip
 ALERT_STATES = Table(
     "alert-states", OBSERVATIONS_BY_GROUP,
@@ -208,4 +210,5 @@ def table(app: faust.App, settings: Settings, spec: Table) -> Any:
         app, name=spec.name, default=None, partitions=spec.partitions(settings), key_type=str,
         help=spec.help, shape=spec.shape, held=held_writes(app),
         coalesce_writes=spec.coalesce_writes, parked_prefix=spec.parked_prefix,
+        floor_prefix=spec.floor_prefix,
     ))  # fmt: skip

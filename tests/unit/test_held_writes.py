@@ -54,10 +54,10 @@ class Table:
 
     def __init__(
         self, fail_with: BaseException | None = None, *, coalesce_writes: bool = True,
-        parked_prefix: str | None = None,
+        parked_prefix: str | None = None, floor_prefix: str | None = None,
     ) -> None:  # fmt: skip
         self.coalesce_writes = coalesce_writes
-        self.parked_prefix = parked_prefix
+        self.parked_prefix, self.floor_prefix = parked_prefix, floor_prefix
         self.changelog: list[tuple[int, Any, Any]] = []
         self.persisted: list[Any] = []
         self.fail_with = fail_with
@@ -356,13 +356,13 @@ async def test_rows_under_the_parked_prefix_leave_before_any_other_write_of_thei
     held = HeldWrites(app, send, park_seconds=60)  # type: ignore[arg-type]
     held.write(table, 0, "p|a", 1, deleted=False)
     held.write(table, 0, "p|b", 1, deleted=False)
-    held.write(table, 0, "p|a", 2, deleted=False)  # replaces the first, in the newest place
+    held.write(table, 0, "p|a", 2, deleted=False)  # replaces the first, in its place
     held.write(table, 1, "p|a", 9, deleted=False)  # another partition: no barrier passed it
     await settle()
     assert table.changelog == []
     held.write(table, 0, "w|0", {"wm": 300}, deleted=False)  # the barrier
     await settle()
-    assert table.changelog == [(0, "p|b", 1), (0, "p|a", 2), (0, "w|0", {"wm": 300})]
+    assert table.changelog == [(0, "p|a", 2), (0, "p|b", 1), (0, "w|0", {"wm": 300})]
     held.write(table, 0, "p|b", 2, deleted=False)
     held.write(table, 0, "p|b", None, deleted=True)  # a deletion is a barrier, never parked
     await settle()
@@ -384,3 +384,23 @@ async def test_a_write_waits_for_an_output_followed_from_elsewhere() -> None:
     delivery.set_result("acked")
     await settle()
     assert table.changelog == [(0, "seen", 1)]
+
+
+async def test_a_floor_row_leaves_after_every_parked_row_written_before_its_newest_version(
+) -> None:  # fmt: skip
+    app, table = App(), Table(coalesce_writes=False, parked_prefix="p|", floor_prefix="m|")
+    held = HeldWrites(app, send, park_seconds=60)  # type: ignore[arg-type]
+    held.write(table, 0, "p|a", 1, deleted=False)
+    held.write(table, 0, "m|g", {"off": 1}, deleted=False)  # vouches for p|a at 1
+    held.write(table, 0, "p|a", 2, deleted=False)  # keeps the first place: before m|g
+    held.write(table, 0, "p|b", 1, deleted=False)
+    held.write(table, 0, "m|g", {"off": 3}, deleted=False)  # vouches for p|b: moves after it
+    held.write(table, 0, "p|c", 1, deleted=False)  # after the newest m|g
+    await settle()
+    assert table.changelog == []  # a floor row is no barrier
+    held.write(table, 0, "p|a", None, deleted=True)  # a deletion is
+    await settle()
+    assert table.changelog == [
+        (0, "p|a", 2), (0, "p|b", 1), (0, "m|g", {"off": 3}), (0, "p|c", 1), (0, "p|a", None),
+    ]  # fmt: skip
+    assert held.coalesced == 2

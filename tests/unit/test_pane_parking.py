@@ -1,7 +1,8 @@
-"""Parked pane rows (streams.delivery, ``parked_prefix``) against a stop at any point.
+"""Parked pane and meta rows (streams.delivery, ``parked_prefix``, ``floor_prefix``) against a
+stop at any point.
 
-The window engine writes a pane for every observation it counts; parked, a busy pane leaves
-once per commit or barrier instead. Between two commits a kill -9 leaves any prefix of what
+The window engine writes a pane for every observation it counts, and a meta whenever a group's
+list of panes changes; parked, a busy pane or meta leaves once per commit or barrier instead. Between two commits a kill -9 leaves any prefix of what
 the worker sent on the changelog, and the restarted worker reads every input since the last
 commit again. Whatever the cut, what it then sends must be what a worker never stopped sends:
 no final lost or different, no observation counted twice or missing.
@@ -48,8 +49,8 @@ class PanesChangelog:
 
     coalesce_writes = False
 
-    def __init__(self, parked_prefix: str | None) -> None:
-        self.parked_prefix = parked_prefix
+    def __init__(self, parked_prefix: str | None, floor_prefix: str | None) -> None:
+        self.parked_prefix, self.floor_prefix = parked_prefix, floor_prefix
         self.log: list[tuple[str, Any]] = []
 
     def changelog_record(self, key: str, value: Any, deleted: bool) -> tuple[Any, Any, Any]:
@@ -96,15 +97,17 @@ def config() -> StandardsConfig:
 
 
 def steps() -> list[Step]:
-    """Two groups, observations seconds apart and out of order within the grace, and a
-    watermark record after every second, lagging the newest observation by ten minutes."""
+    """Two groups, three standards, observations seconds apart and out of order within the
+    grace, and a watermark record after every second, lagging the newest observation by ten
+    minutes."""
     result: list[Step] = []
     offset, newest = 0, T0
     for n in range(300):
         at = T0 + n * 20 - (n % 4) * 60
         newest = max(newest, at)
         agency = ("ssa", "irs")[n % 2]
-        obs = Observation(agency, "retirement", "phone", "csat", at, float(n % 3 != 0))
+        standard = ("csat", "negative_sentiment_share", "trust")[n // 2 % 3]
+        obs = Observation(agency, "retirement", "phone", standard, at, float(n % 3 != 0))
         result.append(("obs", obs, offset))
         offset += 1
         if n % 2 == 1:
@@ -141,11 +144,15 @@ def open_windows(engine: WindowEngine, store: MutableMapping[str, Any]) -> dict[
     return found
 
 
+Parking = tuple[str | None, str | None]  # parked_prefix, floor_prefix
+PARKINGS: list[Parking] = [("p|", "m|"), ("p|", None), (None, None)]
+
+
 async def changelog_of(
-    config: StandardsConfig, parked_prefix: str | None
+    config: StandardsConfig, parking: Parking
 ) -> tuple[list[tuple[str, Any]], list[Any], dict[str, Any]]:
     """What one worker, never stopped, sends over the whole run between two commits."""
-    changelog = PanesChangelog(parked_prefix)
+    changelog = PanesChangelog(*parking)
     held = HeldWrites(App(), send, park_seconds=3600)  # type: ignore[arg-type]
     engine = WindowEngine(config, grace_s=600, channels=(CHANNEL,))
     table = Table(held, changelog, {})
@@ -158,22 +165,31 @@ async def changelog_of(
     return changelog.log, finals, open_windows(engine, table.rows)
 
 
-async def test_parked_panes_leave_once_per_barrier_not_once_per_observation(
+def rows_under(log: list[tuple[str, Any]], prefix: str) -> int:
+    return sum(1 for key, _ in log if key.startswith(prefix))
+
+
+async def test_parked_panes_and_metas_leave_once_per_barrier_not_once_per_observation(
     config: StandardsConfig,
 ) -> None:
-    parked, _, _ = await changelog_of(config, "p|")
-    unparked, _, _ = await changelog_of(config, None)
-    panes = [key for key, _ in parked if key.startswith("p|")]
-    assert len(panes) < 0.8 * len([key for key, _ in unparked if key.startswith("p|")])
+    both, _, _ = await changelog_of(config, ("p|", "m|"))
+    panes_only, _, _ = await changelog_of(config, ("p|", None))
+    unparked, _, _ = await changelog_of(config, (None, None))
+    # With metas as barriers, panes barely coalesce where a meta is written for nearly every
+    # observation (sparse groups: each observation opens a pane). Parked, a meta is no longer
+    # a barrier, so the panes written between two metas coalesce too, and the metas with them.
+    assert rows_under(panes_only, "p|") <= rows_under(unparked, "p|")
+    assert rows_under(both, "p|") < 0.8 * rows_under(panes_only, "p|")
+    assert rows_under(both, "m|") < 0.8 * rows_under(unparked, "m|")
     # The last version of every row is the same either way.
-    assert dict(parked) == dict(unparked)
+    assert dict(both) == dict(panes_only) == dict(unparked)
 
 
-@pytest.mark.parametrize("parked_prefix", ["p|", None])
+@pytest.mark.parametrize("parking", PARKINGS)
 async def test_a_stop_anywhere_then_a_replay_sends_what_an_unstopped_worker_sends(
-    config: StandardsConfig, parked_prefix: str | None
+    config: StandardsConfig, parking: Parking
 ) -> None:
-    log, finals, still_open = await changelog_of(config, parked_prefix)
+    log, finals, still_open = await changelog_of(config, parking)
     assert finals and still_open
     expected = {final["window_id"]: final for final in finals}
     for cut in range(len(log) + 1):
