@@ -109,6 +109,7 @@ class StandardWindows:
         )  # fmt: skip
         self.throttle: UpdateThrottle[WindowFamily] = UpdateThrottle(settings.window_update_seconds)
         self.latest_start: dict[tuple[str, ...], str] = {}
+        self.sli_children: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
 
     def on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         self.throttle.clear()
@@ -186,20 +187,32 @@ class StandardWindows:
             engine.commit(panes, applied)
             return
         if applied.standard is not None:
-            labels = (metrics.agency(obs.agency), metrics.service(obs.service),
-                      obs.channel, obs.standard)  # fmt: skip
-            child = metrics.child
-            child(metrics.sli_observations, *labels).inc()
-            # Created at 0 with the first observation, so an all-bad group reads 100% bad,
-            # and a late share reads 0 rather than nothing.
-            good = child(metrics.sli_good, *labels)
-            child(metrics.late_events, labels[0], obs.standard)
+            observed, good = self.sli_counters(obs, applied.standard)
+            observed.inc()
             if applied.good:
                 good.inc()
-            child(metrics.standard_objective, *labels).set(objective_ratio(applied.standard))
         for group, standard, spec, start in applied.touched:
             self.throttle.touch((group, standard, spec), start)
         engine.commit(panes, applied)
+
+    def sli_counters(self, obs: Observation, standard: Standard) -> tuple[Any, Any]:
+        """The observation's group and standard's SLI counters (observations, good), looked up
+        once per group and standard: every observation counts, several per event."""
+        key = (obs.agency, obs.service, obs.channel, obs.standard)
+        found = self.sli_children.get(key)
+        if found is None:
+            metrics = self.metrics
+            labels = (metrics.agency(obs.agency), metrics.service(obs.service),
+                      obs.channel, obs.standard)  # fmt: skip
+            child = metrics.child
+            # Created at 0 with the first observation, so an all-bad group reads 100% bad,
+            # and a late share reads 0 rather than nothing. The objective is the standard's,
+            # fixed for the worker's life (standards are read at start).
+            child(metrics.late_events, labels[0], obs.standard)
+            child(metrics.standard_objective, *labels).set(objective_ratio(standard))
+            found = (child(metrics.sli_observations, *labels), child(metrics.sli_good, *labels))
+            self.sli_children[key] = found
+        return found
 
     async def send_final(self, final: dict[str, Any], onward: Onward) -> None:
         """A final goes out and steps the alerts; what feeds benchmarks and the public feed is

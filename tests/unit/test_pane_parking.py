@@ -2,10 +2,11 @@
 stop at any point.
 
 The window engine writes a pane for every observation it counts, and a meta whenever a group's
-list of panes changes; parked, a busy pane or meta leaves once per commit or barrier instead. Between two commits a kill -9 leaves any prefix of what
-the worker sent on the changelog, and the restarted worker reads every input since the last
-commit again. Whatever the cut, what it then sends must be what a worker never stopped sends:
-no final lost or different, no observation counted twice or missing.
+list of panes changes; parked, a busy pane or meta leaves once per commit or barrier instead.
+Between two commits a kill -9 leaves any prefix of what the worker sent on the changelog, and
+the restarted worker reads every input since the last commit again. Whatever the cut, what it
+then sends must be what a worker never stopped sends: no final lost or different, no
+observation counted twice or missing.
 """
 
 from __future__ import annotations
