@@ -138,7 +138,8 @@ CUSTOMERS = Table(
 )  # fmt: skip
 WINDOW_PANES = Table(
     "window-panes", OBSERVATIONS_BY_GROUP,
-    "m|group -> watermark; p|group|standard|pane -> aggregate (window_engine)",
+    "w|partition -> watermark entry; m|group|standard -> live panes and offsets applied; "
+    "p|group|standard|pane -> aggregate (window_engine)",
     state_shapes.window_panes, parked_prefix="p|", floor_prefix="m|",
 )  # fmt: skip
 ALERT_STATES = Table(
