@@ -91,6 +91,18 @@ class RestorableTable(faust.Table[str, Any]):
         self.value_serializer = CODEC
         self.held = held
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """``Mapping.get``, without the KeyError an absent key costs through Faust's
+        ``__getitem__`` (its ``__missing__`` raises one, which ``Mapping.get`` catches): the
+        dedupe table misses for every new event, the panes for every new pane. The same
+        lookups as ``__getitem__`` (the table's get hook, then the store), so a persistent
+        store answers them alike."""
+        self.on_key_get(key)
+        data = self.data
+        if key in data:
+            return data[key]
+        return default
+
     def on_key_set(self, key: str, value: Any) -> None:
         partition = self.partition_for_key(key)  # the current record's (Faust's own rule)
         assert partition is not None

@@ -50,3 +50,21 @@ def test_a_changelog_write_is_the_record_faust_would_send() -> None:
         expected_key = changelog.prepare_key("m|a|b", table.key_serializer)[0]
         expected_value = changelog.prepare_value(value, table.value_serializer)[0]
         assert table.changelog_record("m|a|b", value, False)[1:] == (expected_key, expected_value)
+
+
+def test_get_reads_a_present_key_and_the_default_for_an_absent_one_without_missing() -> None:
+    app = faust.App("restore-get", broker="kafka://127.0.0.1:1", store="memory://")
+    table = RestorableTable(
+        app, name="seen", default=None, partitions=2, key_type=str, shape=SEEN, held=None
+    )
+    table.data["evt-1"] = {"seen": 1.5, "p": 0}  # as a restore puts it: no changelog write
+
+    def missing(key: str) -> None:
+        raise AssertionError(f"__missing__ called for {key!r}")
+
+    table.__missing__ = missing  # type: ignore[method-assign]
+    assert table.get("evt-1") == {"seen": 1.5, "p": 0}
+    assert table.get("evt-2") is None
+    assert table.get("evt-2", {"seen": 0}) == {"seen": 0}
+    assert table["evt-1"] == {"seen": 1.5, "p": 0}  # Faust's own path agrees
+    assert "evt-2" not in table
