@@ -200,3 +200,38 @@ def test_the_gates_change_nothing_on_the_corpus() -> None:
     for item in _corpus():
         text = item["text"]
         assert detect(text) == _detect_ungated(text)
+
+
+_ROLE_WORDS = redaction._ROLES.replace(r"\s+", " ").split("|")
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    before=st.text(max_size=12),
+    role=st.sampled_from(_ROLE_WORDS),
+    case=st.sampled_from([str.lower, str.upper, str.title]),
+    odd=st.sampled_from(["", "k", "s", "i"]),
+    comma=st.sampled_from(["", ","]),
+    space=st.sampled_from([" ", "  ", "\t", "\u00a0", "\n"]),
+    name=st.sampled_from(["Smith", "O'Brien", "O’Neil", "Élodie", "Ng", "Zoë Park"]),
+    after=st.text(max_size=12),
+)
+def test_the_role_cue_s_gate_passes_every_text_the_cue_matches(
+    before: str, role: str, case: Any, odd: str, comma: str, space: str, name: str, after: str
+) -> None:
+    """The roles cue is skipped when its gate finds nothing: the gate must find something in
+    every text the cue matches, whatever IGNORECASE lets a role word be spelt with (the Kelvin
+    sign for k, the long s, dotted and dotless i)."""
+    spelt = case(role)
+    swaps = {"k": "\u212a", "s": "\u017f", "i": "\u0131"}
+    if odd and odd in spelt.lower():
+        at = spelt.lower().rindex(odd)
+        spelt = spelt[:at] + swaps[odd] + spelt[at + 1 :]
+    roles_cue, _, gate = redaction._NAME_CUES[3]
+    assert gate is not None
+    plain = f"{spelt}{comma}{space}{name}"
+    if not odd:
+        assert roles_cue.search(plain) is not None, plain  # the cue does match these
+    for text in (f"{before}{spelt}{comma}{space}{name}{after}", plain):
+        if roles_cue.search(text) is not None:
+            assert gate.search(text) is not None, text
