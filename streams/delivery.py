@@ -285,11 +285,7 @@ class HeldWrites:
             return True
         if write.deleted:
             return False
-        alone: str | None = write.table.parked_prefix
-        floor: str | None = write.table.floor_prefix
-        return (alone is not None and write.key.startswith(alone)) or (
-            floor is not None and write.key.startswith(floor)
-        )
+        return _under(write.table.parked_prefix, write.key) or _is_floor(write)
 
     def _park(self, write: _Write) -> None:
         rows = self._parked.setdefault((id(write.table), write.partition), {})
@@ -301,8 +297,7 @@ class HeldWrites:
             rows[write.key] = (self._popped, write)
         else:
             self.coalesced += 1
-            floor: str | None = write.table.floor_prefix
-            if floor is not None and write.key.startswith(floor):
+            if _is_floor(write):
                 del rows[write.key]
                 rows[write.key] = (self._popped, write)
             else:
@@ -400,6 +395,15 @@ class HeldWrites:
                 await flush()
 
         producer.flush = flush_with_held_writes
+
+
+def _under(prefix: str | None, key: Any) -> bool:
+    return prefix is not None and key.startswith(prefix)
+
+
+def _is_floor(write: _Write) -> bool:
+    """A row that vouches for every write made before it (``table.floor_prefix``)."""
+    return _under(write.table.floor_prefix, write.key)
 
 
 def held_writes(app: faust.App) -> HeldWrites:
