@@ -2,12 +2,15 @@
 
 Runs everything against a fresh embedded Tansu broker (memory storage) in one go:
 
-1. Ceiling A: ``decode_event`` + ``score_comment`` in this process, no Kafka.
+1. Ceiling A: ``decode_event`` + TextBlob in this process, no Kafka (and the same with the
+   worker's scorer, ``score_comment``).
 2. Ceiling B: a bare aiokafka consumer→producer loop copying the same records between topics.
 3. Worker throughput: N preloaded valid feedback records, then one real ``servicepulse worker``
    subprocess (or ``--workers W`` of them, sharing the partitions; every event must be scored
-   exactly once between them); events/s between the Kafka timestamps of the first and the
-   N-th scored output, and each process's share of a core (workers, broker, this process).
+   exactly once between them); events/s between the Kafka timestamps of the first record
+   ingest wrote and the N-th scored output, events per CPU-second of the workers over the
+   same span (their startup left out, all their work on the events in), and each process's
+   share of a core (workers, broker, this process).
 4. Latency: M more records produced at a fixed rate, twice: a replayed feed (the generator's
    event time, hours per minute) and a live feed (event time stamped when produced); per
    event, output timestamp − input timestamp (matched by event_id); p50, p99, max.
@@ -98,8 +101,9 @@ class Rate:
 
 @dataclass(frozen=True)
 class WorkerResult:
-    throughput: Rate
-    startup_seconds: float  # worker process start → first scored output (Kafka timestamp)
+    throughput: Rate  # first ingested record → N-th scored output (Kafka timestamps)
+    begun_ms: int  # the first ingested record's Kafka timestamp
+    startup_seconds: float  # worker process start → first ingested record
     wall_seconds: float  # worker process start → N-th scored output seen by the reader
     per_cpu_second: Rate  # outputs per CPU-second the worker process used meanwhile
     meter: CpuMeter
@@ -271,6 +275,14 @@ async def collect(
                 sink[message.key] = create_time(message, "scored output")
 
 
+async def first_record(consumer: AIOKafkaConsumer, seen: asyncio.Event, at: list[int]) -> None:
+    """Sets ``seen`` once ``consumer`` reads a record, whose timestamp goes into ``at``."""
+    while not seen.is_set():
+        for records in (await consumer.getmany(timeout_ms=100, max_records=1)).values():
+            at.append(create_time(records[0], "ingested record"))
+            seen.set()
+
+
 async def worker_throughput(
     settings: Settings,
     workers: Sequence[WorkerProcess],
@@ -291,10 +303,17 @@ async def worker_throughput(
     pids = ", ".join(str(worker.process.pid) for worker in workers if worker.process)
     console.print(f"{len(workers)} worker(s) started (pid {pids})")
     meter = CpuMeter(*workers)
-    metering = asyncio.create_task(meter.follow(lambda: len(scored)))
+    # The span starts at the last look that found nothing ingested yet, not at the first
+    # scored output: ingest (the scoring itself) runs seconds ahead of the scored outputs, and
+    # the work it did before them would otherwise be left out of the worker's CPU.
+    ingested = reader(settings.kafka_bootstrap, settings.internal_feedback_topic)
+    await ingested.start()
+    begun, begun_at = asyncio.Event(), list[int]()
+    watching = asyncio.create_task(first_record(ingested, begun, begun_at))
+    metering = asyncio.create_task(meter.follow(lambda: len(scored), begun.is_set))
     profilers: list[subprocess.Popen[bytes]] = []
-    profiling = asyncio.create_task(  # from the first output on: the steady state, not startup
-        profile_from_first_output(workers[0], profile, scored, profilers)
+    profiling = asyncio.create_task(  # the metered span: ingest's first output on
+        profile_once_begun(workers[0], profile, begun, profilers)
         if profile is not None
         else asyncio.sleep(0)
     )
@@ -302,17 +321,21 @@ async def worker_throughput(
         await collect(consumer, workers, wanted, scored, timeout=max(300.0, len(preload) / 20))
     finally:
         metering.cancel()
+        watching.cancel()
         profiling.cancel()
+        await ingested.stop()
         for profiler in profilers:
             profiler.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
             profiler.wait(timeout=60)
     meter.sample(len(scored))
     wall = time.monotonic() - started
     outputs = [scored[key] for key in wanted]
-    first_ms, last_ms = min(outputs), max(outputs)
+    if not begun_at:
+        raise BenchmarkError("every event scored, yet nothing read from the ingest topic")
+    first_ms, last_ms = begun_at[0], max(outputs)
     return WorkerResult(
-        # N outputs span N-1 intervals between the first and the N-th.
-        throughput=Rate(len(outputs) - 1, (last_ms - first_ms) / 1000),
+        throughput=Rate(len(outputs), (last_ms - first_ms) / 1000),
+        begun_ms=first_ms,
         startup_seconds=first_ms / 1000 - started_wall,
         wall_seconds=wall,
         per_cpu_second=meter.rate(),
@@ -326,14 +349,10 @@ def print_profile(path: Path | None) -> None:
         console.print(summarise(parse_profile(path), top=15))
 
 
-async def profile_from_first_output(
-    worker: WorkerProcess,
-    out: Path,
-    scored: dict[bytes, int],
-    profilers: list[subprocess.Popen[bytes]],
+async def profile_once_begun(
+    worker: WorkerProcess, out: Path, begun: asyncio.Event, profilers: list[subprocess.Popen[bytes]]
 ) -> None:
-    while not scored:
-        await asyncio.sleep(0.1)
+    await begun.wait()
     profilers.append(start_profiler(worker, out))
 
 
@@ -373,8 +392,8 @@ class CpuMeter:
     """Events per CPU-second of the worker processes: what they would do with cores of their
     own, whatever else runs on the machine; and how much of a core each process used over the
     same span (the workers, the broker, and this process: the load generator and the reader),
-    so a limit of the machine shows. Counted from the first sample that saw output (the
-    workers' startup left out) to the last."""
+    so a limit of the machine shows. Counted from the last sample taken with ``start`` (else
+    the first that saw output), which leaves the workers' startup out, to the last."""
 
     def __init__(self, *workers: WorkerProcess) -> None:
         self.workers: dict[str, psutil.Process] = {}
@@ -408,14 +427,15 @@ class CpuMeter:
         if self.first is not None:
             self.last = point
 
-    async def follow(self, done: Callable[[], int]) -> None:
+    async def follow(self, done: Callable[[], int], begun: Callable[[], bool]) -> None:
+        """Samples every 0.25 s; until ``begun()``, each sample restarts the span."""
         while True:
-            self.sample(done())
+            self.sample(done(), start=not begun())
             await asyncio.sleep(0.25)
 
     def since_first(self, events: int) -> Rate:
-        """``events`` per CPU-second the workers used from the first sample with output to
-        now (e.g. once every agent has caught up)."""
+        """``events`` per CPU-second the workers used from the span's start to now (e.g. once
+        every agent has caught up)."""
         self.sample(events)
         return self.rate(events)
 
@@ -658,10 +678,10 @@ async def run(
         )
         print_profile(args.profile)
         console.print(
-            f"{measured.throughput.events + 1} scored outputs over "
-            f"{measured.throughput.seconds:.2f} s of output timestamps: "
+            f"{measured.throughput.events} scored outputs {measured.throughput.seconds:.2f} s "
+            "after the first ingested record: "
             f"[bold]{measured.throughput.per_second:,.0f} events/s[/] "
-            f"(startup to first output {measured.startup_seconds:.1f} s); "
+            f"(startup to first ingested {measured.startup_seconds:.1f} s); "
             f"{measured.per_cpu_second.per_second:,.0f} per CPU-second of the worker(s)"
         )
         # Taken now: the meter samples again once every agent has caught up.
@@ -673,14 +693,13 @@ async def run(
         # Phase 3 left work behind it in the downstream agents (windows, journeys): let the
         # worker finish it, or the latency figure would measure that backlog.
         await wait_caught_up(settings, timeout=600)
-        first_output = min(scored.values()) / 1000
-        caught_up = Rate(args.events, time.time() - first_output)
+        caught_up = Rate(args.events, time.time() - measured.begun_ms / 1000)
         all_agents_cpu = measured.meter.since_first(args.events)
         console.print(
             f"every agent: {all_agents_cpu.per_second:,.0f} events per CPU-second of the worker"
         )
         console.print(
-            f"every agent caught up: {caught_up.per_second:,.0f} events/s from the first output "
+            f"every agent caught up: {caught_up.per_second:,.0f} events/s from the first ingested "
             "(commits every ~3 s, polled every 1 s)"
         )
         console.print(f"records per preloaded event, by topic (after {args.events:,} events):")
@@ -815,14 +834,14 @@ def summary(report: Report) -> Table:
     table.add_row(
         "Worker throughput",
         f"{worker:,.0f} ev/s",
-        f"{report.workers} worker(s), first → N-th scored output (Kafka timestamps)",
+        f"{report.workers} worker(s), first ingested → N-th scored (Kafka timestamps)",
     )
     for name, cores in report.cores.items():
         table.add_row(f"  CPU, {name}", f"{cores:.2f} cores", "over the throughput span")
     table.add_row(
         "Worker, every agent caught up",
         f"{report.caught_up.per_second:,.0f} ev/s",
-        "first output → windows, journeys, … committed too (±3 s of 1 s polls)",
+        "first ingested → windows, journeys, … committed too (±3 s of 1 s polls)",
     )
     per_cpu = report.worker.per_cpu_second.per_second
     table.add_row(
@@ -834,7 +853,7 @@ def summary(report: Report) -> Table:
     table.add_row(
         "  every agent, per CPU-second",
         f"{all_cpu:,.0f} ev/s",
-        "N / worker CPU time from the first output until every agent caught up",
+        "N / worker CPU time from the first ingested until every agent caught up",
     )
     table.add_row("worker / ceiling A", f"{worker / report.ceiling_a.per_second:.1%}", "")
     table.add_row(
@@ -844,7 +863,7 @@ def summary(report: Report) -> Table:
     table.add_row("worker / its scorer", f"{worker / report.scorer.per_second:.1%}", "")
     table.add_row("worker / ceiling B", f"{worker / report.ceiling_b.per_second:.1%}", "")
     table.add_row(
-        "Worker startup → first output",
+        "Worker startup → first ingested",
         f"{report.worker.startup_seconds:.1f} s",
         "process start, topic/changelog setup, rebalance",
     )
