@@ -896,7 +896,7 @@ class FeedbackGenerator:
 
     def _too_deep(self, event_type: str, base: dict[str, Any]) -> bytes:
         depth = self._rng.choice((40, 1_000, 30_000))  # past the limit, the parser's, the stack's
-        return (_dumps(base)[:-1] + b',"x":' + b"[" * depth + b"]" * depth + b"}")
+        return _dumps(base)[:-1] + b',"x":' + b"[" * depth + b"]" * depth + b"}"
 
     def _not_json_data(self, event_type: str, base: dict[str, Any]) -> bytes:
         envelope = self._cloudevent(event_type, base)

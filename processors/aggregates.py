@@ -99,9 +99,7 @@ def thresholds(standard: Standard) -> Thresholds:
         good_side: Literal["above", "below"] = "above"
     else:
         bound, good_side = standard.target, "below"
-    return Thresholds(
-        good_side, bound, _toward_good(good_side, bound, standard.at_risk_margin)
-    )
+    return Thresholds(good_side, bound, _toward_good(good_side, bound, standard.at_risk_margin))
 
 
 def _toward_good(good_side: Literal["above", "below"], bound: float, relative: float) -> float:

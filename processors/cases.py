@@ -78,6 +78,7 @@ class History(TypedDict):
     # [opened_at, agency, service, case_id or None], sorted by time (JSON arrays).
     contacts: list[list[Any]]
 
+
 SECONDS_PER_DAY = 86_400
 # A case has few events; the cap only guards the state size against a runaway producer.
 MAX_EVENT_IDS = 500
@@ -146,7 +147,9 @@ def holder_at(case: Case, t: float) -> Group | None:
 
 def _holder(base: Group, transfers: list[list[Any]], t: float) -> Group:
     holder: Group = {
-        "agency": base["agency"], "service": base["service"], "channel": base["channel"]
+        "agency": base["agency"],
+        "service": base["service"],
+        "channel": base["channel"],
     }
     # ``transfers`` is kept sorted by time; a transfer at exactly ``t`` has already happened.
     for at, to_agency, to_service in transfers:

@@ -317,9 +317,7 @@ def _is_json_media_type(content_type: str) -> bool:
     # CloudEvents JSON format §3.1: data is JSON when the type is application/json or any
     # media type with a +json suffix; parameters (charset) do not change that.
     essence = content_type.split(";", 1)[0].strip().lower()
-    return essence == "application/json" or (
-        essence.endswith("+json") and essence.count("/") == 1
-    )
+    return essence == "application/json" or (essence.endswith("+json") and essence.count("/") == 1)
 
 
 def _is_extension_value(value: object) -> bool:

@@ -70,6 +70,7 @@ class Journey(TypedDict):
     run_around: bool
     run_around_reasons: list[str]
 
+
 RUN_AROUND_STANDARD = "run_around_rate"
 # Reason codes, in the order they are reported.
 REASON_TRANSFERS = "transfers_per_case"

@@ -86,7 +86,6 @@ def _is_null(value: Any) -> str | None:
     return None if value is None else _expected("null", value)
 
 
-
 @cache
 def _checker(hint: Any) -> Check:
     """The check of ``hint``, built once: restore runs it on every changelog record."""

@@ -156,4 +156,3 @@ class WatermarkTracker:
                 tracker._channel(name).watermark = mark
                 tracker._channel(name).heard_at = now
         return tracker
-

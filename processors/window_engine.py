@@ -167,9 +167,7 @@ class WindowEngine:
     ) -> Applied:  # fmt: skip
         """Called once per observation, in partition order, with its offset and origin."""
         group = group_key(obs.agency, obs.service, obs.channel)
-        standard = self.standards.for_group(obs.agency, obs.service, obs.channel).get(
-            obs.standard
-        )
+        standard = self.standards.for_group(obs.agency, obs.service, obs.channel).get(obs.standard)
         if standard is None:
             return Applied()  # no standard configured for this group: nothing to measure
         meta_key = f"m|{group}|{standard.name}"
@@ -245,7 +243,8 @@ class WindowEngine:
             if stored is None:
                 continue
             meta: WindowMeta = {
-                **stored, "starts": {k: list(v) for k, v in stored["starts"].items()}
+                **stored,
+                "starts": {k: list(v) for k, v in stored["starts"].items()},
             }
             result.finals += self._finals(store, meta, group, name, before, after)
             result.expired += self._expire(meta, group, name, after)

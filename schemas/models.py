@@ -25,9 +25,7 @@ from pydantic import (
 # parser is more lenient (it accepts a missing offset, a space separator or a week date), so the
 # shape is checked first. The space separator of RFC 3339's note is not the `date-time` grammar
 # and JSON Schema's `format: date-time` rejects it, so it is not accepted here either.
-RFC3339_PATTERN = (
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
-)
+RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 _RFC3339 = re.compile(RFC3339_PATTERN)
 
 SHORT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -143,9 +141,7 @@ class FeedbackEvent(_CommonEvent):
 
     csat: Annotated[Rating | None, NotNull] = None
     drivers: Annotated[Drivers | None, NotNull] = None
-    comment: Annotated[
-        Annotated[str, StringConstraints(max_length=10_000)] | None, NotNull
-    ] = None
+    comment: Annotated[Annotated[str, StringConstraints(max_length=10_000)] | None, NotNull] = None
 
     @model_validator(mode="after")
     def _has_content(self) -> FeedbackEvent:

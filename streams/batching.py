@@ -218,4 +218,3 @@ def _run_before_flush(producer: Any, hook: Callable[[], Awaitable[None]]) -> Non
         await flush()
 
     producer.flush = flush_with_hook
-

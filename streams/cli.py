@@ -166,19 +166,24 @@ def rules(
         Path, typer.Option(help="Directory for servicepulse.rules.yml and prometheus.yml")
     ] = Path("deploy/prometheus"),
     runbook_url: Annotated[
-        str, typer.Option(help="Where deploy/README.md (the runbook) is served; alerts link "
-                          "to its headings, e.g. <url>#servicepulseerrorbudgetburn")
+        str,
+        typer.Option(
+            help="Where deploy/README.md (the runbook) is served; alerts link "
+            "to its headings, e.g. <url>#servicepulseerrorbudgetburn"
+        ),
     ] = "https://servicepulse.dev/runbook",
     long_interval: Annotated[
         str, typer.Option(help="Evaluation interval of the long-window and 30-day SLO groups")
     ] = "1m",
     watermark_stalled_after: Annotated[
-        str, typer.Option(help="A stage's watermark unchanged this long while its inputs are "
-                          "not idle raises ServicePulseWatermarkStalled")
+        str,
+        typer.Option(
+            help="A stage's watermark unchanged this long while its inputs are "
+            "not idle raises ServicePulseWatermarkStalled"
+        ),
     ] = "10m",
     inputs_idle_for: Annotated[
-        str, typer.Option(help="Every input partition idle this long raises "
-                          "ServicePulseInputsIdle")
+        str, typer.Option(help="Every input partition idle this long raises ServicePulseInputsIdle")
     ] = "30m",
 ) -> None:
     """Generate Prometheus recording rules, burn-rate alerts and prometheus.yml."""

@@ -54,9 +54,7 @@ class DeadLetters:
         counter = self.metrics.events_deadlettered.labels(message.topic, rejection.category.value)
         letter = dead_letter(raw, message.key, rejection, position, expected_type, time.time())
         key = None if message.key is None else dead_letter_key(message.key)
-        await self.topic.send(
-            key=key, value=dumps(letter), callback=count_when_delivered(counter)
-        )
+        await self.topic.send(key=key, value=dumps(letter), callback=count_when_delivered(counter))
 
 
 def run_agent(

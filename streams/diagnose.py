@@ -27,9 +27,11 @@ def _awaited_frames(awaitable: Any) -> Iterator[str]:
     depth = 0
     while awaitable is not None and depth < 40:
         depth += 1
-        frame: FrameType | None = getattr(awaitable, "cr_frame", None) or getattr(
-            awaitable, "gi_frame", None
-        ) or getattr(awaitable, "ag_frame", None)
+        frame: FrameType | None = (
+            getattr(awaitable, "cr_frame", None)
+            or getattr(awaitable, "gi_frame", None)
+            or getattr(awaitable, "ag_frame", None)
+        )
         if frame is not None:
             code, where = frame.f_code, frame.f_code.co_filename.rsplit("site-packages/", 1)[-1]
             yield f"{where}:{frame.f_lineno} {code.co_name}"

@@ -52,8 +52,13 @@ def generate(cases: int = 400, seed: int = 11, spacing: float = 30.0
         close = first + rng.choice([300, 1800, 9000])
         if rng.random() < 0.15:
             to_agency = "irs" if agency != "irs" else "ssa"
-            interaction("transferred", first + 60, "xfer", to_agency=to_agency,
-                        to_service="refunds" if to_agency == "irs" else "retirement")
+            interaction(
+                "transferred",
+                first + 60,
+                "xfer",
+                to_agency=to_agency,
+                to_service="refunds" if to_agency == "irs" else "retirement",
+            )
         outcome = rng.choices(["resolved", "abandoned", "self_service_completed"], [7, 2, 1])[0]
         interaction(outcome, close, "close")
         if rng.random() < 0.8:
@@ -74,8 +79,11 @@ def generate(cases: int = 400, seed: int = 11, spacing: float = 30.0
     log = [(kind, event) for _, kind, event in timed]
     for index, (_, event) in enumerate(log):
         if event.get("kind") == "first_response" and int(event["case_id"][5:]) % 7 == 0:
-            opened_at = next(i for i, (_, e) in enumerate(log)
-                             if e.get("case_id") == event["case_id"] and e.get("kind") == "opened")
+            opened_at = next(
+                i
+                for i, (_, e) in enumerate(log)
+                if e.get("case_id") == event["case_id"] and e.get("kind") == "opened"
+            )
             log.insert(opened_at, log.pop(index))
     for index in sorted(rng.sample(range(len(log)), len(log) // 25), reverse=True):
         log.insert(min(len(log), index + rng.randint(1, 20)), log[index])
@@ -134,8 +142,12 @@ def generate_backlog(
         interaction("first_response", first)
         if rng.random() < 0.1:
             to_agency = "irs" if agency != "irs" else "ssa"
-            interaction("transferred", first + 30, to_agency=to_agency,
-                        to_service="refunds" if to_agency == "irs" else "retirement")
+            interaction(
+                "transferred",
+                first + 30,
+                to_agency=to_agency,
+                to_service="refunds" if to_agency == "irs" else "retirement",
+            )
         outcome = rng.choices(["resolved", "abandoned", "self_service_completed"], [7, 2, 1])[0]
         interaction(outcome, first + rng.choice([300, 1800, 5400]))
     timed.sort(key=lambda item: item[0])

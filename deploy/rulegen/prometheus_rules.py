@@ -189,9 +189,7 @@ def _number(value: float) -> str:
 
 
 def _layers(config: StandardsConfig) -> list[Layer]:
-    layers: list[Layer] = [
-        ("defaults", {}, config.defaults.settings, config.defaults.standards)
-    ]
+    layers: list[Layer] = [("defaults", {}, config.defaults.settings, config.defaults.standards)]
     layers += [
         (f"overrides[{index}]", dict(layer.match), layer.settings, layer.standards)
         for index, layer in enumerate(config.overrides)
@@ -642,9 +640,7 @@ def pipeline_alerts(options: RuleOptions | None = None) -> list[dict[str, Any]]:
         {
             "alert": "ServicePulseLateEvents",
             # Share of late among late + counted: an agency whose every event is late is 100%.
-            "expr": (
-                f"{late_15m} / ({late_15m} + ({counted_15m} or 0 * {late_15m})) > 0.05"
-            ),
+            "expr": (f"{late_15m} / ({late_15m} + ({counted_15m} or 0 * {late_15m})) > 0.05"),
             "for": options.late_events_for,
             "labels": {"severity": "warning"},
             "annotations": {
@@ -725,8 +721,7 @@ def watermark_alerts(options: RuleOptions) -> list[dict[str, Any]]:
             "labels": {"severity": "critical"},
             "annotations": {
                 "summary": (
-                    "Event time of {{ $labels.stage }} partition {{ $labels.partition }} "
-                    "is stalled"
+                    "Event time of {{ $labels.stage }} partition {{ $labels.partition }} is stalled"
                 ),
                 "description": (
                     "The watermark of {{ $labels.stage }} partition {{ $labels.partition }} "
@@ -765,9 +760,7 @@ def _group(name: str, rules: list[dict[str, Any]], interval: str | None) -> dict
     return group
 
 
-def rules_document(
-    config: StandardsConfig, options: RuleOptions | None = None
-) -> dict[str, Any]:
+def rules_document(config: StandardsConfig, options: RuleOptions | None = None) -> dict[str, Any]:
     """The whole rule file as a plain dict."""
     options = options or RuleOptions()
     fast = tuple(window for window in WINDOWS if window not in LONG_WINDOWS)

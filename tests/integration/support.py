@@ -77,8 +77,7 @@ class WorkerProcess:
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Ready = partitions assigned and recovery done (Faust logs "Worker ready")."""
         wait_for(
-            lambda: "Worker ready" in self.log_path.read_text(errors="replace")
-            or self._died(),
+            lambda: "Worker ready" in self.log_path.read_text(errors="replace") or self._died(),
             timeout,
             "worker ready",
         )

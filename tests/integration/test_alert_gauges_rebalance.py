@@ -82,9 +82,16 @@ async def test_alert_gauges_are_cleared_when_partitions_are_revoked(
             wait_for, lambda: _firing(first) == set(AGENCIES), 120, "every group firing"
         )
     except AssertionError:
-        print("\n".join(line for line in first.metrics_text().splitlines()
-                        if "deadletter" in line or "alerts_firing" in line
-                        or "window_observations" in line or "sli_obs" in line))
+        print(
+            "\n".join(
+                line
+                for line in first.metrics_text().splitlines()
+                if "deadletter" in line
+                or "alerts_firing" in line
+                or "window_observations" in line
+                or "sli_obs" in line
+            )
+        )
         raise
 
     second = start_worker(extra_env=ENV).start()

@@ -112,8 +112,15 @@ def case_events(case: str, customer: str, agency: str, start: float, transfers: 
               {**base, "event_id": f"{case}-first", "occurred_at": at(start + 5),
                "kind": "first_response"}]  # fmt: skip
     for n in range(transfers):
-        events.append({**base, "event_id": f"{case}-xfer-{n}", "occurred_at": at(start + 6 + n),
-                       "kind": "transferred", "to_agency": "irs" if n % 2 == 0 else "ssa"})
+        events.append(
+            {
+                **base,
+                "event_id": f"{case}-xfer-{n}",
+                "occurred_at": at(start + 6 + n),
+                "kind": "transferred",
+                "to_agency": "irs" if n % 2 == 0 else "ssa",
+            }
+        )
     events.append({**base, "event_id": f"{case}-close", "occurred_at": at(start + 30),
                    "kind": "resolved"})  # fmt: skip
     return events
@@ -121,10 +128,16 @@ def case_events(case: str, customer: str, agency: str, start: float, transfers: 
 
 async def publish(settings: Any, interactions: list[dict[str, Any]],
                   surveys: list[dict[str, Any]]) -> None:  # fmt: skip
-    await produce(settings.kafka_bootstrap, settings.topic_interactions,
-                  [(e["case_id"].encode(), json.dumps(e).encode()) for e in interactions])
-    await produce(settings.kafka_bootstrap, settings.topic_feedback,
-                  [(e["event_id"].encode(), json.dumps(e).encode()) for e in surveys])
+    await produce(
+        settings.kafka_bootstrap,
+        settings.topic_interactions,
+        [(e["case_id"].encode(), json.dumps(e).encode()) for e in interactions],
+    )
+    await produce(
+        settings.kafka_bootstrap,
+        settings.topic_feedback,
+        [(e["event_id"].encode(), json.dumps(e).encode()) for e in surveys],
+    )
 
 
 async def test_journeys_flag_run_around_and_feed_benchmarks_and_public_feed(broker, start_worker):
@@ -162,6 +175,7 @@ async def test_journeys_flag_run_around_and_feed_benchmarks_and_public_feed(brok
     assert "transfers_per_case" in journeys["c-run"]["run_around_reasons"]
     assert journeys["c-calm"]["run_around"] is False
     assert journeys["c-calm"]["contacts"] == 2
+
     # run_around_rate is a standard with windows like any other.
     def run_around_hit(record: Any) -> bool:
         window = json.loads(record.value)

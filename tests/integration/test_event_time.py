@@ -57,9 +57,11 @@ def mismatches(streamed: dict[Any, Any], expected: dict[Any, Any]) -> list[str]:
         got = streamed.get(key)
         if got is None:
             continue
-        if (got["count"], got["status"]) != (want["count"], want["status"]) or abs(
-            got["compliance"] - want["compliance"]
-        ) > 1e-9 or abs(got["value"] - want["value"]) > 0.01 * abs(want["value"]):
+        if (
+            (got["count"], got["status"]) != (want["count"], want["status"])
+            or abs(got["compliance"] - want["compliance"]) > 1e-9
+            or abs(got["value"] - want["value"]) > 0.01 * abs(want["value"])
+        ):
             found.append(f"differs {key}: {got['count']} vs {want['count']}")
     return found
 

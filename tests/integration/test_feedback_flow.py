@@ -144,8 +144,12 @@ async def test_poison_pills_stop_nothing_and_huge_values_are_dead_lettered_trunc
 ):
     """Issue 12's poison pills, then valid events: every valid one is scored, the pills are
     dead-lettered, the 5 MiB value truncated with its size and hash."""
-    worker = start_worker(extra_env={"SERVICEPULSE_MAX_FUTURE_SKEW_SECONDS": "3600",
-                                     "SERVICEPULSE_MAX_EVENT_AGE_DAYS": "3650"}).start()
+    worker = start_worker(
+        extra_env={
+            "SERVICEPULSE_MAX_FUTURE_SKEW_SECONDS": "3600",
+            "SERVICEPULSE_MAX_EVENT_AGE_DAYS": "3650",
+        }
+    ).start()
     huge = encode(feedback(900, event_id="huge", comment="y" * (5 << 20)))
     pills = [(b"pill-9999", encode(feedback(901, occurred_at="9999-12-31T23:59:59Z"))),
              (b"pill-future", encode(feedback(902, occurred_at="2100-01-01T00:00:00Z"))),

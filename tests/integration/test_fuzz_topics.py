@@ -156,8 +156,11 @@ def internal_garbage(spec: topology.Topic) -> st.SearchStrategy[tuple[str, bytes
     foreign = sorted(t for t in RecordType if t not in spec.accepts)
     ours = [json.loads(examples[t]) for t in sorted(spec.accepts)]
     # Group fields are an event's or an observation's; a record of several's are its items'.
-    with_group_fields = [record for record in ours if record["type"] not in
-                         (RecordType.WATERMARK, RecordType.EVENTS, RecordType.OBSERVATIONS)]
+    with_group_fields = [
+        record
+        for record in ours
+        if record["type"] not in (RecordType.WATERMARK, RecordType.EVENTS, RecordType.OBSERVATIONS)
+    ]
     missing = object()
 
     @st.composite

@@ -48,9 +48,7 @@ async def feed_garbage(settings: Settings) -> list[tuple[str, int, bytes]]:
     return sent
 
 
-async def test_every_agent_dead_letters_garbage_and_processes_the_next_record(
-    broker, start_worker
-):
+async def test_every_agent_dead_letters_garbage_and_processes_the_next_record(broker, start_worker):
     settings, env = await isolated_settings(broker.bootstrap, "garbage")
     env["SERVICEPULSE_GRACE_SECONDS"] = "600"
     worker = start_worker(extra_env=env).start()
@@ -79,9 +77,7 @@ async def test_every_agent_dead_letters_garbage_and_processes_the_next_record(
     await good_records_reach_every_agent(settings)
 
 
-async def test_an_event_that_fails_in_an_events_record_is_dead_lettered_alone(
-    broker, start_worker
-):
+async def test_an_event_that_fails_in_an_events_record_is_dead_lettered_alone(broker, start_worker):
     """Ingest sends the events of one partition as one record (streams.batching): one event
     an agent cannot handle must not take the others with it."""
     settings, env = await isolated_settings(broker.bootstrap, "one-bad-event")
@@ -143,8 +139,10 @@ async def good_records_reach_every_agent(settings: Settings) -> None:
     outputs = {
         settings.topic_scored: lambda doc: doc["event_id"] == "s-0",  # score-feedback
         settings.topic_journeys: lambda doc: doc.get("customer_ref") is not None,  # journeys
-        settings.topic_windows: lambda doc: doc["final"]  # correlate-cases + standard-windows
-        and doc["standard"] == "time_to_first_response",
+        settings.topic_windows: lambda doc: (
+            doc["final"]  # correlate-cases + standard-windows
+            and doc["standard"] == "time_to_first_response"
+        ),
         settings.topic_benchmarks: lambda doc: True,  # peer-benchmarks
         settings.topic_public: lambda doc: doc["agency"] == "va",  # public-performance
     }

@@ -480,8 +480,12 @@ def _cloudevent(**attributes: Any) -> bytes:
 
 @pytest.mark.parametrize(
     "content_type",
-    ["application/json", "application/json; charset=utf-8", "Application/JSON",
-     "application/cloudevents+json"],
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/cloudevents+json",
+    ],
 )
 def test_json_content_types_are_accepted(content_type: str) -> None:
     assert isinstance(decode_event(_cloudevent(datacontenttype=content_type), FEEDBACK_TYPE),

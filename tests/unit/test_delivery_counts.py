@@ -67,9 +67,7 @@ async def send_two_dead_letters() -> tuple[float | None, float | None]:
     return queued, registry.get_sample_value(COUNTED, LABELS)
 
 
-async def test_a_dead_letter_is_counted_when_acknowledged_and_never_when_its_send_fails() -> (
-    None
-):
+async def test_a_dead_letter_is_counted_when_acknowledged_and_never_when_its_send_fails() -> None:
     queued, settled = await send_two_dead_letters()
     # Faust leaves the failed send's exception on its FutureMessage, unretrieved, in a
     # reference cycle: collected now, its "never retrieved" finaliser runs here, not inside a

@@ -108,8 +108,13 @@ def test_the_single_observation_form_of_earlier_releases_is_still_read() -> None
 
 @pytest.mark.parametrize(
     "observations",
-    [[], {}, [3], [{"standard": "csat", "at": 1.5e9}],
-     [{"standard": "csat", "at": 1.5e9, "value": 1.0}] * 2],
+    [
+        [],
+        {},
+        [3],
+        [{"standard": "csat", "at": 1.5e9}],
+        [{"standard": "csat", "at": 1.5e9, "value": 1.0}] * 2,
+    ],
     ids=["empty", "not a list", "not an object", "no value", "a standard twice"],
 )
 def test_a_foreign_list_of_observations_is_refused(observations: object) -> None:
@@ -146,8 +151,13 @@ def test_a_record_of_a_type_the_topic_does_not_carry_is_unreadable() -> None:
 
 @pytest.mark.parametrize(
     ("at", "value"),
-    [(2.6e11, 1.0), (-62_135_596_800.0, 1.0), (1e9, float("nan")), (float("nan"), 1.0),
-     (1e9, float("inf"))],
+    [
+        (2.6e11, 1.0),
+        (-62_135_596_800.0, 1.0),
+        (1e9, float("nan")),
+        (float("nan"), 1.0),
+        (1e9, float("inf")),
+    ],
 )
 def test_an_observation_out_of_range_is_refused(at: float, value: float) -> None:
     """Ingest bounds event times; a foreign observation must not bring unbounded times (or

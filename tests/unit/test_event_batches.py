@@ -105,7 +105,9 @@ async def test_two_topics_are_gathered_apart() -> None:
 async def test_a_full_partition_leaves_at_once() -> None:
     producer = Producer()
     batches = RecordBatches(
-        producer.send, max_items=3, linger_seconds=60  # type: ignore[arg-type]
+        producer.send,
+        max_items=3,
+        linger_seconds=60,  # type: ignore[arg-type]
     )
     for n in range(7):
         await batches.add(Topic("t"), 8, b"one-key", event(n))  # type: ignore[arg-type]
@@ -119,7 +121,9 @@ async def test_a_partition_at_its_byte_limit_leaves_at_once() -> None:
     producer = Producer()
     large = orjson.dumps({"type": "feedback", "comment": "x" * 600})
     batches = RecordBatches(
-        producer.send, max_bytes=1500, linger_seconds=60  # type: ignore[arg-type]
+        producer.send,
+        max_bytes=1500,
+        linger_seconds=60,  # type: ignore[arg-type]
     )
     for _ in range(3):
         await batches.add(Topic("t"), 8, b"k", large)  # type: ignore[arg-type]

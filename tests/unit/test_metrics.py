@@ -55,23 +55,35 @@ def test_counters_read_back(registry: CollectorRegistry, metrics: Metrics) -> No
     metrics.events_duplicate.labels("feedback").inc(3)
     metrics.feedback_scored.labels("ssa", "web", "positive").inc()
     get = registry.get_sample_value
-    assert get(
-        "servicepulse_events_consumed_total",
-        {"type": "feedback", "agency": "ssa", "channel": "web"},
-    ) == 2.0
-    assert get(
-        "servicepulse_events_deadlettered_total",
-        {"topic": "feedback.events", "category": "not_utf8"},
-    ) == 1.0
+    assert (
+        get(
+            "servicepulse_events_consumed_total",
+            {"type": "feedback", "agency": "ssa", "channel": "web"},
+        )
+        == 2.0
+    )
+    assert (
+        get(
+            "servicepulse_events_deadlettered_total",
+            {"topic": "feedback.events", "category": "not_utf8"},
+        )
+        == 1.0
+    )
     assert get("servicepulse_events_duplicate_total", {"type": "feedback"}) == 3.0
-    assert get(
-        "servicepulse_feedback_scored_total",
-        {"agency": "ssa", "channel": "web", "sentiment": "positive"},
-    ) == 1.0
-    assert get(
-        "servicepulse_feedback_scored_total",
-        {"agency": "ssa", "channel": "web", "sentiment": "negative"},
-    ) is None
+    assert (
+        get(
+            "servicepulse_feedback_scored_total",
+            {"agency": "ssa", "channel": "web", "sentiment": "positive"},
+        )
+        == 1.0
+    )
+    assert (
+        get(
+            "servicepulse_feedback_scored_total",
+            {"agency": "ssa", "channel": "web", "sentiment": "negative"},
+        )
+        is None
+    )
 
 
 def test_histograms_and_gauge(registry: CollectorRegistry, metrics: Metrics) -> None:
@@ -84,12 +96,14 @@ def test_histograms_and_gauge(registry: CollectorRegistry, metrics: Metrics) -> 
     # No _sum: prometheus_client omits it for histograms with negative buckets (OpenMetrics).
     assert get("servicepulse_comment_polarity_bucket", {"agency": "ssa", "le": "-0.25"}) == 1.0
     assert get("servicepulse_comment_polarity_bucket", {"agency": "ssa", "le": "+Inf"}) == 2.0
-    assert get(
-        "servicepulse_processing_latency_seconds_bucket", {"flow": "feedback", "le": "0.025"}
-    ) == 1.0
-    assert get(
-        "servicepulse_processing_latency_seconds_bucket", {"flow": "feedback", "le": "0.01"}
-    ) == 0.0
+    assert (
+        get("servicepulse_processing_latency_seconds_bucket", {"flow": "feedback", "le": "0.025"})
+        == 1.0
+    )
+    assert (
+        get("servicepulse_processing_latency_seconds_bucket", {"flow": "feedback", "le": "0.01"})
+        == 0.0
+    )
     assert get("servicepulse_dedupe_ids", {"partition": "3"}) == 17.0
 
 
@@ -108,18 +122,27 @@ def test_agency_label_folds_the_101st_agency(registry: CollectorRegistry) -> Non
         metrics.events_consumed.labels("feedback", metrics.agency(agency), "web").inc()
     get = registry.get_sample_value
     for agency in agencies[:100]:
-        assert get(
+        assert (
+            get(
+                "servicepulse_events_consumed_total",
+                {"type": "feedback", "agency": agency, "channel": "web"},
+            )
+            == 1.0
+        )
+    assert (
+        get(
             "servicepulse_events_consumed_total",
-            {"type": "feedback", "agency": agency, "channel": "web"},
-        ) == 1.0
-    assert get(
-        "servicepulse_events_consumed_total",
-        {"type": "feedback", "agency": agencies[100], "channel": "web"},
-    ) is None
-    assert get(
-        "servicepulse_events_consumed_total",
-        {"type": "feedback", "agency": "other", "channel": "web"},
-    ) == 1.0
+            {"type": "feedback", "agency": agencies[100], "channel": "web"},
+        )
+        is None
+    )
+    assert (
+        get(
+            "servicepulse_events_consumed_total",
+            {"type": "feedback", "agency": "other", "channel": "web"},
+        )
+        == 1.0
+    )
     # An agency admitted earlier keeps its own series after the cap is reached.
     assert metrics.agency("agency000") == "agency000"
     assert metrics.agency("agency-new") == "other"
@@ -174,8 +197,12 @@ def test_names_prefix_and_counter_suffix(registry: CollectorRegistry, metrics: M
         assert name.startswith("servicepulse_"), name
     for counter in counters:
         assert counter.removesuffix("_total") + "_total_total" not in names
-    touched = {"servicepulse_events_consumed_total", "servicepulse_events_deadlettered_total",
-               "servicepulse_events_duplicate_total", "servicepulse_feedback_scored_total"}
+    touched = {
+        "servicepulse_events_consumed_total",
+        "servicepulse_events_deadlettered_total",
+        "servicepulse_events_duplicate_total",
+        "servicepulse_feedback_scored_total",
+    }
     assert touched <= names
 
 

@@ -49,7 +49,6 @@ def test_insufficient_data_is_not_held_and_standards_rank_apart() -> None:
     assert set(peer_rounds.rounds(store, E1)) == {"csat", "abandonment_rate"}
 
 
-
 def test_every_entry_written_passes_the_restore_check() -> None:
     """Held finals are restored from the changelog after a restart: each entry must pass the
     table's shape check, or the round would lose the peers held so far (it did: the check

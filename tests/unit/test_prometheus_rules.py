@@ -261,12 +261,25 @@ def test_promtool_unit_tests_cover_the_required_cases() -> None:
         for test in yaml.safe_load(path.read_text(encoding="utf-8"))["tests"]
     ]
     names = " ".join(test["name"] for test in tests)
-    for words in ("page", "ticket", "tighter override", "healthy", "good counter missing",
-                  "born 100% bad", "minimum_sample", "sparse traffic", "page false",
-                  "all dead-lettered and all late", "silent group", "unanswered",
-                  "watermark stalled vs idle vs progressing", "idle inputs everywhere",
-                  "one partition still active", "own silence expectation",
-                  "consumed counter at 0"):
+    for words in (
+        "page",
+        "ticket",
+        "tighter override",
+        "healthy",
+        "good counter missing",
+        "born 100% bad",
+        "minimum_sample",
+        "sparse traffic",
+        "page false",
+        "all dead-lettered and all late",
+        "silent group",
+        "unanswered",
+        "watermark stalled vs idle vs progressing",
+        "idle inputs everywhere",
+        "one partition still active",
+        "own silence expectation",
+        "consumed counter at 0",
+    ):
         assert words in names
 
 

@@ -466,7 +466,7 @@ def test_benchmarks_section() -> None:
     assert config.benchmarks.peer_by == "channel"
     assert config.benchmarks.best_in_class == {"csat": 0.9}
     assert error_of(doc(benchmarks={"peer_by": "region"})) == (
-        "standards.yaml: benchmarks.peer_by: must be one of service, channel (got \"region\")"
+        'standards.yaml: benchmarks.peer_by: must be one of service, channel (got "region")'
     )
     assert error_of(doc(benchmarks={"best_in_class": {"speed": 0.5}})).startswith(
         "standards.yaml: benchmarks.best_in_class.speed: unknown standard"
@@ -478,14 +478,26 @@ def test_benchmarks_section() -> None:
     [
         ({"silence_after_seconds": -1}, "defaults.silence_after_seconds", "at least 0"),
         ({"silence_after_seconds": "1h"}, "defaults.silence_after_seconds", "whole number"),
-        ({"standards": {"csat": {"min": 0.8, "page": "no"}}}, "defaults.standards.csat.page",
-         "true or false"),
-        ({"standards": {"csat": {"min": 0.8, "silence_after_seconds": -5}}},
-         "defaults.standards.csat.silence_after_seconds", "at least 0 (got -5)"),
-        ({"standards": {"csat": {"min": 0.8, "silence_after_seconds": 1.5}}},
-         "defaults.standards.csat.silence_after_seconds", "whole number"),
-        ({"standards": {"csat": {"min": 0.8, "silence_after_seconds": True}}},
-         "defaults.standards.csat.silence_after_seconds", "whole number"),
+        (
+            {"standards": {"csat": {"min": 0.8, "page": "no"}}},
+            "defaults.standards.csat.page",
+            "true or false",
+        ),
+        (
+            {"standards": {"csat": {"min": 0.8, "silence_after_seconds": -5}}},
+            "defaults.standards.csat.silence_after_seconds",
+            "at least 0 (got -5)",
+        ),
+        (
+            {"standards": {"csat": {"min": 0.8, "silence_after_seconds": 1.5}}},
+            "defaults.standards.csat.silence_after_seconds",
+            "whole number",
+        ),
+        (
+            {"standards": {"csat": {"min": 0.8, "silence_after_seconds": True}}},
+            "defaults.standards.csat.silence_after_seconds",
+            "whole number",
+        ),
     ],
 )
 def test_silence_and_page_settings_are_validated(

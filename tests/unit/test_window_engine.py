@@ -297,7 +297,6 @@ def test_published_standard_names_match_the_standards_catalogue() -> None:
     assert enum == sorted(STANDARD_NAMES)
 
 
-
 def test_a_stop_before_the_watermark_entry_sends_the_same_finals_again(
     config: StandardsConfig,
 ) -> None:

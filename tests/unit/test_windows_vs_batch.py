@@ -134,7 +134,9 @@ def test_every_duration_quantile_is_within_one_percent(config: StandardsConfig) 
     log = generate(cases=300, seed=5)
     finals = streaming_finals(log, config)
     kept, _ = reference.on_time(
-        reference.observations_from_log(log, repeat_days=30), reference_standards(config), GRACE,
+        reference.observations_from_log(log, repeat_days=30),
+        reference_standards(config),
+        GRACE,
         WINDOWS,
     )
     checked = 0
