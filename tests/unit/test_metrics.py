@@ -54,36 +54,19 @@ def test_counters_read_back(registry: CollectorRegistry, metrics: Metrics) -> No
     metrics.events_deadlettered.labels("feedback.events", "not_utf8").inc()
     metrics.events_duplicate.labels("feedback").inc(3)
     metrics.feedback_scored.labels("ssa", "web", "positive").inc()
-    get = registry.get_sample_value
-    assert (
-        get(
-            "servicepulse_events_consumed_total",
-            {"type": "feedback", "agency": "ssa", "channel": "web"},
-        )
-        == 2.0
-    )
-    assert (
-        get(
-            "servicepulse_events_deadlettered_total",
-            {"topic": "feedback.events", "category": "not_utf8"},
-        )
-        == 1.0
-    )
-    assert get("servicepulse_events_duplicate_total", {"type": "feedback"}) == 3.0
-    assert (
-        get(
-            "servicepulse_feedback_scored_total",
-            {"agency": "ssa", "channel": "web", "sentiment": "positive"},
-        )
-        == 1.0
-    )
-    assert (
-        get(
-            "servicepulse_feedback_scored_total",
-            {"agency": "ssa", "channel": "web", "sentiment": "negative"},
-        )
-        is None
-    )
+    expected = [
+        ("servicepulse_events_consumed_total",
+         {"type": "feedback", "agency": "ssa", "channel": "web"}, 2.0),
+        ("servicepulse_events_deadlettered_total",
+         {"topic": "feedback.events", "category": "not_utf8"}, 1.0),
+        ("servicepulse_events_duplicate_total", {"type": "feedback"}, 3.0),
+        ("servicepulse_feedback_scored_total",
+         {"agency": "ssa", "channel": "web", "sentiment": "positive"}, 1.0),
+        ("servicepulse_feedback_scored_total",
+         {"agency": "ssa", "channel": "web", "sentiment": "negative"}, None),
+    ]  # fmt: skip
+    for name, labels, value in expected:
+        assert registry.get_sample_value(name, labels) == value, (name, labels)
 
 
 def test_histograms_and_gauge(registry: CollectorRegistry, metrics: Metrics) -> None:
