@@ -275,12 +275,11 @@ async def collect(
                 sink[message.key] = create_time(message, "scored output")
 
 
-async def first_record(consumer: AIOKafkaConsumer, seen: asyncio.Event, at: list[int]) -> None:
-    """Sets ``seen`` once ``consumer`` reads a record, whose timestamp goes into ``at``."""
-    while not seen.is_set():
+async def first_record(consumer: AIOKafkaConsumer) -> int:
+    """The Kafka timestamp of the first record ``consumer`` reads."""
+    while True:
         for records in (await consumer.getmany(timeout_ms=100, max_records=1)).values():
-            at.append(create_time(records[0], "ingested record"))
-            seen.set()
+            return create_time(records[0], "ingested record")
 
 
 async def worker_throughput(
@@ -308,9 +307,8 @@ async def worker_throughput(
     # the work it did before them would otherwise be left out of the worker's CPU.
     ingested = reader(settings.kafka_bootstrap, settings.internal_feedback_topic)
     await ingested.start()
-    begun, begun_at = asyncio.Event(), list[int]()
-    watching = asyncio.create_task(first_record(ingested, begun, begun_at))
-    metering = asyncio.create_task(meter.follow(lambda: len(scored), begun.is_set))
+    begun = asyncio.create_task(first_record(ingested))
+    metering = asyncio.create_task(meter.follow(lambda: len(scored), begun.done))
     profilers: list[subprocess.Popen[bytes]] = []
     profiling = asyncio.create_task(  # the metered span: ingest's first output on
         profile_once_begun(workers[0], profile, begun, profilers)
@@ -321,7 +319,7 @@ async def worker_throughput(
         await collect(consumer, workers, wanted, scored, timeout=max(300.0, len(preload) / 20))
     finally:
         metering.cancel()
-        watching.cancel()
+        begun.cancel()
         profiling.cancel()
         await ingested.stop()
         for profiler in profilers:
@@ -330,9 +328,9 @@ async def worker_throughput(
     meter.sample(len(scored))
     wall = time.monotonic() - started
     outputs = [scored[key] for key in wanted]
-    if not begun_at:
+    if not begun.done() or begun.cancelled():
         raise BenchmarkError("every event scored, yet nothing read from the ingest topic")
-    first_ms, last_ms = begun_at[0], max(outputs)
+    first_ms, last_ms = begun.result(), max(outputs)
     return WorkerResult(
         throughput=Rate(len(outputs), (last_ms - first_ms) / 1000),
         begun_ms=first_ms,
@@ -350,9 +348,12 @@ def print_profile(path: Path | None) -> None:
 
 
 async def profile_once_begun(
-    worker: WorkerProcess, out: Path, begun: asyncio.Event, profilers: list[subprocess.Popen[bytes]]
+    worker: WorkerProcess,
+    out: Path,
+    begun: asyncio.Task[int],
+    profilers: list[subprocess.Popen[bytes]],
 ) -> None:
-    await begun.wait()
+    await asyncio.shield(begun)  # cancelling the profiler's wait must not cancel ``begun``
     profilers.append(start_profiler(worker, out))
 
 
