@@ -3,7 +3,9 @@
 Runs everything against a fresh embedded Tansu broker (memory storage) in one go:
 
 1. Ceiling A: ``decode_event`` + TextBlob in this process, no Kafka (and the same with the
-   worker's scorer, ``score_comment``).
+   worker's scorer, ``score_comment``, and with ingest's whole step: scoring, redaction and
+   the encoded record). The summary turns issue #13's floor (half of ceiling A) into CPU
+   per event and sets the in-memory step against the rest of the worker.
 2. Ceiling B: a bare aiokafka consumer→producer loop copying the same records between topics.
 3. Worker throughput: N preloaded valid feedback records, then one real ``servicepulse worker``
    subprocess (or ``--workers W`` of them, sharing the partitions; every event must be scored
@@ -59,6 +61,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 from profile_summary import parse as parse_profile
 from profile_summary import summarise
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
@@ -66,10 +69,15 @@ from textblob import TextBlob
 
 from servicepulse.devtools.broker import EmbeddedBroker, free_port
 from servicepulse.devtools.generator import FeedbackGenerator, GeneratedRecord
-from servicepulse.processors.decoding import Rejection, decode_event
+from servicepulse.processors import envelope
+from servicepulse.processors.decoding import decode_event
+from servicepulse.processors.envelope import EventRecord
+from servicepulse.processors.records import SourcePosition
 from servicepulse.processors.sentiment import score_comment
 from servicepulse.processors.timestamps import rfc3339
 from servicepulse.schemas.models import FEEDBACK_TYPE, FeedbackEvent
+from servicepulse.streams.ingest import protect
+from servicepulse.streams.metrics import Metrics
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.topics import ensure_topics
 from tests.integration.support import WorkerProcess, produce, reader, wait_caught_up
@@ -196,24 +204,43 @@ async def read_timestamps(
 # --------------------------------------------------------------------------------------------
 
 
-def textblob_sentiment(comment: str | None) -> object:
+def textblob_sentiment(event: FeedbackEvent) -> object:
     """What the worker computed before processors.pattern_sentiment: the blob's sentiment."""
+    comment = event.comment
     return TextBlob(comment).sentiment if comment is not None and comment.strip() else None
 
 
-def ceiling_in_process(values: Sequence[bytes], score: Callable[[str | None], object]) -> Rate:
-    """decode_event + ``score`` over the values, in this process, per CPU-second (its CPU time,
+def worker_scorer(event: FeedbackEvent) -> object:
+    return score_comment(event.comment)
+
+
+def ingest_step() -> Callable[[FeedbackEvent], object]:
+    """What ingest does to a decoded event in memory, as the worker runs it: ``protect``
+    (score, redact, pseudonymise) and the encoded record it sends on."""
+    metrics = Metrics(CollectorRegistry())
+    key = b"bench-pseudonym-key"
+    position = SourcePosition("feedback.events", 0, 0)
+
+    def step(event: FeedbackEvent) -> bytes:
+        protected, sentiment = protect(event, key, metrics)
+        return envelope.encode(EventRecord(protected, position, 0.0, sentiment))
+
+    return step
+
+
+def ceiling_in_process(values: Sequence[bytes], step: Callable[[FeedbackEvent], object]) -> Rate:
+    """decode_event + ``step`` over the values, in this process, per CPU-second (its CPU time,
     which on an idle core is its wall time: other load on the machine does not lower it)."""
     warm = decode_event(values[0], FEEDBACK_TYPE)  # loads the pydantic models and the lexicon
-    score("warm up the lexicon: good, bad, fine")
-    if isinstance(warm, Rejection):
-        raise BenchmarkError(f"generated value rejected: {warm.reason}")
+    if not isinstance(warm, FeedbackEvent):
+        raise BenchmarkError(f"generated value did not decode to feedback: {warm}")
+    step(warm)
     started = time.process_time()
     for value in values:
         event = decode_event(value, FEEDBACK_TYPE)
         if not isinstance(event, FeedbackEvent):
             raise BenchmarkError(f"generated value did not decode to feedback: {event}")
-        score(event.comment)
+        step(event)
     return Rate(len(values), time.process_time() - started)
 
 
@@ -585,6 +612,7 @@ class Report:
     partitions: int
     ceiling_a: Rate
     scorer: Rate
+    ingest: Rate
     ceiling_b: Rate
     worker: WorkerResult
     workers: int
@@ -649,9 +677,13 @@ async def run(
         f"{ceiling_a.events} events in {ceiling_a.seconds:.2f} s: "
         f"[bold]{ceiling_a.per_second:,.0f} events/s"
     )
-    scorer = ceiling_in_process(values, score_comment)
+    scorer = ceiling_in_process(values, worker_scorer)
     console.print(
         f"the same with the worker's scorer (score_comment): {scorer.per_second:,.0f} events/s"
+    )
+    ingest = ceiling_in_process(values, ingest_step())
+    console.print(
+        f"ingest's whole step (decode, score, redact, encode): {ingest.per_second:,.0f} events/s"
     )
 
     settings = worker_settings(bootstrap, run_id)
@@ -774,6 +806,7 @@ async def run(
         partitions=settings.partitions,
         ceiling_a=ceiling_a,
         scorer=scorer,
+        ingest=ingest,
         ceiling_b=ceiling_b,
         worker=measured,
         workers=args.workers,
@@ -828,6 +861,11 @@ def summary(report: Report) -> Table:
         "decode_event + score_comment (TextBlob's numbers by pattern_sentiment, and the label)",
     )
     table.add_row(
+        "  ingest's whole step",
+        f"{report.ingest.per_second:,.0f} ev/s",
+        "decode_event + protect (score, redact, pseudonymise) + encode, as the worker runs it",
+    )
+    table.add_row(
         "Ceiling B: aiokafka passthrough",
         f"{report.ceiling_b.per_second:,.0f} ev/s",
         "consume → produce unchanged, first consumed → last acked",
@@ -862,6 +900,19 @@ def summary(report: Report) -> Table:
     )
     table.add_row("per CPU-second / ceiling A", f"{per_cpu / report.ceiling_a.per_second:.1%}", "")
     table.add_row("worker / its scorer", f"{worker / report.scorer.per_second:.1%}", "")
+    # Issue #13's floor as a budget: how much of it the comment work in memory leaves the rest.
+    budget_us = 1e6 / (0.5 * report.ceiling_a.per_second)
+    spent_us, ingest_us = 1e6 / all_cpu, 1e6 / report.ingest.per_second
+    table.add_row(
+        "CPU per event at half ceiling A", f"{budget_us:,.0f} µs", "issue #13's floor, as a budget"
+    )
+    table.add_row("CPU per event, every agent", f"{spent_us:,.0f} µs", "1 / every agent per CPU-s")
+    table.add_row("  ingest's step in memory", f"{ingest_us:,.0f} µs", "1 / ingest's whole step")
+    table.add_row(
+        "  the rest",
+        f"{spent_us - ingest_us:,.0f} µs",
+        f"Kafka, Faust, dedupe, journeys, windows; {budget_us - ingest_us:,.0f} µs at the floor",
+    )
     table.add_row("worker / ceiling B", f"{worker / report.ceiling_b.per_second:.1%}", "")
     table.add_row(
         "Worker startup → first ingested",
