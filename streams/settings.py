@@ -184,6 +184,10 @@ class Settings(BaseSettings):
         description="Allocations between two collections of Python's youngest generation "
         "(gc.set_threshold's first value; Python's own is 700)",
     )
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop",
+        description="The worker's event loop: uvloop, or asyncio's own (streams.event_loop)",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
 
     @field_validator("kafka_bootstrap")

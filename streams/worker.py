@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from servicepulse.processors.standards import load_standards
 from servicepulse.streams import collector, metrics_server
 from servicepulse.streams.app import create_app, resolve_pseudonym_key
+from servicepulse.streams.event_loop import new_event_loop
 from servicepulse.streams.settings import Settings
 from servicepulse.streams.startup import check_data_dir, check_web_port
 from servicepulse.streams.topics import ensure_topics
@@ -36,16 +37,19 @@ def _say(line: str) -> None:
 def run_worker(settings: Settings) -> None:
     """Everything that can be checked locally is checked before anything is created on the
     broker: raises StandardsFileError, MissingPseudonymKey or StartupError (each one line
-    naming the problem), the last also when Kafka stays unreachable."""
+    naming the problem; StartupError also for an event loop that is not installed and when
+    Kafka stays unreachable)."""
     standards = load_standards(settings.standards)
     resolve_pseudonym_key(settings)
     check_data_dir(settings.data_dir)
     check_web_port(settings.web_host, settings.web_port)
+    loop = new_event_loop(settings.event_loop)
     created = asyncio.run(ensure_topics(settings, notify=_say))
     if created:
         _say(f"created topics: {', '.join(created)}")
-    # asyncio.run closed its loop; Faust's worker runs on a fresh one.
-    asyncio.set_event_loop(asyncio.new_event_loop())
+    # asyncio.run closed its loop; Faust's worker runs on the worker's own.
+    asyncio.set_event_loop(loop)
+    _say(f"event loop: {settings.event_loop} ({type(loop).__module__}.{type(loop).__name__})")
     collector.tune(settings.gc_young_threshold)
     registry = CollectorRegistry()
     app = create_app(settings, standards, registry)

@@ -37,6 +37,7 @@ DEFAULTS: dict[str, object] = {
     "dedupe_horizon_seconds": 86_400.0,
     "producer_linger_seconds": 0.05,
     "log_level": "info",
+    "event_loop": "uvloop",
 }
 
 # (variable without the SERVICEPULSE_ prefix, its value, the setting it sets, the parsed value)
@@ -52,6 +53,7 @@ OVERRIDES: list[tuple[str, str, str, object]] = [
     ("MAX_EVENT_BYTES", "1024", "max_event_bytes", 1024),
     ("DEDUPE_HORIZON_SECONDS", "3600.5", "dedupe_horizon_seconds", 3600.5),
     ("LOG_LEVEL", "debug", "log_level", "debug"),
+    ("EVENT_LOOP", "asyncio", "event_loop", "asyncio"),
 ]  # fmt: skip
 
 
@@ -96,6 +98,7 @@ def test_unprefixed_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> No
         ("SERVICEPULSE_LOG_LEVEL", "verbose"),
         ("SERVICEPULSE_GC_YOUNG_THRESHOLD", "0"),
         ("SERVICEPULSE_GC_YOUNG_THRESHOLD", "100"),
+        ("SERVICEPULSE_EVENT_LOOP", "trio"),
     ],
 )
 def test_invalid_value_names_variable(
