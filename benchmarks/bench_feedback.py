@@ -6,7 +6,9 @@ Runs everything against a fresh embedded Tansu broker (memory storage) in one go
    worker's scorer, ``score_comment``, and with ingest's whole step: scoring, redaction and
    the encoded record). The summary turns issue #13's floor (half of ceiling A) into CPU
    per event and sets the in-memory step against the rest of the worker.
-2. Ceiling B: a bare aiokafka consumer→producer loop copying the same records between topics.
+2. Ceiling B: a bare aiokafka consumer→producer loop copying the same records between topics;
+   then the same records written by one producer and read back by one consumer, for the CPU
+   per record of each half.
 3. Worker throughput: N preloaded valid feedback records, then one real ``servicepulse worker``
    subprocess (or ``--workers W`` of them, sharing the partitions; every event must be scored
    exactly once between them); events/s between the Kafka timestamps of the first record
@@ -277,6 +279,47 @@ async def ceiling_passthrough(
     finally:
         await producer.stop()
         await consumer.stop()
+
+
+@dataclass(frozen=True)
+class ClientCosts:
+    """CPU of this process per record for bare aiokafka: Ceiling B's two halves apart."""
+
+    write_us: float
+    read_us: float
+
+
+async def client_costs(
+    bootstrap: str, records: Sequence[tuple[bytes | None, bytes]], partitions: int, run_id: str
+) -> ClientCosts:
+    """The records written to a fresh topic by one aiokafka producer (acks=all, as the
+    worker's), then read back by one consumer; this process's CPU time for each, per record.
+    The topic's name is outside the run's prefix, so the per-topic record table leaves it out."""
+    topic = f"costs-{run_id}.written"
+    await create_topics(bootstrap, [topic], partitions)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        started = time.process_time()
+        futures = [await producer.send(topic, value=value, key=key) for key, value in records]
+        await asyncio.gather(*futures)
+        written = time.process_time() - started
+    finally:
+        await producer.stop()
+    consumer = reader(bootstrap, topic)
+    await consumer.start()
+    try:
+        count, deadline = 0, time.monotonic() + 300.0
+        started = time.process_time()
+        while count < len(records):
+            if time.monotonic() > deadline:
+                raise BenchmarkError(f"read back only {count} of {len(records)} records")
+            for messages in (await consumer.getmany(timeout_ms=250)).values():
+                count += len(messages)
+        read = time.process_time() - started
+    finally:
+        await consumer.stop()
+    return ClientCosts(1e6 * written / len(records), 1e6 * read / len(records))
 
 
 async def collect(
@@ -614,6 +657,7 @@ class Report:
     scorer: Rate
     ingest: Rate
     ceiling_b: Rate
+    client: ClientCosts
     worker: WorkerResult
     workers: int
     cores: dict[str, float]
@@ -693,6 +737,11 @@ async def run(
     console.print(
         f"{ceiling_b.events} events in {ceiling_b.seconds:.2f} s: "
         f"[bold]{ceiling_b.per_second:,.0f} events/s"
+    )
+    costs = await client_costs(bootstrap, pairs(preload), settings.partitions, run_id)
+    console.print(
+        f"bare aiokafka, this process's CPU per record: {costs.write_us:.1f} µs written, "
+        f"{costs.read_us:.1f} µs read"
     )
 
     phase(f"3. Worker throughput: {args.workers} servicepulse worker(s) over preloaded records")
@@ -808,6 +857,7 @@ async def run(
         scorer=scorer,
         ingest=ingest,
         ceiling_b=ceiling_b,
+        client=costs,
         worker=measured,
         workers=args.workers,
         cores=cores,
@@ -869,6 +919,11 @@ def summary(report: Report) -> Table:
         "Ceiling B: aiokafka passthrough",
         f"{report.ceiling_b.per_second:,.0f} ev/s",
         "consume → produce unchanged, first consumed → last acked",
+    )
+    table.add_row(
+        "  aiokafka write, read",
+        f"{report.client.write_us:.0f}, {report.client.read_us:.0f} µs",
+        "CPU of one process per record: N written (acks=all), then read back",
     )
     table.add_row(
         "Worker throughput",
