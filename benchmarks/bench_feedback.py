@@ -955,7 +955,8 @@ def summary(report: Report) -> Table:
     )
     table.add_row("per CPU-second / ceiling A", f"{per_cpu / report.ceiling_a.per_second:.1%}", "")
     table.add_row("worker / its scorer", f"{worker / report.scorer.per_second:.1%}", "")
-    # Issue #13's floor as a budget: how much of it the comment work in memory leaves the rest.
+    # Issue #13's floor as a budget per event, and what ingest's step in memory leaves of it
+    # for everything else the worker does.
     budget_us = 1e6 / (0.5 * report.ceiling_a.per_second)
     spent_us, ingest_us = 1e6 / all_cpu, 1e6 / report.ingest.per_second
     table.add_row(

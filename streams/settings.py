@@ -18,6 +18,7 @@ from servicepulse.processors.decoding import (
     EventTimeBounds,
 )
 from servicepulse.processors.windows import WindowSpec
+from servicepulse.streams.event_loop import EventLoopKind
 
 DEFAULT_STANDARDS_FILE = Path(__file__).with_name("standards.default.yaml")
 MIN_PSEUDONYM_KEY_BYTES = 16
@@ -184,7 +185,7 @@ class Settings(BaseSettings):
         description="Allocations between two collections of Python's youngest generation "
         "(gc.set_threshold's first value; Python's own is 700)",
     )
-    event_loop: Literal["uvloop", "asyncio"] = Field(
+    event_loop: EventLoopKind = Field(
         "uvloop",
         description="The worker's event loop: uvloop, or asyncio's own (streams.event_loop)",
     )

@@ -8,13 +8,13 @@ import sys
 import pytest
 import uvloop
 
-from servicepulse.streams.event_loop import EventLoopUnavailable, new_event_loop
+from servicepulse.streams.event_loop import EventLoopKind, EventLoopUnavailable, new_event_loop
 from servicepulse.streams.startup import EXIT_CONFIGURATION
 
 
 @pytest.mark.parametrize(("kind", "loop_type"), [("uvloop", uvloop.Loop), ("asyncio", None)])
-def test_the_setting_picks_the_loop(kind: str, loop_type: type | None) -> None:
-    loop = new_event_loop(kind)  # type: ignore[arg-type]
+def test_the_setting_picks_the_loop(kind: EventLoopKind, loop_type: type | None) -> None:
+    loop = new_event_loop(kind)
     try:
         if loop_type is None:
             assert not isinstance(loop, uvloop.Loop)
